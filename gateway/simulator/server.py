@@ -1,0 +1,113 @@
+"""Running the simulator: in a background thread for tests, or in the foreground for the CLI."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from .app import create_app
+
+DEFAULT_REPLY_FROM = "noreply@fsin-pismo.example"
+log = logging.getLogger(__name__)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Tests make thousands of requests; their access log is noise."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class SimulatorServer:
+    """The simulator on 127.0.0.1 in a daemon thread; port 0 picks a free port.
+
+    After `stop()`, `start()` serves again on the same port (and the same state file), so
+    a client keeps its URL across a simulated restart.
+    """
+
+    def __init__(
+        self,
+        state_path: str,
+        port: int = 0,
+        token: str = "sim-token",
+        smtp_host: str | None = None,
+        smtp_port: int = 25,
+        reply_from: str = DEFAULT_REPLY_FROM,
+        facilities: list[dict] | None = None,
+    ) -> None:
+        self.state_path = state_path
+        self.port = port
+        self.token = token
+        self.smtp_host = smtp_host
+        self.smtp_port = smtp_port
+        self.reply_from = reply_from
+        self.facilities = facilities
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> SimulatorServer:
+        if self._server is not None:
+            return self
+        app = create_app(
+            self.state_path,
+            self.token,
+            smtp_host=self.smtp_host,
+            smtp_port=self.smtp_port,
+            reply_from=self.reply_from,
+            facilities=self.facilities,
+        )
+        self._server = make_server(
+            "127.0.0.1", self.port, app, threaded=True, request_handler=_QuietHandler
+        )
+        self.port = self._server.port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"simulator:{self.port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> SimulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_forever(
+    host: str,
+    port: int,
+    state_path: str,
+    token: str = "sim-token",
+    smtp_host: str | None = None,
+    smtp_port: int = 25,
+    reply_from: str = DEFAULT_REPLY_FROM,
+) -> None:
+    """Serve until interrupted (Ctrl-C or SIGTERM's KeyboardInterrupt)."""
+    app = create_app(
+        state_path, token, smtp_host=smtp_host, smtp_port=smtp_port, reply_from=reply_from
+    )
+    server = make_server(host, port, app, threaded=True)
+    log.info("simulator on http://%s:%s, state in %s", host, server.port, state_path)
+    print(f"simulator listening on http://{host}:{server.port} (state: {state_path})", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
