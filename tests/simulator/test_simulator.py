@@ -646,3 +646,59 @@ def test_the_module_runs_from_the_command_line(tmp_path: Path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# -- robustness ----------------------------------------------------------------------------
+
+
+def test_concurrent_distinct_letters_get_distinct_numbers_and_one_charge_each(sim):
+    def send(i: int) -> str:
+        r = submit(sim, letter(client_ref=f"c{i}", text="я" * (i * 100)), key=f"k{i}")
+        assert r.status_code == 201, r.text
+        return r.json()["number"]
+
+    with ThreadPoolExecutor(8) as pool:
+        numbers = list(pool.map(send, range(40)))
+    assert len(set(numbers)) == 40
+    items = sim_letters(sim)
+    assert {i["number"] for i in items} == set(numbers)
+    assert all(i["charges"] == 1 for i in items)
+    spent = sum(int(i["price"]["amount"].split(".")[0]) for i in items)
+    assert balance(sim) == f"{100000 - spent}.00"
+
+
+def test_unknown_routes_and_oversized_bodies_answer_json_errors(sim):
+    r = sim.get("/v1/nowhere")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    assert sim.get("/v1/letters/FP-2026-424242").json()["error"] == "not_found"
+    r = sim.post(
+        "/v1/letters",
+        content=b"x" * (81 * 1024 * 1024),
+        headers={"Idempotency-Key": "big", "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413 and "error" in r.json()
+
+
+def test_a_custom_catalogue_replaces_the_default(tmp_path):
+    facilities = [
+        {"id": "99-ik-1", "name": "ИК-1", "region": "Тестовая область", "accepts_photos": False},
+    ]
+    with SimulatorServer(str(tmp_path / "c.db"), token=TOKEN, facilities=facilities) as other:
+        client = httpx.Client(base_url=other.url, headers={"Authorization": f"Bearer {TOKEN}"})
+        regions = client.get("/v1/facilities").json()["regions"]
+        assert regions == [
+            {
+                "name": "Тестовая область",
+                "facilities": [
+                    {
+                        "id": "99-ik-1",
+                        "name": "ИК-1",
+                        "accepts_photos": False,
+                        "max_pages": None,
+                        "max_photos": 0,
+                    }
+                ],
+            }
+        ]
+        assert submit(client, letter()).status_code == 422
+        assert submit(client, letter(facility_id="99-ik-1")).status_code == 201
