@@ -1,0 +1,201 @@
+"""The `gateway` command."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway.config import get_settings
+
+app = typer.Typer(help="Letters of support to political prisoners: intake, checks, "
+                       "submission, replies.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+prisoners_app = typer.Typer(help="The prisoner directory.", no_args_is_help=True)
+user_app = typer.Typer(help="Organizer accounts for the dashboard.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(prisoners_app, name="prisoners")
+app.add_typer(user_app, name="user")
+console = Console()
+
+
+def _sessions():
+    from gateway.db import session_factory
+    return session_factory(get_settings().database_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema (Alembic)."""
+    from gateway.migrate import upgrade
+    url = get_settings().database_url
+    upgrade(url)
+    console.print(f"[green]database is up to date[/] ({_redact(url)})")
+
+
+@prisoners_app.command("import")
+def prisoners_import(path: Path = typer.Argument(..., exists=True, readable=True),
+                     dry_run: bool = typer.Option(False, help="Show what would change.")) -> None:
+    """Import a CSV (code,last_name,first_name,middle_name,birth_year,region,facility_name,
+    facility_id,provider). Re-importing updates each prisoner in place, keyed by code."""
+    from gateway.directory import import_rows, read_rows
+    with _sessions()() as session:
+        report = import_rows(session, read_rows(path))
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    verb = "would add" if dry_run else "added"
+    console.print(f"{verb} {report.added}, updated {report.updated}, "
+                  f"unchanged {report.unchanged}")
+    for err in report.errors:
+        console.print(f"[red]{err}[/]")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status() -> None:
+    """Letters per state, with the age of the oldest in each."""
+    from sqlalchemy import func, select
+
+    from gateway.models import Letter, OutboundMail, Reply, utcnow
+    with _sessions()() as session:
+        rows = session.execute(select(Letter.state, func.count(), func.min(Letter.updated_at))
+                               .group_by(Letter.state)).all()
+        mail = session.execute(select(OutboundMail.state, func.count())
+                               .group_by(OutboundMail.state)).all()
+        replies = session.execute(select(Reply.state, func.count()).group_by(Reply.state)).all()
+    table = Table(title="Letters")
+    table.add_column("state")
+    table.add_column("count", justify="right")
+    table.add_column("oldest", justify="right")
+    now = utcnow()
+    for state, count, oldest in sorted(rows):
+        age = now - oldest if oldest else None
+        table.add_row(state, str(count), _age(age.total_seconds()) if age else "")
+    console.print(table)
+    console.print("outgoing mail: " + (", ".join(f"{s} {c}" for s, c in mail) or "none"))
+    console.print("replies: " + (", ".join(f"{s} {c}" for s, c in replies) or "none"))
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return url
+
+
+@app.command()
+def worker(concurrency: int = typer.Option(2, help="Worker processes."),
+           pool: str = typer.Option("prefork", help="prefork or threads."),
+           queues: str = typer.Option("letters,intake,mail")) -> None:
+    """Run a Celery worker."""
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",
+                               "worker", "-Q", queues, "-c", str(concurrency), "-P", pool,
+                               "--without-gossip", "--without-mingle", "-l", "INFO"])
+
+
+@app.command()
+def beat(schedule: Path = typer.Option(Path("var/celerybeat-schedule"))) -> None:
+    """Run the scheduler (sweeper, inbox backstop, reply and status polling). Run ONE."""
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",
+                               "beat", "-s", str(schedule), "-l", "INFO"])
+
+
+@app.command("imap-watch")
+def imap_watch() -> None:
+    """Watch the shared inbox with IMAP IDLE and start an ingest when mail arrives."""
+    import logging
+
+    from gateway.pipeline.watcher import watch
+    from workers.tasks import fetch_inbox, inbox
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    mailbox = inbox()
+    console.print(f"watching {mailbox.label}")
+    watch(mailbox, on_new=lambda: fetch_inbox.delay())
+
+
+@app.command()
+def web(host: str = typer.Option(None), port: int = typer.Option(None),
+        workers: int = typer.Option(2)) -> None:
+    """Serve the organizers' dashboard (gunicorn)."""
+    s = get_settings()
+    bind = f"{host or s.web_host}:{port or s.web_port}"
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-b", bind, "-w", str(workers),
+                               "--threads", "4", "--access-logfile", "-",
+                               "gateway.web.app:create_app()"])
+
+
+@app.command()
+def simulator(host: str = "127.0.0.1", port: int = 8025,
+              state: Path = typer.Option(Path("var/simulator.db")),
+              token: str = typer.Option(None, help="Bearer token (default: the provider token)."),
+              smtp_host: str = typer.Option(None, help="Mail replies through this SMTP server."),
+              smtp_port: int = 25,
+              reply_from: str = "noreply@fsin-pismo.example") -> None:
+    """Run the prison e-mail service simulator (provider-api.md, controls included)."""
+    from gateway.simulator.server import serve_forever
+    state.parent.mkdir(parents=True, exist_ok=True)
+    token = token or get_settings().provider_token.get_secret_value()
+    console.print(f"simulator on http://{host}:{port} (state {state})")
+    serve_forever(host, port, str(state), token, smtp_host, smtp_port, reply_from)
+
+
+@user_app.command("add")
+def user_add(username: str, role: str = typer.Option("admin", help="admin, moderator or viewer"),
+             password: str = typer.Option(None, help="Default: generate and print one.")) -> None:
+    """Create an organizer account (there is no self-registration)."""
+    from gateway.web.accounts import create_user
+    password = password or secrets.token_urlsafe(12)
+    with _sessions()() as session:
+        try:
+            create_user(session, username, password, role)
+        except ValueError as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from exc
+        session.commit()
+    console.print(f"user [bold]{username}[/] ({role}) created; password: [bold]{password}[/]")
+
+
+@app.command()
+def sweep() -> None:
+    """Re-drive anything stuck, once, now (beat does this every few seconds)."""
+    from workers.tasks import sweep as sweep_task
+    console.print(sweep_task())
+
+
+@app.command()
+def demo(base_dir: Path = typer.Option(Path("var/demo"), help="Where the demo keeps its state."),
+         web_port: int = 8000) -> None:
+    """Run the whole gateway on one machine with local stand-ins, and print where to write."""
+    from gateway.demo.stack import run_demo
+    run_demo(base_dir.resolve(), web_port=web_port)
+
+
+@app.command("demo-send")
+def demo_send(to: str = typer.Option("Петровой Марии", help="Who the letter is for."),
+              sender: str = typer.Option("Анна <anna@example.org>"),
+              text: str = typer.Option(None, help="The letter (default: a sample).")) -> None:
+    """Send a sample letter to the demo's shared inbox, as a participant would."""
+    from gateway.demo.stack import send_sample_letter
+    send_sample_letter(to=to, sender=sender, text=text)
+    console.print(f"sent a letter for «{to}» to {get_settings().gateway_address}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,72 @@
+"""Settings: environment variables with the GATEWAY_ prefix, or a .env file.
+
+Every field here is documented in the README's configuration table; keep them in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
+
+    # State and work
+    database_url: str = "sqlite:///var/gateway.db"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    secret_key: SecretStr = SecretStr("change-me-in-production")
+
+    # The shared inbox participants write to, and the mailbox the services send scans to
+    imap_host: str = "127.0.0.1"
+    imap_port: int = 1143
+    imap_ssl: bool = False
+    imap_user: str = "letters"
+    imap_password: SecretStr = SecretStr("secret")
+    imap_folder: str = "INBOX"
+    imap_processed_folder: str = "Processed"
+    reply_imap_user: str = "replies"
+    reply_imap_password: SecretStr = SecretStr("secret")
+    imap_batch: int = 200
+
+    # Outgoing mail to writers
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout: float = 30.0
+
+    # Who we are
+    gateway_address: str = "letters@gateway.local"
+    org_name: str = "Письма поддержки"
+    org_reply_email: str = "replies@gateway.local"
+    org_phone: str = "+70000000000"
+    own_authserv_id: str | None = None
+
+    # The prison e-mail service (the `http` adapter speaks provider-api.md)
+    provider_url: str = "http://127.0.0.1:8025"
+    provider_token: SecretStr = SecretStr("sim-token")
+    provider_timeout: float = 10.0
+    reply_ordered: bool = True
+
+    # Reliability
+    sweep_interval_s: float = 15.0
+    stuck_after_s: float = 60.0
+    max_submit_attempts: int = 8
+    max_send_attempts: int = 10
+
+    # Dashboard
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+
+    # Checks: names of rules to switch off, comma separated
+    rules_disabled: str = Field(default="")
+    monthly_budget_rub: float | None = None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,174 @@
+"""`gateway demo`: the whole gateway on one machine, with local stand-ins for the shared
+inbox (Dovecot), outgoing mail (an SMTP sink that delivers the gateway's own addresses into
+Dovecot and keeps everything else as .eml files), and the prison service (the simulator)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from rich.console import Console
+
+from gateway.config import get_settings
+
+console = Console()
+
+SAMPLE = """Здравствуйте, Мария!
+
+Пишу вам из Петербурга. У нас наконец выпал первый снег, и город стал совсем другим:
+тихим и светлым. Вечерами я читаю «Дар» Набокова, медленно, по главе в день, и думаю
+о том, как много в нём про память и про надежду.
+
+Мы все помним о вас и ждём. Берегите себя. Если захотите, напишите, что вы сейчас
+читаете и чего вам не хватает: книги, новости, рассказы о чём-нибудь обычном.
+
+Обнимаю,
+Анна"""
+
+
+def _env(base: Path, redis_url: str, dovecot_port: int, smtp_port: int, sim_port: int,
+         web_port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "GATEWAY_DATABASE_URL": get_settings().database_url,
+        "GATEWAY_BROKER_URL": redis_url,
+        "GATEWAY_IMAP_HOST": "127.0.0.1", "GATEWAY_IMAP_PORT": str(dovecot_port),
+        "GATEWAY_SMTP_HOST": "127.0.0.1", "GATEWAY_SMTP_PORT": str(smtp_port),
+        "GATEWAY_PROVIDER_URL": f"http://127.0.0.1:{sim_port}",
+        "GATEWAY_WEB_PORT": str(web_port),
+        "GATEWAY_SWEEP_INTERVAL_S": "5", "GATEWAY_STUCK_AFTER_S": "20",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.setdefault("GATEWAY_SECRET_KEY", _secret(base))
+    return env
+
+
+def _secret(base: Path) -> str:
+    path = base / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _redis(url: str, server_cls):
+    """Use the Redis at the configured URL if one answers; else start our own there."""
+    import redis
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        return None
+    except redis.exceptions.ConnectionError:
+        port = redis.connection.parse_url(url).get("port", 6379)
+        return server_cls(port=port).start()
+
+
+def run_demo(base: Path, *, web_port: int = 8000) -> None:
+    from gateway.devstack.dovecot import DovecotServer
+    from gateway.devstack.ports import wait_for_port
+    from gateway.devstack.redis_server import RedisServer
+    from gateway.devstack.smtp import SmtpSink
+    from gateway.simulator.server import SimulatorServer
+
+    settings = get_settings()
+    base.mkdir(parents=True, exist_ok=True)
+    outbox = base / "outgoing-mail"
+    step = console.status("starting", spinner="dots")
+    step.start()
+    try:
+        step.update("starting the shared inbox (Dovecot)")
+        dovecot = DovecotServer(base / "dovecot", port=settings.imap_port).start()
+        step.update("starting Redis")
+        redis_server = _redis(settings.broker_url, RedisServer)
+        step.update("starting the mail server stand-in (SMTP)")
+        sink = SmtpSink(port=settings.smtp_port, maildir=outbox, deliver={
+            settings.gateway_address: (dovecot, "letters"),
+            settings.org_reply_email: (dovecot, "replies"),
+        }).start()
+        step.update("starting the prison e-mail service simulator")
+        sim_port = int(settings.provider_url.rsplit(":", 1)[-1].strip("/"))
+        simulator = SimulatorServer(str(base / "simulator.db"), port=sim_port,
+                                    token=settings.provider_token.get_secret_value(),
+                                    smtp_host="127.0.0.1", smtp_port=sink.port).start()
+        env = _env(base, settings.broker_url, dovecot.port, sink.port, sim_port, web_port)
+        gw = [sys.executable, "-m", "gateway.cli"]
+        step.update("creating the database and the demo directory")
+        subprocess.run([*gw, "db", "upgrade"], env=env, check=True, capture_output=True)
+        from gateway.directory import DEMO_CSV
+        subprocess.run([*gw, "prisoners", "import", str(DEMO_CSV)], env=env, check=True,
+                       capture_output=True)
+        password = secrets.token_urlsafe(9)
+        subprocess.run([*gw, "user", "add", "admin", "--role", "admin", "--password", password],
+                       env=env, capture_output=True)
+        logs = base / "logs"
+        logs.mkdir(exist_ok=True)
+        procs = {}
+        for name, argv in {
+            "worker": [*gw, "worker", "--concurrency", "2"],
+            "beat": [*gw, "beat", "--schedule", str(base / "celerybeat-schedule")],
+            "imap-watch": [*gw, "imap-watch"],
+            "web": [*gw, "web", "--port", str(web_port), "--workers", "1"],
+        }.items():
+            step.update(f"starting {name}")
+            procs[name] = subprocess.Popen(argv, env=env, stdout=open(logs / f"{name}.log", "ab"),
+                                           stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_port("127.0.0.1", web_port, timeout=30)
+    finally:
+        step.stop()
+
+    console.print(f"""
+[bold green]The gateway is running.[/]
+
+  Write a letter:   send e-mail to [bold]{settings.gateway_address}[/] through SMTP 127.0.0.1:{sink.port}
+                    (any mail client, or: [bold]gateway demo-send --to "Петровой Марии"[/])
+                    Put the prisoner's name in the subject, e.g. "Петровой Марии Сергеевне".
+  Dashboard:        [bold]http://127.0.0.1:{web_port}/[/]  user [bold]admin[/], password [bold]{password}[/]
+  Mail to writers:  {outbox}/*.eml  (notices, replies with scans attached)
+  Prison service:   {simulator.url}  (GET /_sim/letters; POST /_sim/letters/<number>/reply)
+  Status:           gateway status
+  Logs:             {logs}/
+
+Press Ctrl+C to stop.""")
+    try:
+        while all(p.poll() is None for p in procs.values()):
+            time.sleep(1)
+        dead = [n for n, p in procs.items() if p.poll() is not None]
+        console.print(f"[red]{', '.join(dead)} stopped; see {logs}/[/]")
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        for p in procs.values():
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        simulator.stop()
+        sink.stop()
+        if redis_server is not None:
+            redis_server.stop()
+        dovecot.stop()
+
+
+def send_sample_letter(*, to: str, sender: str, text: str | None = None) -> None:
+    settings = get_settings()
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = settings.gateway_address
+    msg["Subject"] = to
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid(domain="example.org")
+    msg.set_content(text or SAMPLE)
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
+        smtp.send_message(msg)

@@ -1,0 +1,51 @@
+"""Moving a letter through its state machine, always with an event in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from gateway.models import Letter, LetterEvent, utcnow
+from gateway.states import LetterState, check_transition
+
+
+def move(session: Session, letter: Letter, target: LetterState, *, actor: str = "system",
+         note: str | None = None) -> None:
+    """Record a transition of a letter this session already holds."""
+    current = LetterState(letter.state)
+    check_transition(current, target)
+    letter.state = target
+    letter.updated_at = utcnow()
+    if note is not None and target not in (LetterState.SUBMITTED,):
+        letter.reason = note
+    session.add(LetterEvent(letter_id=letter.id, from_state=current, to_state=target,
+                            actor=actor, note=note))
+
+
+def claim(session: Session, letter_id: int, expected: Iterable[LetterState],
+          target: LetterState, *, actor: str = "system", note: str | None = None) -> Letter | None:
+    """Atomically take a letter from one of the expected states: a compare-and-set in SQL,
+    so two workers handed the same id cannot both proceed."""
+    letter = session.get(Letter, letter_id, populate_existing=True)
+    if letter is None or letter.state not in {LetterState(s) for s in expected}:
+        return None
+    current = LetterState(letter.state)
+    check_transition(current, target)
+    result = session.execute(
+        update(Letter)
+        .where(Letter.id == letter_id, Letter.state == current)
+        .values(state=target, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    session.refresh(letter)
+    session.add(LetterEvent(letter_id=letter_id, from_state=current, to_state=target,
+                            actor=actor, note=note))
+    return letter
+
+
+def new_letter_event(session: Session, letter: Letter, note: str | None = None) -> None:
+    session.add(LetterEvent(letter_id=letter.id, from_state=None, to_state=letter.state, note=note))

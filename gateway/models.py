@@ -1,0 +1,238 @@
+"""Durable state. SQL is the truth; Redis only carries work.
+
+Portable types only, so the same migrations run on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import DateTime, TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on both SQLite (which drops tzinfo) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class Prisoner(Base):
+    __tablename__ = "prisoners"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    last_name: Mapped[str] = mapped_column(String(100))
+    first_name: Mapped[str] = mapped_column(String(100))
+    middle_name: Mapped[str | None] = mapped_column(String(100))
+    birth_year: Mapped[int | None]
+    region: Mapped[str] = mapped_column(String(200), default="")
+    facility_name: Mapped[str] = mapped_column(String(200))
+    facility_id: Mapped[str] = mapped_column(String(100))  # the provider's catalogue id
+    provider: Mapped[str] = mapped_column(String(50), default="http")
+    status: Mapped[str] = mapped_column(String(30), default="in_custody")
+    can_receive: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.last_name, self.first_name, self.middle_name) if p)
+
+
+class InboundMessage(Base):
+    """Raw bytes of every message taken from a mailbox, stored before the move."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("mailbox", "uidvalidity", "uid"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int]
+    uid: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int]
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Letter(Base):
+    __tablename__ = "letters"
+    __table_args__ = (
+        Index("ix_letters_state_next", "state", "next_attempt_at"),
+        Index("ix_letters_state_updated", "state", "updated_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)  # the idempotency key
+    inbound_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    prisoner_id: Mapped[int | None] = mapped_column(ForeignKey("prisoners.id"), index=True)
+    sender_sealed: Mapped[str | None] = mapped_column(Text)  # encrypted writer address
+    sender_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    writer_name: Mapped[str | None] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str | None] = mapped_column(Text)  # the letter as the writer meant it
+    rendered: Mapped[str | None] = mapped_column(Text)  # exactly what the provider receives
+    findings: Mapped[list | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)  # why it is where it is, for a person
+    provider: Mapped[str | None] = mapped_column(String(50))
+    pages: Mapped[int | None]
+    photos: Mapped[int] = mapped_column(default=0)
+    price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    provider_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    provider_status: Mapped[str | None] = mapped_column(String(30))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None]
+
+    prisoner: Mapped[Prisoner | None] = relationship(lazy="joined")
+    events: Mapped[list[LetterEvent]] = relationship(
+        order_by="LetterEvent.id", back_populates="letter", lazy="select"
+    )
+    attachments: Mapped[list[LetterAttachment]] = relationship(lazy="select")
+
+
+class LetterEvent(Base):
+    """Append-only: the letter's history, and the dashboard's timeline."""
+
+    __tablename__ = "letter_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(100), default="system")
+    note: Mapped[str | None] = mapped_column(Text)
+    letter: Mapped[Letter] = relationship(back_populates="events")
+
+
+class LetterAttachment(Base):
+    __tablename__ = "letter_attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SubmissionAttempt(Base):
+    """One row per call to a provider, written before the call leaves."""
+
+    __tablename__ = "submission_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(50))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(20), default="started")
+    http_status: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Reply(Base):
+    """A scanned reply, from the provider's API or the reply mailbox."""
+
+    __tablename__ = "replies"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))  # api | email | upload
+    external_id: Mapped[str] = mapped_column(String(200))
+    letter_number: Mapped[str | None] = mapped_column(String(64))  # as the prisoner wrote it
+    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), default="RECEIVED")
+    # RECEIVED -> MATCHED -> FORWARDED | UNMATCHED | DUPLICATE
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)
+    pages: Mapped[list[ReplyPage]] = relationship(order_by="ReplyPage.n", lazy="select")
+
+
+class ReplyPage(Base):
+    __tablename__ = "reply_pages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id"), index=True)
+    n: Mapped[int]
+    content_type: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OutboundMail(Base):
+    """Every e-mail the gateway sends to a writer: an outbox row first, SMTP after commit.
+
+    The unique dedup key makes 'one notice of a kind per letter' and 'one forward per
+    letter's reply' a database fact rather than a hope."""
+
+    __tablename__ = "outbound_mail"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), index=True)
+    reply_id: Mapped[int | None] = mapped_column(ForeignKey("replies.id"))
+    state: Mapped[str] = mapped_column(String(20), default="PENDING", index=True)
+    # PENDING -> SENT | FAILED (bounced / 5xx)
+    message: Mapped[bytes] = mapped_column(LargeBinary)  # the composed RFC 5322 bytes
+    recipient_sealed: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class Cursor(Base):
+    """Named positions: the provider's reply cursor, each mailbox's UIDVALIDITY."""
+
+    __tablename__ = "cursors"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20), default="viewer")  # admin | moderator | viewer
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    letter_id: Mapped[int | None]
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,164 @@
+"""Store first, then acknowledge: raw mail is committed before it leaves the inbox.
+
+Dedup is by (mailbox, UIDVALIDITY, UID) and by a content hash, so a crash between the
+commit and the move, a UIDVALIDITY change, or a message copied back, all end as one letter."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from imapclient import IMAPClient
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway import faults
+from gateway.models import Cursor, InboundMessage, Letter, LetterEvent
+from gateway.states import LetterState
+
+log = logging.getLogger(__name__)
+
+MAX_FETCH_BYTES = 30 * 1024 * 1024  # bigger messages are stored truncated and quarantined
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    host: str
+    port: int
+    user: str
+    password: str
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    ssl: bool = False
+    timeout: float = 30.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.user}@{self.host}/{self.folder}"
+
+
+def connect(mailbox: Mailbox) -> IMAPClient:
+    client = IMAPClient(mailbox.host, port=mailbox.port, ssl=mailbox.ssl, timeout=mailbox.timeout,
+                        use_uid=True)
+    client.login(mailbox.user, mailbox.password)
+    return client
+
+
+def ensure_folder(client: IMAPClient, folder: str) -> None:
+    if not client.folder_exists(folder):
+        client.create_folder(folder)
+
+
+def new_public_id() -> str:
+    return "L-" + secrets.token_hex(10)
+
+
+def _remember_uidvalidity(session: Session, mailbox: Mailbox, uidvalidity: int) -> None:
+    name = f"imap:{mailbox.label}:uidvalidity"
+    row = session.get(Cursor, name)
+    if row is None:
+        session.add(Cursor(name=name, value=str(uidvalidity)))
+    elif row.value != str(uidvalidity):
+        # UIDs restarted: every message is seen anew, and the content hash keeps it one letter.
+        log.warning("UIDVALIDITY of %s changed %s -> %s; rescanning", mailbox.label, row.value,
+                    uidvalidity)
+        row.value = str(uidvalidity)
+
+
+def store_messages(session: Session, mailbox: Mailbox, uidvalidity: int,
+                   fetched: dict[int, bytes], sizes: dict[int, int]) -> list[int]:
+    """Insert each new message and its RECEIVED letter. Returns the new letter ids."""
+    hashes = {uid: hashlib.sha256(raw).hexdigest() for uid, raw in fetched.items()}
+    seen_hashes = set(session.scalars(
+        select(InboundMessage.content_hash).where(InboundMessage.content_hash.in_(hashes.values()))))
+    seen_uids = set(session.scalars(
+        select(InboundMessage.uid).where(InboundMessage.mailbox == mailbox.label,
+                                         InboundMessage.uidvalidity == uidvalidity,
+                                         InboundMessage.uid.in_(fetched))))
+    letters: list[Letter] = []
+    for uid, raw in fetched.items():
+        digest = hashes[uid]
+        if uid in seen_uids or digest in seen_hashes:
+            continue
+        seen_hashes.add(digest)
+        inbound = InboundMessage(mailbox=mailbox.label, uidvalidity=uidvalidity, uid=uid,
+                                 content_hash=digest, size=sizes.get(uid, len(raw)), raw=raw)
+        session.add(inbound)
+        session.flush()
+        letter = Letter(public_id=new_public_id(), inbound_id=inbound.id,
+                        state=LetterState.RECEIVED)
+        session.add(letter)
+        letters.append(letter)
+    session.flush()
+    for letter in letters:
+        session.add(LetterEvent(letter_id=letter.id, from_state=None, to_state=LetterState.RECEIVED,
+                                note=f"taken from {mailbox.folder}"))
+    return [letter.id for letter in letters]
+
+
+def ingest(session_factory: Callable[[], Session], mailbox: Mailbox, *, batch: int = 200,
+           on_stored: Callable[[list[int]], None] | None = None) -> list[int]:
+    """Fetch every message in the inbox folder, store it, then move it to the processed folder.
+
+    `on_stored` is called after each batch's commit with the new letter ids (the caller
+    publishes the next step there: published only after the commit)."""
+    new_ids: list[int] = []
+    client = connect(mailbox)
+    try:
+        ensure_folder(client, mailbox.processed_folder)
+        info = client.select_folder(mailbox.folder)
+        uidvalidity = int(info[b"UIDVALIDITY"])
+        uids = sorted(client.search("ALL"))
+        for start in range(0, len(uids), batch):
+            chunk = uids[start:start + batch]
+            sizes = {uid: int(d[b"RFC822.SIZE"]) for uid, d in
+                     client.fetch(chunk, ["RFC822.SIZE"]).items()}
+            small = [u for u in chunk if sizes.get(u, 0) <= MAX_FETCH_BYTES]
+            large = [u for u in chunk if u not in small]
+            fetched: dict[int, bytes] = {}
+            if small:
+                for uid, data in client.fetch(small, ["BODY.PEEK[]"]).items():
+                    fetched[uid] = data[b"BODY[]"]
+            if large:  # keep the headers and a marker: visible, never silently dropped
+                for uid, data in client.fetch(large, ["BODY.PEEK[HEADER]"]).items():
+                    fetched[uid] = data[b"BODY[HEADER]"] + b"\r\n[message too large: " + \
+                        str(sizes[uid]).encode() + b" bytes]\r\n"
+            with session_factory() as session:
+                _remember_uidvalidity(session, mailbox, uidvalidity)
+                try:
+                    ids = store_messages(session, mailbox, uidvalidity, fetched, sizes)
+                    faults.point("intake.before_commit")
+                    session.commit()
+                except IntegrityError:
+                    # Another ingester stored some of these first: store one by one.
+                    session.rollback()
+                    ids = []
+                    for uid, raw in fetched.items():
+                        try:
+                            ids += store_messages(session, mailbox, uidvalidity, {uid: raw}, sizes)
+                            session.commit()
+                        except IntegrityError:
+                            session.rollback()
+            faults.point("intake.after_commit")
+            new_ids += ids
+            if on_stored and ids:
+                on_stored(ids)
+            client.move(list(fetched), mailbox.processed_folder) if client.has_capability("MOVE") \
+                else _copy_expunge(client, list(fetched), mailbox.processed_folder)
+            faults.point("intake.after_move")
+    finally:
+        try:
+            client.logout()
+        except Exception:  # noqa: BLE001 - the connection may already be gone
+            pass
+    return new_ids
+
+
+def _copy_expunge(client: IMAPClient, uids: list[int], folder: str) -> None:
+    client.copy(uids, folder)
+    client.delete_messages(uids)
+    client.uid_expunge(uids)  # exactly these UIDs, not others flagged by someone else

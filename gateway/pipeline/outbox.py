@@ -1,0 +1,87 @@
+"""Send queued e-mails to writers. SMTP 4xx and timeouts retry from the database with
+backoff; 5xx is recorded as a bounce. The To header is added here from the sealed address."""
+
+from __future__ import annotations
+
+import email
+import logging
+import smtplib
+from collections.abc import Callable
+from email import policy
+
+from sqlalchemy.orm import Session
+
+from gateway import faults
+from gateway.crypto import unseal
+from gateway.models import OutboundMail, utcnow
+from gateway.pipeline.submission import backoff
+
+log = logging.getLogger(__name__)
+
+
+def _connect(settings) -> smtplib.SMTP:
+    smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
+    if settings.smtp_starttls:
+        smtp.starttls()
+    if settings.smtp_user:
+        smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
+    return smtp
+
+
+def send_pending(session_factory: Callable[[], Session], settings, ids: list[int]) -> dict:
+    counts = {"sent": 0, "retry": 0, "bounced": 0}
+    secret = settings.secret_key.get_secret_value()
+    smtp: smtplib.SMTP | None = None
+    try:
+        for mail_id in ids:
+            with session_factory() as session:
+                row = session.get(OutboundMail, mail_id)
+                if row is None or row.state != "PENDING":
+                    continue
+                if row.next_attempt_at and row.next_attempt_at > utcnow():
+                    continue
+                row.attempts += 1
+                msg = email.message_from_bytes(row.message, policy=policy.SMTP)
+                recipient = unseal(secret, row.recipient_sealed)
+                msg["To"] = recipient
+                try:
+                    if smtp is None:
+                        smtp = _connect(settings)
+                    faults.point("outbox.before_send")
+                    smtp.send_message(msg, from_addr=settings.gateway_address,
+                                      to_addrs=[recipient])
+                    faults.point("outbox.after_send")
+                    row.state, row.sent_at, row.last_error = "SENT", utcnow(), None
+                    counts["sent"] += 1
+                except smtplib.SMTPResponseException as exc:
+                    smtp = _drop(smtp) if exc.smtp_code in (421,) else smtp
+                    _failed(row, exc.smtp_code, str(exc.smtp_error), settings, counts)
+                except smtplib.SMTPRecipientsRefused as exc:
+                    code, text = next(iter(exc.recipients.values()))
+                    _failed(row, code, str(text), settings, counts)
+                except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+                    smtp = _drop(smtp)
+                    _failed(row, 0, repr(exc), settings, counts)
+                session.commit()
+    finally:
+        _drop(smtp)
+    return counts
+
+
+def _failed(row: OutboundMail, code: int, text: str, settings, counts: dict) -> None:
+    row.last_error = f"{code} {text}"[:500]
+    if 500 <= code < 600 or row.attempts >= settings.max_send_attempts:
+        row.state = "FAILED"  # a bounce: kept for organizers, never silently dropped
+        counts["bounced"] += 1
+    else:
+        row.next_attempt_at = utcnow() + backoff(row.attempts, base=10)
+        counts["retry"] += 1
+
+
+def _drop(smtp: smtplib.SMTP | None) -> None:
+    if smtp is not None:
+        try:
+            smtp.quit()
+        except Exception:  # noqa: BLE001
+            smtp.close()
+    return None

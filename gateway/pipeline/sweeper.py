@@ -1,0 +1,50 @@
+"""Re-drive anything stuck. Correctness never depends on a task surviving in Redis or on
+beat ticking exactly once: whatever the queue lost, the sweeper finds in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.lifecycle import move
+from gateway.models import Letter, OutboundMail, utcnow
+from gateway.states import LetterState as S
+
+
+@dataclass
+class Sweep:
+    check: list[int] = field(default_factory=list)
+    submit: list[int] = field(default_factory=list)
+    send: list[int] = field(default_factory=list)
+    lost_submissions: list[int] = field(default_factory=list)
+
+
+def sweep(session: Session, stuck_after_s: float, limit: int = 1000) -> Sweep:
+    now = utcnow()
+    stuck = now - timedelta(seconds=stuck_after_s)
+    result = Sweep()
+    result.check = list(session.scalars(
+        select(Letter.id).where(Letter.state == S.RECEIVED, Letter.updated_at <= stuck)
+        .order_by(Letter.id).limit(limit)))
+    # A worker died mid-submission: the request may have left. Replaying the same
+    # idempotency key resolves it without a second charge.
+    for letter in session.scalars(
+            select(Letter).where(Letter.state == S.SUBMITTING, Letter.updated_at <= stuck)
+            .limit(limit)):
+        letter.next_attempt_at = now
+        move(session, letter, S.UNKNOWN, note="submission interrupted; will replay the same key")
+        result.lost_submissions.append(letter.id)
+    lost_ready = (Letter.state == S.READY) & Letter.next_attempt_at.is_(None) & \
+        (Letter.updated_at <= stuck)
+    due = Letter.state.in_([S.READY, S.UNKNOWN]) & (Letter.next_attempt_at <= now)
+    result.submit = list(session.scalars(
+        select(Letter.id).where(lost_ready | due).order_by(Letter.id).limit(limit)))
+    result.submit += [i for i in result.lost_submissions if i not in result.submit]
+    result.send = list(session.scalars(
+        select(OutboundMail.id).where(OutboundMail.state == "PENDING",
+                                      OutboundMail.next_attempt_at <= now - timedelta(seconds=5))
+        .order_by(OutboundMail.id).limit(limit)))
+    return result

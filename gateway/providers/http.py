@@ -1,0 +1,143 @@
+"""The `http` adapter: speaks the contract in provider-api.md (and so the simulator)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from decimal import Decimal
+
+import httpx
+
+from gateway.providers.base import (
+    Accepted,
+    LetterStatus,
+    PaymentRequired,
+    PermanentError,
+    RemoteReply,
+    ReplyPageRef,
+    Submission,
+    TransientError,
+)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+class HttpProvider:
+    name = "http"
+
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0):
+        self.base_url = base_url.rstrip("/")
+        # One keep-alive client per adapter: a new connection per letter costs more than the POST.
+        self.client = httpx.Client(
+            base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    @classmethod
+    def from_settings(cls, settings) -> HttpProvider:
+        return cls(settings.provider_url, settings.provider_token.get_secret_value(),
+                   settings.provider_timeout)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- the calls -------------------------------------------------------------
+    def _request(self, method: str, path: str, *, may_have_effect: bool, **kw) -> httpx.Response:
+        try:
+            response = self.client.request(method, path, **kw)
+        except httpx.ConnectError as exc:  # never reached the provider
+            raise TransientError(f"cannot connect: {exc}") from exc
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            # Connect timeouts are safe; a read timeout or a reset may come after the
+            # provider acted on the request.
+            sent = may_have_effect and not isinstance(exc, httpx.ConnectTimeout)
+            raise TransientError(f"{type(exc).__name__}: {exc}", maybe_sent=sent) from exc
+        if response.status_code in (408, 429) or response.status_code >= 500:
+            raise TransientError(
+                f"HTTP {response.status_code}: {response.text[:200]}",
+                retry_after=_retry_after(response),
+                maybe_sent=may_have_effect and response.status_code >= 500,
+                status=response.status_code,
+            )
+        if response.status_code == 402:
+            raise PaymentRequired("insufficient funds at the provider", code="insufficient_funds",
+                                  status=402)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            raise PermanentError(
+                body.get("message") or f"HTTP {response.status_code}",
+                code=body.get("error", ""), fields=body.get("fields") or {},
+                status=response.status_code,
+            )
+        return response
+
+    def submit(self, submission: Submission, idempotency_key: str) -> Accepted:
+        r = submission.recipient
+        payload = {
+            "facility_id": submission.facility_id,
+            "recipient": {"last_name": r.last_name, "first_name": r.first_name,
+                          "middle_name": r.middle_name, "birth_year": r.birth_year},
+            "author": {"name": submission.author_name, "email": submission.author_email,
+                       "phone": submission.author_phone},
+            "text": submission.text,
+            "photos": [{"filename": p.filename, "content_type": p.content_type,
+                        "data": base64.b64encode(p.data).decode()} for p in submission.photos],
+            "reply_ordered": submission.reply_ordered,
+            "client_ref": submission.client_ref,
+        }
+        response = self._request("POST", "/v1/letters", json=payload, may_have_effect=True,
+                                 headers={"Idempotency-Key": idempotency_key})
+        body = response.json()
+        return Accepted(
+            number=body["number"], status=body.get("status", "accepted"),
+            pages=int(body.get("pages") or 0),
+            amount=Decimal(body["price"]["amount"]), currency=body["price"]["currency"],
+            replayed=response.status_code == 200,
+        )
+
+    def status(self, number: str) -> LetterStatus:
+        body = self._request("GET", f"/v1/letters/{number}", may_have_effect=False).json()
+        return LetterStatus(number=body["number"], status=body["status"], reason=body.get("reason"),
+                            updated_at=_when(body.get("updated_at")))
+
+    def replies(self, after: str | None, limit: int = 100) -> tuple[list[RemoteReply], str | None]:
+        params = {"limit": limit}
+        if after:
+            params["after"] = after
+        body = self._request("GET", "/v1/replies", params=params, may_have_effect=False).json()
+        replies = [
+            RemoteReply(
+                id=item["id"], letter_number=item.get("letter_number"),
+                received_at=_when(item.get("received_at")),
+                pages=tuple(ReplyPageRef(n=p["n"], content_type=p["content_type"], url=p["url"])
+                            for p in item.get("pages", [])),
+            )
+            for item in body.get("replies", [])
+        ]
+        return replies, body.get("next")
+
+    def reply_page(self, page: ReplyPageRef) -> tuple[str, bytes]:
+        response = self._request("GET", page.url, may_have_effect=False)
+        return response.headers.get("Content-Type", page.content_type), response.content
+
+    def facilities(self) -> list[dict]:
+        body = self._request("GET", "/v1/facilities", may_have_effect=False).json()
+        return [dict(f, region=region["name"]) for region in body.get("regions", [])
+                for f in region.get("facilities", [])]
+
+    def balance(self) -> tuple[Decimal, str]:
+        body = self._request("GET", "/v1/balance", may_have_effect=False).json()
+        return Decimal(body["amount"]), body["currency"]

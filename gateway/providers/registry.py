@@ -1,0 +1,19 @@
+"""Adapters are found through the `gateway.providers` entry point group, so one can
+live in its own package: `[project.entry-points."gateway.providers"] mine = "pkg:Cls"`."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from gateway.providers.base import Provider
+
+
+def adapter_class(name: str) -> type:
+    for ep in entry_points(group="gateway.providers"):
+        if ep.name == name:
+            return ep.load()
+    raise LookupError(f"no provider adapter named {name!r} (entry point group gateway.providers)")
+
+
+def open_provider(name: str, settings) -> Provider:
+    return adapter_class(name).from_settings(settings)

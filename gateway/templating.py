@@ -1,0 +1,32 @@
+"""The one Jinja2 environment for letters and e-mails (the dashboard has Flask's)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+@lru_cache
+def text_environment() -> Environment:
+    # Plain-text output: no HTML autoescape, undefined variables are errors, not blanks.
+    env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=False,
+                      undefined=StrictUndefined, keep_trailing_newline=True,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["ru_date"] = ru_date
+    return env
+
+
+_MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
+           "сентября", "октября", "ноября", "декабря")
+
+
+def ru_date(value) -> str:
+    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def render_text(name: str, **context) -> str:
+    return text_environment().get_template(name).render(**context)

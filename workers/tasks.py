@@ -1,0 +1,158 @@
+"""Thin tasks: ids in, one domain step, commit, then publish the next step."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+import redis
+from celery import signals
+
+from gateway.config import get_settings
+from gateway.db import session_factory
+from gateway.pipeline import checking, outbox, statuses, submission, sweeper
+from gateway.pipeline.intake import Mailbox, ingest
+from gateway.providers.registry import open_provider
+from gateway.replies import intake as replies
+from workers.celery_app import app
+
+log = logging.getLogger(__name__)
+BATCH = 25
+
+
+def _settings():
+    return get_settings()
+
+
+def _sessions():
+    return session_factory(_settings().database_url)
+
+
+@lru_cache
+def _provider(name: str):
+    return open_provider(name, _settings())
+
+
+@lru_cache
+def _redis():
+    return redis.Redis.from_url(_settings().broker_url)
+
+
+def inbox() -> Mailbox:
+    s = _settings()
+    return Mailbox(s.imap_host, s.imap_port, s.imap_user, s.imap_password.get_secret_value(),
+                   s.imap_folder, s.imap_processed_folder, s.imap_ssl)
+
+
+def reply_mailbox() -> Mailbox:
+    s = _settings()
+    return Mailbox(s.imap_host, s.imap_port, s.reply_imap_user,
+                   s.reply_imap_password.get_secret_value(), s.imap_folder,
+                   s.imap_processed_folder, s.imap_ssl)
+
+
+def _chunks(ids: list[int], size: int = BATCH):
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]
+
+
+def publish_checks(ids: list[int]) -> None:
+    for chunk in _chunks(ids):
+        check_letters.delay(chunk)
+
+
+@signals.worker_process_init.connect
+def _fresh_connections(**_kw):
+    # Forked children must not share the parent's DB or HTTP connections.
+    from gateway.db import engine_for
+    engine_for(_settings().database_url).dispose(close=False)
+    _provider.cache_clear()
+
+
+@app.task(name="workers.tasks.fetch_inbox")
+def fetch_inbox() -> int:
+    """One ingester per mailbox at a time, whoever asks (watcher, beat, a person)."""
+    lock = _redis().lock(f"gateway:lock:ingest:{_settings().imap_user}", timeout=300,
+                         blocking_timeout=0)
+    if not lock.acquire(blocking=False):
+        return 0
+    try:
+        return len(ingest(_sessions(), inbox(), batch=_settings().imap_batch,
+                          on_stored=publish_checks))
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            pass
+
+
+@app.task(name="workers.tasks.check_letters")
+def check_letters(letter_ids: list[int]) -> int:
+    with _sessions()() as session:
+        result = checking.check_letters(session, letter_ids, _settings())
+        session.commit()
+    if result.ready:
+        submit_letters.delay(result.ready)
+    if result.mail:
+        send_mail.delay(result.mail)
+    return len(result.ready)
+
+
+@app.task(name="workers.tasks.submit_letters")
+def submit_letters(letter_ids: list[int]) -> int:
+    from gateway.models import Letter
+
+    by_provider: dict[str, list[int]] = {}
+    with _sessions()() as session:
+        for letter in session.query(Letter).filter(Letter.id.in_(letter_ids)):
+            by_provider.setdefault(letter.provider or "http", []).append(letter.id)
+    sent = 0
+    for name, ids in by_provider.items():
+        result = submission.submit_many(_sessions(), _provider(name), ids, _settings())
+        sent += len(result.submitted)
+        if result.mail:
+            send_mail.delay(result.mail)
+    return sent
+
+
+@app.task(name="workers.tasks.send_mail")
+def send_mail(mail_ids: list[int]) -> dict:
+    return outbox.send_pending(_sessions(), _settings(), mail_ids)
+
+
+@app.task(name="workers.tasks.poll_replies")
+def poll_replies() -> int:
+    lock = _redis().lock("gateway:lock:replies", timeout=300, blocking_timeout=0)
+    if not lock.acquire(blocking=False):
+        return 0
+    try:
+        mail = replies.poll_provider(_sessions(), _provider("http"), _settings())
+        mail += replies.poll_mailbox(_sessions(), reply_mailbox(), _settings())
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            pass
+    if mail:
+        send_mail.delay(mail)
+    return len(mail)
+
+
+@app.task(name="workers.tasks.poll_statuses")
+def poll_statuses() -> dict:
+    with _sessions()() as session:
+        ids = statuses.due_for_status(session, "http")
+    return statuses.poll_statuses(_sessions(), _provider("http"), ids)
+
+
+@app.task(name="workers.tasks.sweep")
+def sweep() -> dict:
+    with _sessions()() as session:
+        found = sweeper.sweep(session, _settings().stuck_after_s)
+        session.commit()
+    publish_checks(found.check)
+    for chunk in _chunks(found.submit):
+        submit_letters.delay(chunk)
+    for chunk in _chunks(found.send):
+        send_mail.delay(chunk)
+    return {"check": len(found.check), "submit": len(found.submit), "send": len(found.send)}
