@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -103,6 +104,9 @@ def serve_forever(
         state_path, token, smtp_host=smtp_host, smtp_port=smtp_port, reply_from=reply_from
     )
     server = make_server(host, port, app, threaded=True)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (a supervisor stopping us) closes the socket like Ctrl-C does.
+        signal.signal(signal.SIGTERM, lambda *_: _raise_interrupt())
     log.info("simulator on http://%s:%s, state in %s", host, server.port, state_path)
     print(f"simulator listening on http://{host}:{server.port} (state: {state_path})", flush=True)
     try:
@@ -111,3 +115,7 @@ def serve_forever(
         pass
     finally:
         server.server_close()
+
+
+def _raise_interrupt() -> None:
+    raise KeyboardInterrupt

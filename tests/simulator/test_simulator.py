@@ -645,7 +645,7 @@ def test_the_module_runs_from_the_command_line(tmp_path: Path):
         assert state.exists()
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        assert proc.wait(timeout=10) == 0  # SIGTERM is a clean stop
 
 
 # -- robustness ----------------------------------------------------------------------------
