@@ -1,0 +1,127 @@
+"""contacts: phone numbers, e-mail addresses, links and messenger handles."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
+from gateway.rules.normalize import clean
+
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+_TLDS = (
+    "ru|рф|su|com|org|net|info|io|me|ua|by|kz|de|uk|eu|us|ly|gl|cc|tv|app|dev|online|site|"
+    "xyz|biz|pro|club|link|page|to|co|fm|am|ge|lv|lt|ee|fi|pl|cz|il|tk"
+)
+URL = re.compile(
+    r"(?:https?://|www\.)\S+"
+    rf"|(?<![\w@.-])(?:[\w-]+\.)+(?:{_TLDS})(?![\w-])(?:/[^\s,;!?()«»\"']*)?",
+    re.IGNORECASE | re.UNICODE,
+)
+# @handle of a messenger (Telegram, Instagram...), not part of an e-mail address.
+HANDLE = re.compile(r"(?<![\w.@+-])@[A-Za-z][A-Za-z0-9_]{3,31}(?![\w@])")
+_DIGITS = re.compile(r"\d")
+
+_CONTACT_KINDS = {
+    "phone": ("номер телефона", "a phone number"),
+    "email": ("адрес электронной почты", "an e-mail address"),
+    "url": ("ссылка", "a link"),
+    "handle": ("имя в мессенджере", "a messenger handle"),
+}
+
+
+def _phones(text: str) -> list[tuple[int, int]]:
+    if len(_DIGITS.findall(text)) < 7:  # nothing dialable: skip the matcher
+        return []
+    return [
+        (m.start, m.end)
+        for m in phonenumbers.PhoneNumberMatcher(text, "RU", leniency=phonenumbers.Leniency.VALID)
+    ]
+
+
+def find(text: str) -> dict[str, list[tuple[int, int]]]:
+    found: dict[str, list[tuple[int, int]]] = {}
+    emails = [(m.start(), m.end()) for m in EMAIL.finditer(text)]
+
+    def outside_emails(a: int) -> bool:
+        return not any(s <= a < e for s, e in emails)
+
+    urls = [(m.start(), m.end()) for m in URL.finditer(text) if outside_emails(m.start())]
+    handles = [(m.start(), m.end()) for m in HANDLE.finditer(text) if outside_emails(m.start())]
+    for kind, spans in (("phone", _phones(text)), ("email", emails), ("url", urls), ("handle", handles)):
+        if spans:
+            found[kind] = [(a, _trim(text, a, b)) for a, b in spans]
+    return found
+
+
+def _trim(text: str, start: int, end: int) -> int:
+    while end > start and text[end - 1] in ".,;:!?)»\"'":
+        end -= 1
+    return end
+
+
+def _own_address(text: str, sender: str | None) -> list[tuple[int, int]]:
+    if not sender or "@" not in sender:
+        return []
+    local, _, domain = sender.strip().lower().rpartition("@")
+    variants = [
+        re.escape(f"{local}@{domain}"),
+        # "ivan (at) mail.ru", "ivan собака mail.ru": spelled out to dodge filters.
+        rf"{re.escape(local)}\s*[\[(]?\s*(?:at|собака|собачка)\s*[\])]?\s*{re.escape(domain)}",
+    ]
+    pattern = re.compile("|".join(variants), re.IGNORECASE)
+    return [(m.start(), m.end()) for m in pattern.finditer(text)]
+
+
+def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
+    text = clean(draft.text)
+    findings: list[Finding] = []
+    own = _own_address(text, draft.sender)
+    if own:
+        findings.append(
+            Finding(
+                rule="contacts",
+                code="own_address",
+                severity="return",
+                passages=tuple(dict.fromkeys(text[a:b] for a, b in own)),
+                spans=tuple(own),
+                reason_ru="В письме указан ваш собственный адрес электронной почты. Ради вашей безопасности "
+                "мы не передаём его в тюремную службу: пожалуйста, уберите его и пришлите письмо снова. "
+                "Ответ заключённого всё равно придёт вам через нас.",
+                reason_en="Your letter contains your own e-mail address. For your safety we never pass it to "
+                "the prison service: please remove it and send the letter again. The prisoner's reply "
+                "will still reach you through us.",
+                reason_organizer="The writer's own e-mail address is in the text; returned so it never "
+                "reaches the provider.",
+            )
+        )
+    own_starts = {a for a, _ in own}
+    for kind, spans in find(text).items():
+        spans = [s for s in spans if s[0] not in own_starts and not any(a <= s[0] < b for a, b in own)]
+        if not spans:
+            continue
+        ru, en = _CONTACT_KINDS[kind]
+        passages = tuple(dict.fromkeys(text[a:b] for a, b in spans))
+        findings.append(
+            Finding(
+                rule="contacts",
+                code=kind,
+                severity="hold",
+                passages=passages,
+                spans=tuple(spans),
+                reason_ru=f"В письме есть {ru} ({', '.join(passages[:5])}). Цензура обычно задерживает или "
+                "не пропускает письма с контактами и ссылками. Организатор посмотрит письмо; лучше убрать их.",
+                reason_en=f"Your letter contains {en} ({', '.join(passages[:5])}). Censors usually delay or "
+                "stop letters with contact details and links. An organizer will look at it; better remove them.",
+                reason_organizer=f"Contact detail ({kind}): {', '.join(passages[:10])}.",
+            )
+        )
+    return findings
+
+
+RULE = Rule(
+    name="contacts",
+    description="No phone numbers, e-mail addresses, links or handles; never the writer's own address.",
+    check=check,
+)

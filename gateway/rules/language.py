@@ -1,0 +1,181 @@
+"""language: Russian only, judged by a real detector; transliteration gets a suggestion."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from lingua import Language, LanguageDetector, LanguageDetectorBuilder
+
+from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
+from gateway.rules.normalize import clean, letters
+from gateway.rules.transliteration import known_share, to_cyrillic
+
+# The languages a letter to a Russian prison plausibly arrives in. A small set keeps the
+# detector accurate on Russian vs Ukrainian vs Belarusian and its memory near 300 MiB.
+CANDIDATES = (
+    Language.RUSSIAN,
+    Language.UKRAINIAN,
+    Language.BELARUSIAN,
+    Language.BULGARIAN,
+    Language.SERBIAN,
+    Language.MACEDONIAN,
+    Language.KAZAKH,
+    Language.ENGLISH,
+)
+NAMES_RU = {
+    Language.UKRAINIAN: "украинском",
+    Language.BELARUSIAN: "белорусском",
+    Language.BULGARIAN: "болгарском",
+    Language.SERBIAN: "сербском",
+    Language.MACEDONIAN: "македонском",
+    Language.KAZAKH: "казахском",
+    Language.ENGLISH: "английском",
+}
+_LATIN_WORD = re.compile(r"\b[A-Za-z][A-Za-z'’-]*[A-Za-z]\b")
+_URLISH = re.compile(r"\S+@\S+|https?://\S+|www\.\S+|\b\S+\.(?:ru|com|org|net|рф|me|io)\b\S*", re.I)
+# Detecting a whole long letter adds nothing: the first few thousand characters decide.
+_SAMPLE = 3000
+
+
+@cache
+def detector() -> LanguageDetector:
+    # Built once per process, on first use (about 1 s); models preloaded so every later
+    # call is fast and forked workers share them copy-on-write.
+    return (
+        LanguageDetectorBuilder.from_languages(*CANDIDATES)
+        .with_preloaded_language_models()
+        .build()
+    )
+
+
+def detect(text: str) -> tuple[Language | None, float]:
+    values = detector().compute_language_confidence_values(text[:_SAMPLE])
+    if not values:
+        return None, 0.0
+    return values[0].language, values[0].value
+
+
+# Share of read-back words Russian morphology must know to call a letter translit.
+TRANSLIT_KNOWN_SHARE = 0.7
+
+
+def transliterated_russian(text: str, min_confidence: float = 0.6) -> str | None:
+    """The Cyrillic reading of `text` if it is Russian written in Latin letters, else None."""
+    suggestion = to_cyrillic(text)
+    if known_share(suggestion) < TRANSLIT_KNOWN_SHARE:
+        return None
+    language, confidence = detect(suggestion)
+    return suggestion if language == Language.RUSSIAN and confidence >= min_confidence else None
+
+
+def _finding(code: str, severity: str, ru: str, en: str, org: str, **kw) -> Finding:
+    return Finding(rule="language", code=code, severity=severity, reason_ru=ru, reason_en=en,
+                   reason_organizer=org, passages=kw.pop("passages", ()), **kw)  # type: ignore[arg-type]
+
+
+def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
+    text = clean(draft.text)
+    # Addresses and links are the contacts rule's business, not a foreign language.
+    prose = _URLISH.sub(" ", text)
+    total, cyr, lat = letters(prose)
+    if total == 0:
+        return []
+    share = cyr / total
+    if share < settings.cyrillic_min_share:
+        return [_not_cyrillic(prose, share, lat / total, settings)]
+
+    findings: list[Finding] = []
+    language, confidence = detect(prose)
+    if language != Language.RUSSIAN:
+        name = NAMES_RU.get(language, "другом")  # type: ignore[arg-type]
+        lang_en = language.name.title() if language else "another language"
+        findings.append(
+            _finding(
+                "not_russian",
+                "return" if confidence >= settings.language_min_confidence else "hold",
+                f"Похоже, письмо написано на {name} языке. Цензура пропускает только письма на русском: "
+                "другие задерживают или не передают. Пожалуйста, напишите по-русски.",
+                f"Your letter seems to be in {lang_en}. Censors pass only letters in Russian; others "
+                "are delayed or withheld. Please write in Russian.",
+                f"Language detected as {lang_en} ({confidence:.2f}), not Russian.",
+            )
+        )
+    elif confidence < settings.language_min_confidence:
+        findings.append(
+            _finding(
+                "uncertain",
+                "hold",
+                "Мы не уверены, что письмо написано по-русски; его посмотрит организатор.",
+                "We are not sure your letter is in Russian; an organizer will look at it.",
+                f"Russian, but with low confidence ({confidence:.2f}): check the language.",
+            )
+        )
+    foreign = [(m.start(), m.end()) for m in _LATIN_WORD.finditer(draft.text)
+               if not _inside_link(draft.text, m.start())]
+    if len(foreign) > settings.foreign_words_allowed:
+        words = tuple(dict.fromkeys(draft.text[a:b] for a, b in foreign))
+        findings.append(
+            _finding(
+                "foreign_words",
+                "hold",
+                "В письме есть слова латиницей: " + ", ".join(words[:10]) + ". Цензура часто задерживает "
+                "письма с иностранными словами; лучше написать их по-русски.",
+                "Your letter has words in Latin letters: " + ", ".join(words[:10]) + ". Censors often "
+                "delay letters with foreign words; better write them in Russian.",
+                f"{len(foreign)} Latin-script word(s) in a Russian letter.",
+                passages=words,
+                spans=tuple(foreign),
+            )
+        )
+    return findings
+
+
+def _inside_link(text: str, pos: int) -> bool:
+    start = text.rfind(" ", 0, pos) + 1
+    end = text.find(" ", pos)
+    word = text[start : end if end != -1 else len(text)]
+    return _URLISH.fullmatch(word.strip(".,;:!?()«»\"'")) is not None
+
+
+def _not_cyrillic(prose: str, share: float, latin_share: float, settings: RuleSettings) -> Finding:
+    if latin_share >= 0.5:
+        suggestion = transliterated_russian(prose, settings.language_min_confidence)
+        if suggestion is not None:
+            return _finding(
+                "translit",
+                "return",
+                "Письмо написано латиницей. Цензура пропускает только письма русскими буквами. "
+                "Ниже — как мы прочли его кириллицей; проверьте, исправьте и пришлите снова "
+                "(мы ничего не меняем сами).",
+                "Your letter is written in Latin letters. Censors pass only letters in Cyrillic. "
+                "Below is how we read it in Cyrillic; please check it, correct it and send it again "
+                "(we never change a letter ourselves).",
+                f"Transliterated Russian (Cyrillic share {share:.0%}); Cyrillic suggestion offered.",
+                suggestion=suggestion,
+            )
+        language, _ = detect(prose)
+        lang_en = language.name.title() if language else "a foreign language"
+        return _finding(
+            "not_russian",
+            "return",
+            "Похоже, письмо написано не по-русски. Цензура пропускает только письма на русском языке. "
+            "Пожалуйста, напишите по-русски.",
+            "Your letter does not seem to be in Russian. Censors pass only letters in Russian. "
+            "Please write in Russian.",
+            f"Mostly Latin script (Cyrillic share {share:.0%}); reads as {lang_en}.",
+        )
+    return _finding(
+        "mixed_script",
+        "hold",
+        "В письме много букв не кириллицей. Организатор посмотрит его, прежде чем отправить.",
+        "Much of your letter is not in Cyrillic letters. An organizer will look at it before it is sent.",
+        f"Cyrillic share {share:.0%} is below the {settings.cyrillic_min_share:.0%} threshold.",
+    )
+
+
+RULE = Rule(
+    name="language",
+    description="Russian in Cyrillic, judged by lingua over likely languages; translit gets a suggestion.",
+    check=check,
+)

@@ -1,0 +1,80 @@
+"""Text normalization for matching: what a censor reads, not how it was typed."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+# Zero-width and soft-hyphen characters hide words from naive matchers.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e"), None)
+
+# Latin (and digit/symbol) look-alikes of Cyrillic letters, used inside words that already
+# mix scripts or consist of look-alikes only ("xyй", "пи3да", "бл@").
+HOMOGLYPHS = str.maketrans(
+    {
+        "a": "а", "b": "в", "c": "с", "e": "е", "h": "н", "k": "к", "m": "м", "o": "о",
+        "p": "р", "t": "т", "x": "х", "y": "у", "u": "и", "n": "п", "r": "г",
+        "3": "з", "0": "о", "6": "б", "@": "а", "$": "с", "4": "ч",
+    }
+)
+_LOOKALIKE_ONLY = set("abcehkmoptxyu3064@$")
+
+WORD = re.compile(r"[^\W\d_]+(?:[-‐][^\W\d_]+)*")
+# A word that may carry digits or @/$ as letters ("пи3дец", "бл@дь").
+OBFUSCATED_WORD = re.compile(r"[^\W_]*[^\W\d_][\w@$]*")
+_REPEATS = re.compile(r"(.)\1+")
+CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+LATIN = re.compile(r"[a-zA-Z]")
+
+
+@dataclass(frozen=True)
+class Token:
+    start: int
+    end: int
+    text: str  # as written
+    norm: str  # lower-cased, ё→е, look-alikes mapped
+
+
+def clean(text: str) -> str:
+    """NFKC and no invisible characters; keeps length close to the original."""
+    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+
+
+def fold(word: str) -> str:
+    """Lower case and ё→е: the form every lexicon entry is compared in."""
+    return word.lower().replace("ё", "е")
+
+
+def deobfuscate(word: str) -> str:
+    """Map look-alikes to Cyrillic when the word is mixed-script or made of look-alikes."""
+    w = fold(word)
+    has_cyr = CYRILLIC.search(w) is not None
+    if has_cyr or (set(w) <= _LOOKALIKE_ONLY and not w.isdigit()):
+        return w.translate(HOMOGLYPHS) if (has_cyr or LATIN.search(w)) else w
+    return w
+
+
+def collapse_repeats(word: str) -> str:
+    """"хуууй" → "хуй": letters stretched to dodge a list."""
+    return _REPEATS.sub(r"\1", word)
+
+
+def words(text: str) -> Iterator[Token]:
+    """Words with their offsets, folded for lookup."""
+    for m in WORD.finditer(text):
+        yield Token(m.start(), m.end(), m.group(), fold(m.group()).replace("‐", "-"))
+
+
+def letters(text: str) -> tuple[int, int, int]:
+    """(all letters, Cyrillic letters, Latin letters)."""
+    total = cyr = lat = 0
+    for ch in text:
+        if ch.isalpha():
+            total += 1
+            if "\u0400" <= ch <= "\u04ff":
+                cyr += 1
+            elif ch.isascii():
+                lat += 1
+    return total, cyr, lat

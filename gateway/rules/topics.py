@@ -1,0 +1,109 @@
+"""topics: risky subjects (war, authorities, the case...) for a person to weigh, never to reject."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
+from gateway.rules.lexicon import WordIndex, entries, files, lexicon_dirs, metadata
+from gateway.rules.normalize import clean, deobfuscate, words
+
+# Criminal-code articles ("ст. 207.3 УК", "статья 280") are case details in digits.
+_ARTICLE = re.compile(
+    r"(?<!\w)(?:ст\.|статья|статье|статьи|статью|статьёй|статьей|ч\.\s*\d+\s*ст\.)\s*\d{3}(?:\.\d)?"
+    r"|(?<!\w)\d{3}(?:\.\d)?\s*(?:УК|ук)(?!\w)",
+)
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    title_ru: str
+    title_en: str
+    advice_ru: str
+    advice_en: str
+    index: WordIndex
+
+
+@cache
+def categories(dirs: tuple[Path, ...]) -> tuple[Category, ...]:
+    meta = metadata("topics/categories.toml", dirs)
+    out = []
+    for name in files("topics", dirs):
+        m = meta.get(name, {})
+        out.append(
+            Category(
+                name=name,
+                title_ru=m.get("title_ru", name),
+                title_en=m.get("title_en", name),
+                advice_ru=m.get("advice_ru", ""),
+                advice_en=m.get("advice_en", ""),
+                index=WordIndex(list(entries(f"topics/{name}.txt", dirs))),
+            )
+        )
+    return tuple(out)
+
+
+def find(text: str, dirs: tuple[Path, ...]) -> dict[str, list[tuple[int, int]]]:
+    """Spans of risky words and phrases in `text`, by category."""
+    tokens = list(words(text))
+    # Look-alike letters must not hide a word from the lists either ("вoйна" with Latin o).
+    tokens = [t if t.norm.isascii() else type(t)(t.start, t.end, t.text, deobfuscate(t.norm))
+              for t in tokens]
+    hits: dict[str, list[tuple[int, int]]] = {}
+    for cat in categories(dirs):
+        spans = [(tokens[m.start].start, tokens[m.end - 1].end) for m in cat.index.find(tokens)]
+        if cat.name == "case":
+            spans += [(m.start(), m.end()) for m in _ARTICLE.finditer(text)]
+        if spans:
+            hits[cat.name] = _outermost(spans)
+    return hits
+
+
+def _outermost(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Drop spans inside longer ones ("военный" inside "военная операция")."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(set(spans), key=lambda s: (s[0], -s[1])):
+        if out and a >= out[-1][0] and b <= out[-1][1]:
+            continue
+        out.append((a, b))
+    return out
+
+
+def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
+    dirs = lexicon_dirs(settings.lexicon_dirs)
+    text = clean(draft.text)
+    by_name = {c.name: c for c in categories(dirs)}
+    findings = []
+    for name, spans in find(text, dirs).items():
+        cat = by_name.get(name)
+        passages = tuple(dict.fromkeys(text[a:b] for a, b in spans))
+        shown = ", ".join(f"«{p}»" for p in passages[:8])
+        findings.append(
+            Finding(
+                rule="topics",
+                code=name,
+                severity="hold",
+                passages=passages,
+                spans=tuple(spans),
+                reason_ru=f"Письмо касается темы «{cat.title_ru if cat else name}» ({shown}). "
+                f"{cat.advice_ru if cat else ''} Организатор прочтёт это место и решит вместе с вами, "
+                "как лучше; само письмо не отклонено.".replace("  ", " "),
+                reason_en=f"Your letter touches on {cat.title_en if cat else name} ({shown}). "
+                f"{cat.advice_en if cat else ''} An organizer will read that passage and decide with "
+                "you what is best; the letter is not rejected.".replace("  ", " "),
+                reason_organizer=f"Risky topic '{name}': {', '.join(passages[:12])}. Read the highlighted "
+                "passages and approve, return or edit.",
+            )
+        )
+    return findings
+
+
+RULE = Rule(
+    name="topics",
+    description="Risky topics (war, authorities, the case, LGBTQ+, extremism, calls to action): hold for a person.",
+    check=check,
+)
