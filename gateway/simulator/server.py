@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -14,8 +15,19 @@ DEFAULT_REPLY_FROM = "noreply@fsin-pismo.example"
 log = logging.getLogger(__name__)
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Tests make thousands of requests; their access log is noise."""
+class _TrackedHandler(WSGIRequestHandler):
+    """Keeps the server's set of open connections, so that `stop()` cuts the requests in
+    flight as a crash would; no access log, as tests make thousands of requests."""
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:  # type: ignore[attr-defined]
+            self.server.open_connections.add(self.connection)  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        with self.server.connections_lock:  # type: ignore[attr-defined]
+            self.server.open_connections.discard(self.connection)  # type: ignore[attr-defined]
+        super().finish()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
@@ -63,9 +75,12 @@ class SimulatorServer:
             reply_from=self.reply_from,
             facilities=self.facilities,
         )
-        self._server = make_server(
-            "127.0.0.1", self.port, app, threaded=True, request_handler=_QuietHandler
+        server = make_server(
+            "127.0.0.1", self.port, app, threaded=True, request_handler=_TrackedHandler
         )
+        server.open_connections = set()  # type: ignore[attr-defined]
+        server.connections_lock = threading.Lock()  # type: ignore[attr-defined]
+        self._server = server
         self.port = self._server.port
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"simulator:{self.port}", daemon=True
@@ -78,6 +93,13 @@ class SimulatorServer:
             return
         self._server.shutdown()
         self._server.server_close()
+        with self._server.connections_lock:  # type: ignore[attr-defined]
+            open_connections = list(self._server.open_connections)  # type: ignore[attr-defined]
+        for conn in open_connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by its handler
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._server = None

@@ -610,6 +610,21 @@ def test_state_survives_a_restart(tmp_path):
             assert [i["charges"] for i in sim_letters(client)] == [1, 1]
 
 
+def test_stop_cuts_requests_in_flight(tmp_path):
+    sim_server = SimulatorServer(str(tmp_path / "k.db"), token=TOKEN).start()
+    httpx.post(f"{sim_server.url}/_sim/faults", json={"latency_ms": 3000})
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(
+            httpx.get, f"{sim_server.url}/v1/balance", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        time.sleep(0.3)
+        started = time.monotonic()
+        sim_server.stop()
+        with pytest.raises(httpx.TransportError):
+            slow.result()
+        assert time.monotonic() - started < 2  # cut, not answered after the latency
+
+
 def test_reset_clears_everything(sim):
     number = submit(sim, letter()).json()["number"]
     make_reply(sim, number)
