@@ -1,0 +1,226 @@
+"""The letter as its writer meant it: HTML turned into text, quoted history, forwarded
+headers and signatures cut (they leak addresses and phone numbers of the writer and others).
+
+Rules, from what the clients our writers use actually produce:
+
+* a reply's quoted history is cut from its first marker on: an attribution line
+  ("On … wrote:", "… пишет:", "… написал(а):", Gmail-ru "пн, 3 июн. 2024 г. в 12:00, Имя
+  <addr>:", Mail.ru "Понедельник, 3 июня 2024, 12:00 +03:00 от Имя <addr>:", Yandex
+  "03.06.2024, 12:00, "Имя" <addr>:"), "-----Original Message-----" / "Исходное сообщение",
+  an Outlook "From:/Sent:" block; lines starting with ">" are dropped wherever they are;
+* a forward keeps the forwarded text (it may be the letter itself) but loses its marker and
+  header block ("From:", "Date:", "Кому:" …);
+* a signature is cut at "-- " (or "--") near the end, and mobile footers ("Sent from my
+  iPhone", "Отправлено с iPhone", "Отправлено из мобильной Почты Mail.ru", "Get Outlook for
+  iOS" …) are cut;
+* in HTML, quote and signature containers of Gmail, Outlook, Thunderbird, Apple Mail, Yahoo and
+  Proton are removed before the text is made.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import lxml.html
+from inscriptis import Inscriptis
+from inscriptis.model.config import ParserConfig
+from lxml import etree
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u2028\u2029\ufeff]")
+
+_REPLY_SEPARATOR = re.compile(
+    r"^\s*-{2,}\s*(original\s+message|исходное\s+сообщение|ursprüngliche\s+nachricht|"
+    r"message\s+d'origine)\s*-{2,}\s*$",
+    re.IGNORECASE,
+)
+_FORWARD_SEPARATOR = re.compile(
+    r"^\s*(-{2,}\s*(forwarded\s+message|пересылаемое\s+сообщение|перенаправленное\s+сообщение|"
+    r"пересланное\s+сообщение|weitergeleitete\s+nachricht|message\s+transféré)\s*-{2,}|"
+    r"begin\s+forwarded\s+message:|начало\s+переадресованного\s+сообщения:|"
+    r"переадресованное\s+сообщение:)\s*$",
+    re.IGNORECASE,
+)
+_FORWARD_END = re.compile(
+    r"^\s*-{2,}\s*(конец\s+пересылаемого\s+сообщения|end\s+of\s+forwarded\s+message)\s*-{2,}\s*$",
+    re.IGNORECASE,
+)
+_ATTRIBUTION = re.compile(
+    r"^\s*(>\s*)*("
+    r"(on|am|le|el|op)\s.{4,300}(wrote|schrieb|a\s+écrit|escribió|schreef)\s*:"
+    r"|.{0,300}(пишет|написал\(а\)|написала|написал|писал\(а\)|писала|писал)\s*:"
+    r")\s*$",
+    re.IGNORECASE,
+)
+# "<date>, Name <addr>:" with no verb: Gmail in Russian, Mail.ru, Yandex.
+_ADDRESS_ATTRIBUTION = re.compile(r"^\s*(>\s*)*(?=.*\d).{0,300}<[^<>\s]+@[^<>\s]+>\s*\"?:\s*$")
+_HEADER_FROM = re.compile(r"^\s*\*?(from|от|von|de|från)\s*:\*?\s*\S", re.IGNORECASE)
+_HEADER_SENT = re.compile(
+    r"^\s*\*?(sent|date|отправлено|дата|gesendet|datum|envoyé|date\s+d'envoi)\s*:", re.IGNORECASE
+)
+_HEADER_LINE = re.compile(
+    r"^\s*\*?(from|to|cc|bcc|date|sent|subject|reply-to|от|кому|копия|дата|отправлено|тема|"
+    r"ответить|von|an|betreff|gesendet|de|à|objet|envoyé)\s*:",
+    re.IGNORECASE,
+)
+_UNDERSCORE_RULE = re.compile(r"^\s*_{10,}\s*$")
+_SIGNATURE_DASHES = re.compile(r"^--\s?$")
+_MOBILE_FOOTER = re.compile(
+    r"^\s*(sent\s+from\s+my\s|sent\s+from\s+(mail|outlook|yahoo|yandex|mail\.ru)|"
+    r"sent\s+with\s+proton|sent\s+with\s+protonmail|sent\s+via\s|get\s+outlook\s+for\s|"
+    r"отправлено\s+(с|из|через)\s|отправлено\s+с\s+помощью|получить\s+outlook\s+для\s|"
+    r"скачайте\s+outlook|отправлено\s+из\s+мобильной)",
+    re.IGNORECASE,
+)
+_FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|fw|пересл|пер|переслать|wg)\s*:", re.IGNORECASE)
+
+# HTML containers that hold quoted history or signatures, by client.
+_HTML_DROP = [
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_quote ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_quote_container ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_signature ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_attr ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' moz-cite-prefix ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' moz-signature ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' yahoo_quoted ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' protonmail_quote ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' protonmail_signature_block ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' js-signature ')]",
+    "//blockquote[@type='cite']",
+    "//*[@id='Signature' or @id='signature' or @id='divSignature']",
+    "//*[@data-signature-widget='container']",
+    "//head | //script | //style | //template | //iframe | //object | //svg",
+]
+# Outlook: everything from these markers to the end of their parent is quoted history.
+_HTML_CUT_FROM = "//*[@id='divRplyFwdMsg' or @id='appendonsend' or @id='mail-editor-reference-message-container']"
+
+
+def html_to_text(html: str) -> str:
+    """HTML (already decoded) -> readable text with block line breaks, quotes and signatures
+    dropped. No remote content is loaded; scripts and styles never reach the text."""
+    if not html.strip():
+        return ""
+    try:
+        doc = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return ""
+    for marker in doc.xpath(_HTML_CUT_FROM):
+        parent = marker.getparent()
+        if parent is None:
+            continue
+        for sibling in list(marker.itersiblings()):
+            parent.remove(sibling)
+        marker.drop_tree()
+    # A Thunderbird or Outlook forward keeps its text; only reply quotes are dropped here.
+    for path in _HTML_DROP:
+        for el in doc.xpath(path):
+            if el.getparent() is not None:
+                el.drop_tree()
+    text = Inscriptis(doc, ParserConfig(display_links=False, display_images=False)).get_text()
+    return textwrap.dedent(text)
+
+
+def clean_letter_text(text: str, subject: str = "") -> str:
+    """Cut quoted history, forwarded headers and signatures from a letter's text."""
+    lines = _normalize(text).split("\n")
+    lines = _cut_reply_history(lines, forward=bool(_FORWARD_SUBJECT.match(subject or "")))
+    lines = _drop_forward_headers(lines)
+    lines = [line for line in lines if not line.lstrip().startswith(">")]
+    lines = _cut_signature(lines)
+    return _tidy(lines)
+
+
+def _normalize(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = _CONTROL.sub("", text)
+    return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def _is_attribution(line: str, following: str) -> bool:
+    if _ATTRIBUTION.match(line) or _ADDRESS_ATTRIBUTION.match(line):
+        return True
+    # Gmail and others wrap long attribution lines in plain text.
+    if following and not line.lstrip().startswith(">") and len(line) > 10:
+        joined = f"{line} {following.strip()}"
+        return bool(_ATTRIBUTION.match(joined) or _ADDRESS_ATTRIBUTION.match(joined))
+    return False
+
+
+def _outlook_header_block(lines: list[str], i: int) -> bool:
+    if not _HEADER_FROM.match(lines[i]):
+        return False
+    return any(_HEADER_SENT.match(line) for line in lines[i + 1 : i + 4])
+
+
+def _cut_reply_history(lines: list[str], *, forward: bool) -> list[str]:
+    for i, line in enumerate(lines):
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if _FORWARD_SEPARATOR.match(line):
+            return lines  # the rest is a forward: handled by _drop_forward_headers
+        if _REPLY_SEPARATOR.match(line) or _is_attribution(line, following):
+            return lines[:i]
+        if _outlook_header_block(lines, i):
+            start = i - 1 if i > 0 and _UNDERSCORE_RULE.match(lines[i - 1]) else i
+            if forward:
+                # Outlook forwards look like replies; keep the forwarded text.
+                return lines[:start] + _skip_header_block(lines, i)
+            return lines[:start]
+    return lines
+
+
+def _skip_header_block(lines: list[str], i: int) -> list[str]:
+    """Lines after a header block that starts at i (header lines and their continuations)."""
+    j = i
+    while j < len(lines) and not lines[j].strip():
+        j += 1
+    seen_header = False
+    while j < len(lines):
+        line = lines[j]
+        if _HEADER_LINE.match(line) or (
+            not seen_header and (_ADDRESS_ATTRIBUTION.match(line) or _ATTRIBUTION.match(line))
+        ):
+            seen_header = True
+        elif seen_header and line.strip() and (line[:1].isspace() or "@" in line):
+            pass  # a wrapped To: or Cc: list
+        else:
+            break
+        j += 1
+    return lines[j:]
+
+
+def _drop_forward_headers(lines: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if _FORWARD_END.match(line):
+            i += 1
+            continue
+        if _FORWARD_SEPARATOR.match(line):
+            rest = _skip_header_block(lines, i + 1)
+            i = len(lines) - len(rest)
+            # A quoted reply inside the forwarded text is still history.
+            rest_cut = _cut_reply_history(lines[i:], forward=False)
+            lines = lines[:i] + rest_cut
+            continue
+        out.append(line)
+        i += 1
+    return out
+
+
+def _cut_signature(lines: list[str]) -> list[str]:
+    for i in range(len(lines) - 1, -1, -1):
+        if _SIGNATURE_DASHES.match(lines[i]) and len(lines) - i <= 15:
+            lines = lines[:i]
+            break
+    nonblank = [i for i, line in enumerate(lines) if line.strip()]
+    for i in nonblank[-4:]:
+        if _MOBILE_FOOTER.match(lines[i]):
+            return lines[:i]
+    return lines
+
+
+def _tidy(lines: list[str]) -> str:
+    text = "\n".join(lines).strip("\n")
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip()

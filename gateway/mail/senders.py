@@ -1,0 +1,126 @@
+"""Who wrote it, taken safely: exactly one From address, and the addresses a message was sent to.
+
+Python 3.11.7 lacks the fixes for CVE-2023-27043 (``email.utils.getaddresses`` turns
+``alice@example.org)<bob@example.org>`` into bob) and for gh-128110 (policy.default inserts
+spaces into display names split across encoded words). So a From is accepted only when the
+policy.default header parser finds exactly one address with no defects, email-validator
+accepts its addr-spec (no quoted local parts: ``"a@b.c"@evil.example``), and the stdlib's
+older ``parseaddr`` agrees with it. Display names are decoded from the raw header with
+``decode_header``/``make_header``, which joins adjacent encoded words as RFC 2047 says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.header import decode_header, make_header
+from email.message import EmailMessage
+from email.utils import parseaddr
+
+from email_validator import EmailNotValidError, validate_email
+
+from gateway.mail.charsets import decode_header_bytes
+
+# CR, LF, NUL, other C0/C1 controls, the Unicode line/paragraph separators and the bidi
+# overrides that can disguise a name or a file name.
+_UNSAFE_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+@dataclass(frozen=True)
+class Sender:
+    address: str | None  # lower-cased addr-spec, None when there is not exactly one safe one
+    name: str | None  # decoded display name, cleaned, or None
+    problem: str | None  # why address is None (English), else None
+
+
+def clean_header_text(value: str, limit: int = 500) -> str:
+    """One line of header text safe to store and show: no controls, no bidi tricks, bounded."""
+    value = _UNSAFE_CHARS.sub(" ", value.replace("\t", " "))
+    return re.sub(r" {2,}", " ", value).strip()[:limit]
+
+
+def decode_header_text(raw: str) -> str:
+    """A raw header value (encoded words, maybe undeclared 8-bit) -> text; never raises."""
+    if any("\udc80" <= c <= "\udcff" for c in raw):
+        # Undeclared 8-bit bytes, kept by the parser as surrogate escapes.
+        raw = decode_header_bytes(raw.encode("utf-8", "surrogateescape")).text
+    try:
+        return str(make_header(decode_header(raw)))
+    except Exception:  # broken encoded words, unknown charsets: keep the raw text
+        return raw
+
+
+def is_valid_address(addr: str) -> bool:
+    try:
+        validate_email(addr, check_deliverability=False, allow_quoted_local=False,
+                       allow_domain_literal=False, allow_smtputf8=True)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def _raw_values(msg: EmailMessage, name: str) -> list[str]:
+    return [v for k, v in msg.raw_items() if k.lower() == name.lower()]
+
+
+def sender_of(msg: EmailMessage) -> Sender:
+    raw_froms = _raw_values(msg, "From")
+    if len(raw_froms) != 1:
+        return Sender(None, None, f"{len(raw_froms)} From headers")
+    raw = raw_froms[0]
+    try:
+        header = msg["From"]
+        addresses = header.addresses
+        defects = header.defects
+    except Exception as exc:  # the header parser has open crash bugs on hostile input
+        return Sender(None, None, f"From header could not be parsed ({type(exc).__name__})")
+    if defects:
+        return Sender(None, None, "From header has defects: " + "; ".join(map(str, defects))[:200])
+    if len(addresses) != 1:
+        return Sender(None, None, f"From names {len(addresses)} addresses")
+    addr = addresses[0].addr_spec
+    if not is_valid_address(addr):
+        return Sender(None, None, "From address is not a plain valid address")
+    # The older parser must see the same single address in the raw text.
+    unfolded = re.sub(r"\r?\n[ \t]", " ", raw)
+    old_name, old_addr = parseaddr(unfolded)
+    if old_addr.lower() != addr.lower():
+        return Sender(None, None, "From header is read differently by two parsers")
+    name = _display_name(old_name) if old_name else None
+    return Sender(addr.lower(), name, None)
+
+
+def _display_name(raw_name: str) -> str | None:
+    name = clean_header_text(decode_header_text(raw_name), limit=200).strip("\"' ")
+    if not name or "@" in name:  # a name that is an address is no name (and would leak one)
+        return None
+    return name
+
+
+def addresses_in(msg: EmailMessage, names: Iterable[str]) -> tuple[str, ...]:
+    """Lower-cased valid addr-specs in the given address headers, in order, without repeats.
+
+    Used for routing only (plus-addresses), so a defective header still yields what can be
+    read safely; each address must pass email-validator.
+    """
+    found: list[str] = []
+    for name in names:
+        for raw in _raw_values(msg, name):
+            for addr in _addresses_from_raw(name, raw):
+                addr = addr.lower()
+                if addr not in found and is_valid_address(addr):
+                    found.append(addr)
+    return tuple(found)
+
+
+def _addresses_from_raw(name: str, raw: str) -> list[str]:
+    from email import policy
+
+    try:
+        header = policy.default.header_factory(name, raw)
+        return [a.addr_spec for a in header.addresses]
+    except Exception:
+        pass
+    # Delivered-To and its kin carry a bare address; a crashing header yields what looks like one.
+    return re.findall(r"[\w.+\-=]+@[\w\-]+(?:\.[\w\-]+)+", raw)

@@ -1,0 +1,134 @@
+"""Addressing: which prisoner a letter is for, from the subject, a "Кому:" line or a plus-address."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.intake.addressing import Candidate, resolve_recipient
+
+pytestmark = pytest.mark.intake
+
+IVANOV = Candidate(1, "Иванов", "Иван", "Иванович", 1980, "ИК-2 Мордовия", "K101", letters_recent=5)
+PETROVA = Candidate(2, "Петрова", "Мария", "Сергеевна", 1990, "ИК-7 Карелия", "K102", letters_recent=2)
+KOVALEV = Candidate(3, "Ковалёв", "Пётр", "Андреевич", 1975, "СИЗО-1 Москва", "K103", letters_recent=4)
+LI = Candidate(4, "Ли", "Анна", None, 1995, "ИК-5 Пермь", "K104", letters_recent=3)
+SIDORENKO = Candidate(5, "Сидоренко", "Олег", None, 1988, "ИК-1 Тверь", "K105", letters_recent=1)
+IVANOV_PETR = Candidate(6, "Иванов", "Пётр", "Сергеевич", 1970, "ИК-3 Коми", "K106", letters_recent=9)
+BLOCKED = Candidate(7, "Смирнова", "Ольга", "Петровна", 1985, "ИК-9", "K107", can_receive=False)
+DIRECTORY = (IVANOV, PETROVA, KOVALEV, LI, SIDORENKO, IVANOV_PETR, BLOCKED)
+
+
+def resolve(subject: str = "", text: str = "Привет!", recipients=(), directory=DIRECTORY):
+    return resolve_recipient(subject, text, list(recipients), directory)
+
+
+# Every grammatical case, full name with patronymic, surname first and last.
+CASES = {
+    IVANOV: ["Иванов Иван Иванович", "Иванова Ивана Ивановича", "Иванову Ивану Ивановичу",
+             "Ивановым Иваном Ивановичем", "Иванове Иване Ивановиче", "Ивана Ивановича Иванова"],
+    PETROVA: ["Петрова Мария Сергеевна", "Петровой Марии Сергеевны", "Петровой Марии Сергеевне",
+              "Петрову Марию Сергеевну", "Петровой Марией Сергеевной", "Марии Сергеевне Петровой"],
+    KOVALEV: ["Ковалёв Пётр Андреевич", "Ковалёва Петра Андреевича", "Ковалёву Петру Андреевичу",
+              "Ковалёвым Петром Андреевичем", "Ковалёве Петре Андреевиче",
+              "Ковалев Петр Андреевич", "Ковалеву Петру"],
+    LI: ["Ли Анна", "Ли Анны", "Ли Анне", "Ли Анну", "Ли Анной", "Анне Ли"],
+    SIDORENKO: ["Сидоренко Олег", "Сидоренко Олега", "Сидоренко Олегу", "Сидоренко Олегом",
+                "Сидоренко Олеге", "Олегу Сидоренко"],
+}
+
+
+@pytest.mark.parametrize(
+    ("who", "phrase"), [(c, p) for c, phrases in CASES.items() for p in phrases],
+    ids=lambda v: v if isinstance(v, str) else v.last_name,
+)
+def test_name_in_any_case_in_the_address_line(who: Candidate, phrase: str) -> None:
+    result = resolve(text=f"Кому: {phrase}\n\nДорогой друг, держись!")
+    assert (result.kind, result.prisoner_id) == ("found", who.id)
+    assert result.text == "Дорогой друг, держись!"
+
+
+@pytest.mark.parametrize(
+    ("who", "phrase"), [(c, p) for c, phrases in CASES.items() for p in phrases],
+    ids=lambda v: v if isinstance(v, str) else v.last_name,
+)
+def test_name_in_any_case_in_the_subject(who: Candidate, phrase: str) -> None:
+    result = resolve(subject=f"Письмо для: {phrase}")
+    assert (result.kind, result.prisoner_id) == ("found", who.id)
+    assert result.text == "Привет!"
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("Для Марии Петровой", PETROVA),
+        ("Маше Петровой от друзей", PETROVA),
+        ("Иванову И.И.", IVANOV),
+        ("Иванову П. С.", IVANOV_PETR),
+        ("Ivanov Ivan", IVANOV),
+        ("Petrova Mariya", PETROVA),
+        ("Maria Petrova", PETROVA),
+        ("Kovalyov Pyotr", KOVALEV),
+        ("Kovalev P.A.", KOVALEV),
+        ("Sidorenko Oleg", SIDORENKO),
+        ("Петровй Марии", PETROVA),  # a typo
+        ("Ивановуу Ивану", IVANOV),  # a typo
+        ("Ковалеву", KOVALEV),  # surname alone, unique
+        ("Ивану Ивановичу", IVANOV),  # first name and patronymic
+        ("Получит ли Анна Ли письмо?", LI),  # "ли" the particle is not the surname
+        ("Письмо от Ивана для Марии Петровой", PETROVA),
+        ("Re: Письмо Сидоренко Олегу", SIDORENKO),
+    ],
+)
+def test_how_people_write_names(subject: str, expected: Candidate) -> None:
+    result = resolve(subject=subject)
+    assert (result.kind, result.prisoner_id) == ("found", expected.id)
+
+
+def test_two_prisoners_with_one_surname_are_ambiguous() -> None:
+    result = resolve(subject="Иванову")
+    assert result.kind == "ambiguous" and result.prisoner_id is None
+    assert {c.id for c in result.candidates} == {IVANOV.id, IVANOV_PETR.id}
+
+
+def test_first_name_disambiguates() -> None:
+    assert resolve(subject="Ивану Иванову").prisoner_id == IVANOV.id
+    assert resolve(subject="Петру Иванову").prisoner_id == IVANOV_PETR.id
+
+
+def test_a_different_first_name_is_not_a_match() -> None:
+    assert resolve(subject="Марии Ивановой").kind == "not_found"
+    assert resolve(subject="Анне Петровой").kind == "not_found"
+
+
+def test_directory_code_in_subject_and_cyrillic_lookalike() -> None:
+    assert resolve(subject="K103").prisoner_id == KOVALEV.id
+    assert resolve(subject="письмо к105").prisoner_id == SIDORENKO.id  # Cyrillic к
+
+
+def test_plus_address_code_wins() -> None:
+    result = resolve(subject="Петровой Марии", recipients=["letters+k101@gw.example"])
+    assert (result.kind, result.prisoner_id) == ("found", IVANOV.id)
+
+
+@pytest.mark.parametrize("how", ["Кому: любому", "Кому: Anyone"])
+def test_anyone_goes_to_the_least_written_who_can_receive(how: str) -> None:
+    result = resolve(text=f"{how}\nПривет!")
+    assert result.kind == "anyone"
+    assert result.prisoner_id == SIDORENKO.id  # letters_recent=1; BLOCKED has 0 but cannot receive
+    assert result.text == "Привет!"
+
+
+def test_anyone_by_plus_address() -> None:
+    assert resolve(recipients=["letters+anyone@gw.example"]).prisoner_id == SIDORENKO.id
+
+
+def test_nothing_named() -> None:
+    result = resolve(subject="Привет", text="Как дела?")
+    assert (result.kind, result.prisoner_id, result.candidates) == ("not_found", None, ())
+    assert result.text == "Как дела?"
+
+
+def test_address_line_only_at_the_top_is_removed() -> None:
+    text = "Привет!\nКому: Петровой Марии\nПока"
+    result = resolve(text=text)
+    assert result.kind == "not_found" and result.text == text

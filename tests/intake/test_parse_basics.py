@@ -1,0 +1,84 @@
+"""parse_message on small hand-written messages: the interface and its guarantees."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.mail.parse import ParseLimits, UnparseableMessage, parse_message, parse_message_bounded
+
+pytestmark = pytest.mark.intake
+
+
+def message(body: bytes, *, headers: str = "", charset: str = "utf-8") -> bytes:
+    head = (
+        "From: =?utf-8?B?0JzQsNGA0LjRjyDQntGA?= =?utf-8?B?0LvQvtCy0LA=?= <Masha@Example.RU>\r\n"
+        "To: letters@gw.example\r\nSubject: =?utf-8?B?0J/QuNGB0YzQvNC+?=\r\n"
+        "Message-ID: <m1@example.ru>\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: 8bit\r\n"
+        + headers
+    )
+    return head.encode() + b"\r\n" + body
+
+
+def test_plain_koi8r_letter() -> None:
+    letter = parse_message(message("Кому: Петровой Марии\r\n\r\nПривет!\r\n".encode("koi8-r"),
+                                   charset="koi8-r"))
+    assert letter.sender == "masha@example.ru"
+    assert letter.sender_name == "Мария Орлова"  # no space inside "Орлова" (gh-128110)
+    assert letter.subject == "Письмо"
+    assert letter.text == "Кому: Петровой Марии\n\nПривет!"
+    assert letter.charset_step == "declared"
+    assert letter.message_id == "m1@example.ru"
+    assert letter.automated is None
+    assert letter.recipients == ("letters@gw.example",)
+
+
+def test_unlabeled_cp1251_is_detected() -> None:
+    body = "Здравствуйте! Пишу вам из Москвы, у нас всё хорошо.".encode("cp1251")
+    letter = parse_message(message(body, charset="us-ascii"))
+    assert letter.text == "Здравствуйте! Пишу вам из Москвы, у нас всё хорошо."
+    assert letter.charset_step == "detected:cp1251"
+
+
+@pytest.mark.parametrize(
+    "from_header",
+    [
+        "alice@example.org)<bob@example.org>",  # CVE-2023-27043
+        "alice@example.org@<bob@example.org>",
+        '"a@b.c"@evil.example',
+        "a@example.org, b@example.org",
+        "",
+    ],
+)
+def test_unsafe_from_gives_no_sender(from_header: str) -> None:
+    raw = f"From: {from_header}\r\nSubject: x\r\n\r\nhello\r\n".encode()
+    letter = parse_message(raw)
+    assert letter.sender is None
+    assert letter.sender_problem
+
+
+def test_too_big_is_unparseable() -> None:
+    with pytest.raises(UnparseableMessage, match="MB"):
+        parse_message(message(b"x" * 2_000_000), limits=ParseLimits(max_bytes=1_000_000))
+
+
+def test_deep_nesting_is_unparseable_not_a_crash() -> None:
+    parts = [f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n" for i in range(1000)]
+    raw = b"From: a@example.org\r\n" + "".join(parts).encode() + b"\r\nx\r\n"
+    with pytest.raises(UnparseableMessage):
+        parse_message(raw)
+
+
+def test_bounded_parse_gives_the_same_letter() -> None:
+    raw = message("Привет из Твери!".encode())
+    assert parse_message_bounded(raw) == parse_message(raw)
+
+
+def test_bounded_parse_times_out_and_recovers() -> None:
+    # A folded subject of many encoded words parses in quadratic time on 3.11.
+    slow = "Subject: " + " ".join(["=?utf-8?q?=D0=B0?="] * 20000)
+    raw = b"From: a@example.org\r\n" + slow.encode() + b"\r\n\r\nbody\r\n"
+    limits = ParseLimits(wall_seconds=0.3, max_header_bytes=10**6, max_header_line_bytes=10**6)
+    with pytest.raises(UnparseableMessage, match="longer than"):
+        parse_message_bounded(raw, limits=limits)
+    assert parse_message_bounded(message(b"ok")).text == "ok"
