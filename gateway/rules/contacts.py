@@ -7,7 +7,7 @@ import re
 import phonenumbers
 
 from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
-from gateway.rules.normalize import clean
+from gateway.rules.normalize import clean_mapped
 
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 _TLDS = (
@@ -75,16 +75,18 @@ def _own_address(text: str, sender: str | None) -> list[tuple[int, int]]:
 
 
 def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
-    text = clean(draft.text)
+    cleaned = clean_mapped(draft.text)
+    text = cleaned.text
     findings: list[Finding] = []
-    own = _own_address(text, draft.sender)
+    own_found = _own_address(text, draft.sender)
+    own = [cleaned.span(a, b) for a, b in own_found]
     if own:
         findings.append(
             Finding(
                 rule="contacts",
                 code="own_address",
                 severity="return",
-                passages=tuple(dict.fromkeys(text[a:b] for a, b in own)),
+                passages=tuple(dict.fromkeys(draft.text[a:b] for a, b in own)),
                 spans=tuple(own),
                 reason_ru="В письме указан ваш собственный адрес электронной почты. Ради вашей безопасности "
                 "мы не передаём его в тюремную службу: пожалуйста, уберите его и пришлите письмо снова. "
@@ -96,13 +98,13 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
                 "reaches the provider.",
             )
         )
-    own_starts = {a for a, _ in own}
-    for kind, spans in find(text).items():
-        spans = [s for s in spans if s[0] not in own_starts and not any(a <= s[0] < b for a, b in own)]
-        if not spans:
+    for kind, found in find(text).items():
+        found = [s for s in found if not any(a <= s[0] < b for a, b in own_found)]
+        if not found:
             continue
+        spans = [cleaned.span(a, b) for a, b in found]
         ru, en = _CONTACT_KINDS[kind]
-        passages = tuple(dict.fromkeys(text[a:b] for a, b in spans))
+        passages = tuple(dict.fromkeys(draft.text[a:b] for a, b in spans))
         findings.append(
             Finding(
                 rule="contacts",

@@ -32,6 +32,7 @@ NAMES_RU = {
     Language.KAZAKH: "казахском",
     Language.ENGLISH: "английском",
 }
+_NON_RUSSIAN_LETTERS = re.compile(r"[іїєґўІЇЄҐЎ]")
 _LATIN_WORD = re.compile(r"\b[A-Za-z][A-Za-z'’-]*[A-Za-z]\b")
 _URLISH = re.compile(r"\S+@\S+|https?://\S+|www\.\S+|\b\S+\.(?:ru|com|org|net|рф|me|io)\b\S*", re.I)
 # Detecting a whole long letter adds nothing: the first few thousand characters decide.
@@ -62,9 +63,9 @@ TRANSLIT_KNOWN_SHARE = 0.7
 
 def transliterated_russian(text: str, min_confidence: float = 0.6) -> str | None:
     """The Cyrillic reading of `text` if it is Russian written in Latin letters, else None."""
-    suggestion = to_cyrillic(text)
-    if known_share(suggestion) < TRANSLIT_KNOWN_SHARE:
+    if known_share(text) < TRANSLIT_KNOWN_SHARE:
         return None
+    suggestion = to_cyrillic(text)
     language, confidence = detect(suggestion)
     return suggestion if language == Language.RUSSIAN and confidence >= min_confidence else None
 
@@ -101,7 +102,9 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
                 f"Language detected as {lang_en} ({confidence:.2f}), not Russian.",
             )
         )
-    elif confidence < settings.language_min_confidence:
+    elif confidence < settings.language_min_confidence and _NON_RUSSIAN_LETTERS.search(prose):
+        # Short Russian letters score low; only letters Russian lacks (і, ї, є, ґ, ў)
+        # make a low score worth a person's look.
         findings.append(
             _finding(
                 "uncertain",

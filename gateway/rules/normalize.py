@@ -38,8 +38,43 @@ class Token:
 
 
 def clean(text: str) -> str:
-    """NFKC and no invisible characters; keeps length close to the original."""
+    """NFKC and no invisible characters."""
     return unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """A cleaned text that remembers where each of its characters came from, so findings
+    point at the letter as written even after "ху\u200bй" became "хуй"."""
+
+    text: str
+    origin: tuple[int, ...]  # origin[i]: index in the original of cleaned char i; +1 entry
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        if start >= end:
+            return self.origin[start], self.origin[start]
+        return self.origin[start], self.origin[end - 1] + 1
+
+
+def clean_mapped(text: str) -> Cleaned:
+    cleaned = clean(text)
+    if cleaned == text:  # the usual case: nothing to map
+        return Cleaned(text, tuple(range(len(text) + 1)))
+    out: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        if ord(ch) in _INVISIBLE:
+            continue
+        if unicodedata.combining(ch) and out:
+            merged = unicodedata.normalize("NFKC", out[-1] + ch)
+            if len(merged) == 1:  # "е" + U+0308 → "ё"
+                out[-1] = merged
+                continue
+        for piece in unicodedata.normalize("NFKC", ch):
+            out.append(piece)
+            origin.append(i)
+    origin.append(len(text))
+    return Cleaned("".join(out), tuple(origin))
 
 
 def fold(word: str) -> str:

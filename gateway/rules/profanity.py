@@ -15,7 +15,7 @@ from gateway.rules.normalize import (
     CYRILLIC,
     LATIN,
     OBFUSCATED_WORD,
-    clean,
+    clean_mapped,
     collapse_repeats,
     deobfuscate,
     fold,
@@ -98,10 +98,28 @@ def find(text: str, lex: Lexicon, translit: bool = True) -> list[tuple[int, int]
         if is_profane(m.group(), lex, translit):
             spans.append((m.start(), m.end()))
     for m in _SPACED.finditer(text):
-        joined = "".join(ch for ch in m.group() if ch.isalpha())
-        if is_profane(joined, lex, translit):
-            spans.append((m.start(), m.end()))
+        positions = [m.start() + i for i, ch in enumerate(m.group()) if ch.isalpha()]
+        span = _shortest_profane(text, positions, lex, translit)
+        if span:
+            spans.append(span)
     return sorted(set(spans))
+
+
+def _shortest_profane(
+    text: str, positions: list[int], lex: Lexicon, translit: bool
+) -> tuple[int, int] | None:
+    """Drop leading one-letter words the run swallowed ("и п и з д е ц" → "п и з д е ц");
+    the end is kept whole, since the root usually sits at the start of the word."""
+
+    def profane(lo: int, hi: int) -> bool:
+        return is_profane("".join(text[p] for p in positions[lo:hi]), lex, translit)
+
+    lo, hi = 0, len(positions)
+    if not profane(lo, hi):
+        return None
+    while hi - lo > 2 and profane(lo + 1, hi):
+        lo += 1
+    return positions[lo], positions[hi - 1] + 1
 
 
 def find_masked(text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -114,12 +132,14 @@ def find_masked(text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]
 
 def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
     lex = lexicon(lexicon_dirs(settings.lexicon_dirs))
-    text = clean(draft.text)
+    cleaned = clean_mapped(draft.text)
+    text = cleaned.text
     findings: list[Finding] = []
     total, cyr, _ = letters(text)
     mostly_cyrillic = total > 0 and cyr / total >= 0.5
-    spans = find(text, lex, translit=mostly_cyrillic)
-    words = tuple(dict.fromkeys(text[a:b] for a, b in spans))
+    found = find(text, lex, translit=mostly_cyrillic)
+    spans = [cleaned.span(a, b) for a, b in found]
+    words = tuple(dict.fromkeys(draft.text[a:b] for a, b in spans))
     if not mostly_cyrillic and total:
         # A letter written in Latin letters: read it as Russian and look again.
         reading = transliterated_russian(text, settings.language_min_confidence)
@@ -142,9 +162,9 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
                 reason_organizer=f"{len(words)} obscene/rude word(s): {', '.join(words)}.",
             )
         )
-    masked = find_masked(text, spans)
+    masked = [cleaned.span(a, b) for a, b in find_masked(text, found)]
     if masked:
-        words = tuple(dict.fromkeys(text[a:b] for a, b in masked))
+        words = tuple(dict.fromkeys(draft.text[a:b] for a, b in masked))
         findings.append(
             Finding(
                 rule="profanity",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
 from gateway.rules.lexicon import WordIndex, entries, files, lexicon_dirs, metadata
-from gateway.rules.normalize import clean, deobfuscate, words
+from gateway.rules.normalize import Token, clean_mapped, deobfuscate, words
 
 # Criminal-code articles ("ст. 207.3 УК", "статья 280") are case details in digits.
 _ARTICLE = re.compile(
@@ -47,17 +48,30 @@ def categories(dirs: tuple[Path, ...]) -> tuple[Category, ...]:
     return tuple(out)
 
 
+@cache
+def harmless(dirs: tuple[Path, ...]) -> WordIndex:
+    phrases: list[str] = []
+    for d in dirs:
+        path = d / "topics" / "exceptions.toml"
+        if path.is_file():
+            with path.open("rb") as fh:
+                phrases += tomllib.load(fh).get("phrases", [])
+    return WordIndex(phrases)
+
+
 def find(text: str, dirs: tuple[Path, ...]) -> dict[str, list[tuple[int, int]]]:
     """Spans of risky words and phrases in `text`, by category."""
     tokens = list(words(text))
     # Look-alike letters must not hide a word from the lists either ("вoйна" with Latin o).
-    tokens = [t if t.norm.isascii() else type(t)(t.start, t.end, t.text, deobfuscate(t.norm))
+    tokens = [t if t.norm.isascii() else Token(t.start, t.end, t.text, deobfuscate(t.norm))
               for t in tokens]
+    safe = [(tokens[m.start].start, tokens[m.end - 1].end) for m in harmless(dirs).find(tokens)]
     hits: dict[str, list[tuple[int, int]]] = {}
     for cat in categories(dirs):
         spans = [(tokens[m.start].start, tokens[m.end - 1].end) for m in cat.index.find(tokens)]
         if cat.name == "case":
             spans += [(m.start(), m.end()) for m in _ARTICLE.finditer(text)]
+        spans = [(a, b) for a, b in spans if not any(s <= a and b <= e for s, e in safe)]
         if spans:
             hits[cat.name] = _outermost(spans)
     return hits
@@ -75,12 +89,13 @@ def _outermost(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
     dirs = lexicon_dirs(settings.lexicon_dirs)
-    text = clean(draft.text)
+    cleaned = clean_mapped(draft.text)
     by_name = {c.name: c for c in categories(dirs)}
     findings = []
-    for name, spans in find(text, dirs).items():
+    for name, found in find(cleaned.text, dirs).items():
         cat = by_name.get(name)
-        passages = tuple(dict.fromkeys(text[a:b] for a, b in spans))
+        spans = [cleaned.span(a, b) for a, b in found]
+        passages = tuple(dict.fromkeys(draft.text[a:b] for a, b in spans))
         shown = ", ".join(f"«{p}»" for p in passages[:8])
         findings.append(
             Finding(

@@ -23,6 +23,14 @@ _DIGRAPHS = (
 _Y_READINGS = ("ы", "й", "и")
 
 
+_CONSONANT = re.compile(r"[бвгджзклмнпрстфхцчшщ]")
+
+
+def _soft_sign_variants(word: str) -> list[str]:
+    """Chat translit drops ь ("pisma", "chuvstvuesh"): try it back in, once, anywhere."""
+    return [word[: m.end()] + "ь" + word[m.end():] for m in _CONSONANT.finditer(word)]
+
+
 @lru_cache(maxsize=8192)
 def word_to_cyrillic(word: str) -> str:
     low = word.lower()
@@ -42,6 +50,8 @@ def word_to_cyrillic(word: str) -> str:
             best = candidate
             break
     assert best is not None
+    if not analyzer().word_is_known(best) and len(best) > 3:
+        best = next((v for v in _soft_sign_variants(best) if analyzer().word_is_known(v)), best)
     if word[:1].isupper():
         best = best[:1].upper() + best[1:]
     return best
@@ -52,9 +62,9 @@ def to_cyrillic(text: str) -> str:
 
 
 def known_share(text: str) -> float:
-    """Share of words of 3+ letters that Russian morphology knows: Latin-script Russian
-    read back scores high, English or German read as Cyrillic scores low."""
-    words = [w.lower() for w in re.findall(r"[а-яё]{3,}", text, re.I)]
+    """Share of the Latin words of 3+ letters that, read in Cyrillic, Russian morphology
+    knows: Latin-script Russian scores high, English or German scores low."""
+    words = [word_to_cyrillic(w).lower() for w in _LATIN_WORD.findall(text) if len(w) >= 3]
     if not words:
         return 0.0
     morph = analyzer()

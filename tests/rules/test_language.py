@@ -1,0 +1,93 @@
+"""language: Russian passes; Ukrainian and Belarusian are not taken for Russian; translit
+gets a Cyrillic suggestion, never a silent conversion."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.rules import LetterDraft, RuleSettings, run_rules
+from gateway.rules.language import check, detector
+
+pytestmark = pytest.mark.rules
+
+RUSSIAN = "Здравствуй, Ваня! Как ты себя чувствуешь? У нас всё хорошо, дети растут, весна пришла рано."
+UKRAINIAN = ("Привіт, Іване! Як ти себе почуваєш? У нас усе добре, діти ростуть, весна прийшла "
+             "рано. Ми часто згадуємо тебе і чекаємо листа.")
+BELARUSIAN = ("Прывітанне, Іван! Як ты сябе адчуваеш? У нас усё добра, дзеці растуць, вясна "
+              "прыйшла рана. Мы часта ўспамінаем цябе і чакаем ліста.")
+BULGARIAN = "Здравей, Иване! Как си? При нас всичко е наред, децата растат, пролетта дойде рано."
+ENGLISH = "Hello Ivan! How are you feeling? We are all well, the children are growing, spring came early."
+TRANSLIT = ("Privet, Vanya! Kak ty sebya chuvstvuesh? U nas vse horosho, deti rastut, "
+            "vesna prishla rano. My chasto vspominaem tebya i zhdem pisma.")
+
+
+def _check(text: str, **kw):
+    return check(LetterDraft(text=text), RuleSettings(**kw))
+
+
+def test_detector_is_built_once():
+    assert detector() is detector()
+
+
+@pytest.mark.parametrize("text", [RUSSIAN, "Привет, как ты?", "Скучаю. Обнимаю!"])
+def test_russian_passes(text):
+    assert _check(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [(UKRAINIAN, "Ukrainian"), (BELARUSIAN, "Belarusian"), (BULGARIAN, "Bulgarian"),
+     ("Привіт, як ти?", "Ukrainian"), ("Прывітанне, як ты?", "Belarusian")],
+)
+def test_other_cyrillic_languages_are_not_taken_for_russian(text, language):
+    (finding,) = _check(text)
+    assert finding.code == "not_russian"
+    assert finding.severity == "return"
+    assert language in finding.reason_en
+    assert "русском" in finding.reason_ru
+
+
+def test_english_is_returned_without_a_bogus_cyrillic_suggestion():
+    (finding,) = _check(ENGLISH)
+    assert (finding.code, finding.severity, finding.suggestion) == ("not_russian", "return", None)
+
+
+def test_translit_gets_a_suggestion_and_is_never_converted_silently():
+    draft = LetterDraft(text=TRANSLIT)
+    decision = run_rules(draft)
+    assert decision.outcome == "return"
+    (finding,) = decision.by_rule("language")
+    assert finding.code == "translit"
+    assert finding.suggestion is not None
+    assert finding.suggestion.startswith("Привет, Ваня! Как ты себя чувствуешь?")
+    assert "весна пришла рано" in finding.suggestion
+    assert draft.text == TRANSLIT  # the letter itself is untouched
+    assert "проверьте" in finding.reason_ru and "never change" in finding.reason_en
+
+
+def test_latin_words_inside_a_russian_letter_are_held_as_foreign():
+    text = RUSSIAN + " Вчера купила новый iPhone и слушала Beatles."
+    (finding,) = _check(text)
+    assert (finding.code, finding.severity) == ("foreign_words", "hold")
+    assert finding.passages == ("iPhone", "Beatles")
+    assert [text[a:b] for a, b in finding.spans] == ["iPhone", "Beatles"]
+    assert _check(text, foreign_words_allowed=2) == []
+
+
+def test_links_and_addresses_are_not_foreign_words():
+    # Those are the contacts rule's to report, once.
+    text = RUSSIAN + " Пиши на ivan@mail.ru или смотри https://example.org/page"
+    assert _check(text) == []
+
+
+def test_cyrillic_share_gate_holds_a_mixed_letter():
+    text = "Привет! " + "Today I went to the park and it was lovely and sunny. " * 2 + "Обнимаю, мама."
+    (finding,) = _check(text, cyrillic_min_share=0.7)
+    assert finding.code in ("mixed_script", "not_russian")
+    assert finding.severity in ("hold", "return")
+
+
+def test_threshold_is_tunable():
+    text = RUSSIAN + " Today was fine."
+    findings = _check(text, cyrillic_min_share=0.99)
+    assert findings and findings[0].code == "mixed_script"
