@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gateway.devstack.dovecot import DovecotServer
-from gateway.devstack.postgres import DEFAULT_ADMIN_URL, PostgresUnavailable, throwaway_database
+from gateway.devstack.postgres import PostgresUnavailable, throwaway_database
 from gateway.devstack.redis_server import RedisServer
 from gateway.devstack.smtp import SmtpSink
 
@@ -72,12 +72,12 @@ def pg_url() -> Iterator[str]:
     """URL of a fresh PostgreSQL database, dropped after the test.
 
     No server: the test fails under CI=true (CI must exercise PostgreSQL) and is
-    skipped elsewhere. GATEWAY_TEST_PG_ADMIN_URL overrides the admin URL.
+    skipped elsewhere. GATEWAY_TEST_PG_ADMIN_URL overrides the admin URL
+    (see gateway/devstack/postgres.py).
     """
-    admin_url = os.environ.get("GATEWAY_TEST_PG_ADMIN_URL", DEFAULT_ADMIN_URL)
     with ExitStack() as stack:
         try:
-            url = stack.enter_context(throwaway_database(admin_url))
+            url = stack.enter_context(throwaway_database())
         except PostgresUnavailable as exc:
             if os.environ.get("CI", "").lower() == "true":
                 pytest.fail(f"CI=true but {exc}", pytrace=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,11 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# GATEWAY_TEST_PG_ADMIN_URL lets ./scripts/test (or a developer) point at another server
+# or role, e.g. a Unix-socket URL where TCP logins need a password.
+DEFAULT_ADMIN_URL = os.environ.get(
+    "GATEWAY_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 class PostgresUnavailable(RuntimeError):
