@@ -52,7 +52,9 @@ def describe(data: bytes) -> str:
     except Exception:
         match = []
     if match:
-        best = match[0]
+        # Matches are ranked by confidence; a long obscure signature can outrank a generic
+        # one, so the best match that names a MIME type reads better ("Windows Executable").
+        best = next((m for m in match if m.mime_type), match[0])
         return best.name or best.mime_type or f"a {best.extension} file"
     return "an unrecognised file"
 

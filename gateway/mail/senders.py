@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -40,9 +41,13 @@ def clean_header_text(value: str, limit: int = 500) -> str:
     return re.sub(r" {2,}", " ", value).strip()[:limit]
 
 
+def _has_raw_8bit(raw: str) -> bool:
+    return any("\udc80" <= c <= "\udcff" for c in raw)
+
+
 def decode_header_text(raw: str) -> str:
     """A raw header value (encoded words, maybe undeclared 8-bit) -> text; never raises."""
-    if any("\udc80" <= c <= "\udcff" for c in raw):
+    if _has_raw_8bit(raw):
         # Undeclared 8-bit bytes, kept by the parser as surrogate escapes.
         raw = decode_header_bytes(raw.encode("utf-8", "surrogateescape")).text
     try:
@@ -69,8 +74,12 @@ def sender_of(msg: EmailMessage) -> Sender:
     if len(raw_froms) != 1:
         return Sender(None, None, f"{len(raw_froms)} From headers")
     raw = raw_froms[0]
+    if _has_raw_8bit(raw):
+        # Undeclared 8-bit (a raw UTF-8 or cp1251 display name): decode it by the charset
+        # ladder first, then parse the text, so the header parser sees no undecodable bytes.
+        raw = decode_header_bytes(raw.encode("utf-8", "surrogateescape")).text
     try:
-        header = msg["From"]
+        header = policy.default.header_factory("From", raw)
         addresses = header.addresses
         defects = header.defects
     except Exception as exc:  # the header parser has open crash bugs on hostile input
@@ -115,8 +124,8 @@ def addresses_in(msg: EmailMessage, names: Iterable[str]) -> tuple[str, ...]:
 
 
 def _addresses_from_raw(name: str, raw: str) -> list[str]:
-    from email import policy
-
+    if _has_raw_8bit(raw):
+        raw = decode_header_bytes(raw.encode("utf-8", "surrogateescape")).text
     try:
         header = policy.default.header_factory(name, raw)
         return [a.addr_spec for a in header.addresses]
