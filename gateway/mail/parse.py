@@ -18,14 +18,17 @@ import atexit
 import email
 import email.utils
 import hashlib
-import multiprocessing
 import queue
 import re
 import resource
+import socket
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message
+from multiprocessing.connection import Connection
 
 from gateway.mail.attachments import Attachment, Declined, carry, safe_filename
 from gateway.mail.automated import automated_reason
@@ -465,22 +468,50 @@ def _worker_main(conn, memory_bytes: int) -> None:
             conn.send(("err", f"the parsed message could not be returned ({type(exc).__name__})"))
 
 
+def serve_fd(fd: int, memory_bytes: int) -> None:
+    """Entry point of a worker process: serve parse requests on an inherited socket."""
+    _worker_main(Connection(fd), memory_bytes)
+
+
+# A fresh interpreter rather than multiprocessing: no fork of a threaded Celery worker, no
+# re-import of the caller's __main__ (forkserver/spawn), no "daemonic processes are not
+# allowed to have children" inside a prefork pool.
+_WORKER_CODE = "import sys; from gateway.mail.parse import serve_fd; serve_fd(int(sys.argv[1]), int(sys.argv[2]))"
+
+
 class _Worker:
-    def __init__(self, ctx, memory_bytes: int):
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, memory_bytes), daemon=True,
-                                   name="mail-parse")
-        self.process.start()
-        child.close()
+    def __init__(self, memory_bytes: int):
+        parent, child = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_CODE, str(child.fileno()), str(memory_bytes)],
+                pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
+            )
+        finally:
+            child.close()
+        self.conn = Connection(parent.detach())
         self.used = 0
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def exit_code(self) -> int | None:
+        try:
+            return self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            return None
 
     def stop(self) -> None:
         try:
             self.conn.close()
-        finally:
-            if self.process.is_alive():
-                self.process.kill()
-            self.process.join(timeout=5)
+        except OSError:
+            pass
+        if self.process.poll() is None:
+            self.process.kill()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 class BoundedParser:
@@ -489,7 +520,6 @@ class BoundedParser:
 
     def __init__(self, workers: int = 2, *, memory_bytes: int | None = None,
                  letters_per_worker: int = 5000):
-        self._ctx = multiprocessing.get_context("forkserver")
         self._memory = memory_bytes
         self._slots = threading.BoundedSemaphore(workers)
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
@@ -512,8 +542,8 @@ class BoundedParser:
                         f"reading the message took longer than {limits.wall_seconds:g} s"
                     )
                 kind, value = worker.conn.recv()
-            except (EOFError, OSError, BrokenPipeError):
-                code = worker.process.exitcode if worker else None
+            except (EOFError, OSError):
+                code = worker.exit_code() if worker else None
                 if worker:
                     self._discard(worker)
                 worker = None
@@ -531,14 +561,14 @@ class BoundedParser:
         try:
             return self._idle.get_nowait()
         except queue.Empty:
-            worker = _Worker(self._ctx, memory_bytes)
+            worker = _Worker(memory_bytes)
             with self._lock:
                 self._all.add(worker)
             return worker
 
     def _give_back(self, worker: _Worker) -> None:
         worker.used += 1
-        if worker.used >= self._letters_per_worker or not worker.process.is_alive():
+        if worker.used >= self._letters_per_worker or not worker.alive():
             self._discard(worker)
         else:
             self._idle.put(worker)

@@ -43,7 +43,6 @@ class Expect:
     message_id: str | None | bool = True
 
 
-PERSON = dict(robot=None)
 EXPECTED: dict[str, Expect] = {
     "gmail_reply_ru_quoted": Expect(LETTER, PETROVA, sender="olga.smirnova@gmail.com"),
     "gmail_reply_en_wrapped_attribution": Expect(

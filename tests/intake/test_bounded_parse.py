@@ -1,0 +1,101 @@
+"""parse_message_bounded: a hostile message costs at most one worker process, never the caller."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+
+import pytest
+
+from gateway.mail.parse import BoundedParser, ParseLimits, UnparseableMessage, parse_message
+
+pytestmark = pytest.mark.intake
+
+GOOD = (b"From: Nina <nina@example.org>\nSubject: hi\nContent-Type: text/plain; charset=utf-8\n\n"
+        + "Кому: Петровой Марии\nПривет!\n".encode())
+
+
+def slow_message(words: int = 60000) -> bytes:
+    # Tens of thousands of encoded words on one Subject line take seconds to decode.
+    subject = "Subject: " + " ".join(["=?utf-8?q?=D0=B0?="] * words)
+    return b"From: a@example.org\n" + subject.encode() + b"\n\nbody\n"
+
+
+SLOW_LIMITS = ParseLimits(wall_seconds=0.5, max_header_bytes=10**7, max_header_line_bytes=10**7, max_line_bytes=10**7)
+
+
+@pytest.fixture
+def parser():
+    pool = BoundedParser(workers=1)
+    yield pool
+    pool.close()
+
+
+def test_same_result_as_in_process(parser: BoundedParser) -> None:
+    assert parser.parse(GOOD) == parse_message(GOOD)
+
+
+def test_timeout_kills_the_worker_and_the_next_letter_goes_through(parser: BoundedParser) -> None:
+    started = time.monotonic()
+    with pytest.raises(UnparseableMessage, match="longer than 0.5 s"):
+        parser.parse(slow_message(), limits=SLOW_LIMITS)
+    assert time.monotonic() - started < 3
+    assert parser.parse(GOOD).text == "Кому: Петровой Марии\nПривет!"
+
+
+def test_a_worker_that_dies_is_replaced(parser: BoundedParser) -> None:
+    parser.parse(GOOD)  # start the worker
+    (worker,) = list(parser._all)
+    result: list[object] = []
+
+    def parse_slow() -> None:
+        try:
+            parser.parse(slow_message(), limits=ParseLimits(wall_seconds=30, max_header_bytes=10**7,
+                                                            max_header_line_bytes=10**7, max_line_bytes=10**7))
+        except UnparseableMessage as exc:
+            result.append(exc.reason)
+
+    thread = threading.Thread(target=parse_slow)
+    thread.start()
+    time.sleep(0.3)
+    worker.process.kill()  # as a segfault or an os._exit in the parser would
+    thread.join(timeout=10)
+    assert result and "died" in str(result[0])
+    assert parser.parse(GOOD).sender == "nina@example.org"
+
+
+def test_memory_limit_turns_a_huge_attachment_into_unparseable() -> None:
+    pool = BoundedParser(workers=1, memory_bytes=400 * 1024 * 1024)
+    try:
+        blob = base64.encodebytes(b"\x00" * (24 * 1024 * 1024))
+        raw = (b"From: a@example.org\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+               b"Content-Type: text/plain\n\nhi\n--b\nContent-Type: application/octet-stream\n"
+               b"Content-Transfer-Encoding: base64\n\n" + blob + b"\n--b--\n")
+        limits = ParseLimits(max_bytes=10**9, max_decoded_bytes=10**9,
+                             max_attachment_bytes=10**9, wall_seconds=20)
+        with pytest.raises(UnparseableMessage):
+            pool.parse(raw * 4, limits=limits)
+        assert pool.parse(GOOD).text.endswith("Привет!")
+    finally:
+        pool.close()
+
+
+def test_size_limit_is_checked_before_shipping(parser: BoundedParser) -> None:
+    with pytest.raises(UnparseableMessage, match="MB"):
+        parser.parse(GOOD + b"x" * 2_000_000, limits=ParseLimits(max_bytes=1_000_000))
+    assert not parser._all  # no worker was needed
+
+
+def test_concurrent_callers_share_the_pool() -> None:
+    pool = BoundedParser(workers=2)
+    try:
+        results: list[str] = []
+        threads = [threading.Thread(target=lambda: results.append(pool.parse(GOOD).text)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert len(results) == 8 and len(pool._all) <= 2
+    finally:
+        pool.close()
