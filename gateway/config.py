@@ -54,6 +54,9 @@ class Settings(BaseSettings):
 
     # Reliability
     sweep_interval_s: float = 15.0
+    inbox_poll_s: float = 60.0  # backstop to the IDLE watcher
+    reply_poll_s: float = 60.0
+    status_poll_s: float = 300.0
     stuck_after_s: float = 60.0
     max_submit_attempts: int = 8
     max_send_attempts: int = 10

@@ -29,9 +29,9 @@ app.conf.update(
     },
     beat_schedule={
         "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_interval_s},
-        "fetch-inbox": {"task": "workers.tasks.fetch_inbox", "schedule": 60.0},
-        "poll-replies": {"task": "workers.tasks.poll_replies", "schedule": 30.0},
-        "poll-statuses": {"task": "workers.tasks.poll_statuses", "schedule": 300.0},
+        "fetch-inbox": {"task": "workers.tasks.fetch_inbox", "schedule": settings.inbox_poll_s},
+        "poll-replies": {"task": "workers.tasks.poll_replies", "schedule": settings.reply_poll_s},
+        "poll-statuses": {"task": "workers.tasks.poll_statuses", "schedule": settings.status_poll_s},
     },
     timezone="UTC",
 )
