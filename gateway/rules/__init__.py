@@ -89,5 +89,7 @@ def run_rules(draft: LetterDraft, settings: RuleSettings = RuleSettings()) -> De
 
 
 def warm_up() -> None:
-    """Build the detector, the analyzer and the lexicons now (call before forking workers)."""
+    """Build the detector, the analyzer and the lexicons now (call before forking workers,
+    so children share them copy-on-write; about 1 s and 300 MiB once per host)."""
+    language.detector()
     run_rules(LetterDraft(text="Здравствуйте! Как ваши дела? Пишу вам из дома, у нас тепло."))

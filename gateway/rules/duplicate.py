@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from difflib import SequenceMatcher
+from rapidfuzz import fuzz
 
 from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
 from gateway.rules.normalize import fold
@@ -13,14 +13,12 @@ def _canonical(text: str) -> str:
 
 
 def similarity(a: str, b: str) -> float:
+    """0..1, by normalized Indel distance (rapidfuzz: microseconds, where difflib took
+    tens of milliseconds on a page of Russian)."""
     a, b = _canonical(a), _canonical(b)
     if a == b:
         return 1.0
-    matcher = SequenceMatcher(None, a, b, autojunk=False)
-    # Cheap upper bounds first: most pairs differ and are dismissed without the full diff.
-    if matcher.real_quick_ratio() < 0.5 or matcher.quick_ratio() < 0.5:
-        return matcher.quick_ratio()
-    return matcher.ratio()
+    return fuzz.ratio(a, b) / 100
 
 
 def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 
 from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 
 from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
-from gateway.rules.normalize import clean, letters
+from gateway.rules.normalize import Cleaned, clean_mapped, letters
 from gateway.rules.transliteration import known_share, to_cyrillic
 
 # The languages a letter to a Russian prison plausibly arrives in. A small set keeps the
@@ -33,6 +34,12 @@ NAMES_RU = {
     Language.ENGLISH: "английском",
 }
 _NON_RUSSIAN_LETTERS = re.compile(r"[іїєґўІЇЄҐЎ]")
+# Any Cyrillic letter outside the Russian alphabet (і, ї, є, ў, ј, љ, ә, қ...).
+_FOREIGN_CYRILLIC = re.compile(r"[\u0400\u0402-\u040f\u0450\u0452-\u04ff]")
+_RUSSIAN_ONLY = re.compile(r"[ыэъёЫЭЪЁ]")
+_ALPHABET_MIN_LETTERS = 150
+_PASSAGE_MIN_WORDS = 4
+_SENTENCE = re.compile(r"[^\s.!?…][^.!?…]*[.!?…]*")
 _LATIN_WORD = re.compile(r"\b[A-Za-z][A-Za-z'’-]*[A-Za-z]\b")
 _URLISH = re.compile(r"\S+@\S+|https?://\S+|www\.\S+|\b\S+\.(?:ru|com|org|net|рф|me|io)\b\S*", re.I)
 # Detecting a whole long letter adds nothing: the first few thousand characters decide.
@@ -75,10 +82,23 @@ def _finding(code: str, severity: str, ru: str, en: str, org: str, **kw) -> Find
                    reason_organizer=org, passages=kw.pop("passages", ()), **kw)  # type: ignore[arg-type]
 
 
+def alphabet_says_russian(prose: str, total_letters: int) -> bool:
+    """Long enough, uses ы/э/ъ/ё, and no letter Russian lacks: among the candidate languages
+    only Russian writes so (Ukrainian and Bulgarian have no ы or э, Belarusian always shows
+    і or ў, Serbian, Macedonian and Kazakh have letters of their own). Lets a plain Russian
+    letter skip the detector; everything else is the detector's to judge."""
+    return (
+        total_letters >= _ALPHABET_MIN_LETTERS
+        and _RUSSIAN_ONLY.search(prose) is not None
+        and _FOREIGN_CYRILLIC.search(prose) is None
+    )
+
+
 def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
-    text = clean(draft.text)
-    # Addresses and links are the contacts rule's business, not a foreign language.
-    prose = _URLISH.sub(" ", text)
+    cleaned = clean_mapped(draft.text)
+    # Addresses and links are the contacts rule's business, not a foreign language;
+    # blanked to the same length so offsets still point into the letter.
+    prose = _URLISH.sub(lambda m: " " * len(m.group()), cleaned.text)
     total, cyr, lat = letters(prose)
     if total == 0:
         return []
@@ -87,7 +107,22 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
         return [_not_cyrillic(prose, share, lat / total, settings)]
 
     findings: list[Finding] = []
-    language, confidence = detect(prose)
+    segments: list[Segment] = []
+    if alphabet_says_russian(prose, total):
+        language, confidence = Language.RUSSIAN, 1.0
+    else:
+        language, confidence = detect(prose)
+        if language != Language.RUSSIAN or _FOREIGN_CYRILLIC.search(prose):
+            # One confidence for a whole mixed letter misleads (a Russian letter quoting
+            # a Ukrainian greeting can score "Macedonian 1.0"): weigh it span by span.
+            segments = _segments(prose)
+            majority, share = _majority(segments)
+            if majority == Language.RUSSIAN and share >= 0.5:
+                language, confidence = Language.RUSSIAN, share
+            elif majority is not None and majority != language:
+                language, confidence = majority, share
+    if language == Language.RUSSIAN and segments:
+        findings += _foreign_passages(prose, segments, cleaned, draft.text)
     if language != Language.RUSSIAN:
         name = NAMES_RU.get(language, "другом")  # type: ignore[arg-type]
         lang_en = language.name.title() if language else "another language"
@@ -102,7 +137,8 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
                 f"Language detected as {lang_en} ({confidence:.2f}), not Russian.",
             )
         )
-    elif confidence < settings.language_min_confidence and _NON_RUSSIAN_LETTERS.search(prose):
+    elif (confidence < settings.language_min_confidence and _NON_RUSSIAN_LETTERS.search(prose)
+          and not findings):
         # Short Russian letters score low; only letters Russian lacks (і, ї, є, ґ, ў)
         # make a low score worth a person's look.
         findings.append(
@@ -132,6 +168,67 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
             )
         )
     return findings
+
+
+@dataclass(frozen=True)
+class Segment:
+    language: Language
+    start: int
+    end: int
+    words: int
+
+
+def _segments(prose: str) -> list[Segment]:
+    return [
+        Segment(r.language, r.start_index, r.end_index, r.word_count)
+        for r in detector().detect_multiple_languages_of(prose[:_SAMPLE])
+    ]
+
+
+def _majority(segments: list[Segment]) -> tuple[Language | None, float]:
+    by_language: dict[Language, int] = {}
+    for seg in segments:
+        by_language[seg.language] = by_language.get(seg.language, 0) + seg.words
+    total = sum(by_language.values())
+    if not total:
+        return None, 0.0
+    language = max(by_language, key=lambda lang: by_language[lang])
+    return language, by_language[language] / total
+
+
+def _foreign_passages(
+    prose: str, segments: list[Segment], cleaned: Cleaned, original: str
+) -> list[Finding]:
+    """A Russian letter with a passage in Ukrainian or Belarusian (a quote, a grandmother's
+    greeting): a person decides whether the censor will mind. Only spans that show letters
+    Russian lacks count, so the detector's noise on a few Russian words is ignored."""
+    spans = []
+    for r in segments:
+        piece = prose[r.start : r.end]
+        if (r.language != Language.RUSSIAN and r.words >= _PASSAGE_MIN_WORDS
+                and _FOREIGN_CYRILLIC.search(piece)):
+            # The detector's edges wander by a word or two: keep the sentences that show
+            # the foreign letters.
+            marked = [m for m in _SENTENCE.finditer(piece) if _FOREIGN_CYRILLIC.search(m.group())]
+            a, b = r.start + marked[0].start(), r.start + marked[-1].end()
+            spans.append((cleaned.span(a, b), r.language))
+    if not spans:
+        return []
+    passages = tuple(original[a:b].strip() for (a, b), _ in spans)
+    names = ", ".join(dict.fromkeys(lang.name.title() for _, lang in spans))
+    return [
+        _finding(
+            "foreign_passage",
+            "hold",
+            "Часть письма, похоже, написана не по-русски. Цензура может задержать такое письмо; "
+            "организатор посмотрит это место.",
+            "Part of your letter seems not to be in Russian. Censors may hold such a letter; an "
+            "organizer will look at that passage.",
+            f"Passage(s) detected as {names} inside a Russian letter.",
+            passages=passages,
+            spans=tuple(span for span, _ in spans),
+        )
+    ]
 
 
 def _inside_link(text: str, pos: int) -> bool:

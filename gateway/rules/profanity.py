@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -36,6 +36,13 @@ class Lexicon:
     words: frozenset[str]
     exceptions: frozenset[str]
     exception_prefixes: tuple[str, ...]
+    # Verdicts by (word, translit): letters reuse most of their words, so after a few
+    # letters nearly every word is a dict lookup. Bounded by clearing when full.
+    verdicts: dict[tuple[str, bool], bool] = field(default_factory=dict, compare=False,
+                                                    hash=False, repr=False)
+
+
+_VERDICTS_MAX = 200_000
 
 
 def _root_pattern(line: str) -> str:
@@ -77,6 +84,16 @@ def is_profane(word: str, lex: Lexicon, translit: bool = True) -> bool:
     """One word, as written, against the lexicon through every normalization.
     `translit` also reads an all-Latin word as Russian ("blyad"); only sensible inside a
     Russian letter, where an English "here" is not read as "хере"."""
+    key = (word, translit)
+    verdict = lex.verdicts.get(key)
+    if verdict is None:
+        if len(lex.verdicts) >= _VERDICTS_MAX:
+            lex.verdicts.clear()
+        verdict = lex.verdicts[key] = _judge(word, lex, translit)
+    return verdict
+
+
+def _judge(word: str, lex: Lexicon, translit: bool) -> bool:
     raw = fold(word)
     if _exempt(raw, lex):
         return False

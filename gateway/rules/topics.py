@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
 from gateway.rules.lexicon import WordIndex, entries, files, lexicon_dirs, metadata
-from gateway.rules.normalize import Token, clean_mapped, deobfuscate, words
+from gateway.rules.normalize import LATIN, Token, clean_mapped, deobfuscate, words
 
 # Criminal-code articles ("ст. 207.3 УК", "статья 280") are case details in digits.
 _ARTICLE = re.compile(
@@ -48,6 +48,10 @@ def categories(dirs: tuple[Path, ...]) -> tuple[Category, ...]:
     return tuple(out)
 
 
+def _mixed(word: str) -> bool:
+    return not word.isascii() and LATIN.search(word) is not None
+
+
 @cache
 def harmless(dirs: tuple[Path, ...]) -> WordIndex:
     phrases: list[str] = []
@@ -63,7 +67,7 @@ def find(text: str, dirs: tuple[Path, ...]) -> dict[str, list[tuple[int, int]]]:
     """Spans of risky words and phrases in `text`, by category."""
     tokens = list(words(text))
     # Look-alike letters must not hide a word from the lists either ("вoйна" with Latin o).
-    tokens = [t if t.norm.isascii() else Token(t.start, t.end, t.text, deobfuscate(t.norm))
+    tokens = [Token(t.start, t.end, t.text, deobfuscate(t.norm)) if _mixed(t.norm) else t
               for t in tokens]
     safe = [(tokens[m.start].start, tokens[m.end - 1].end) for m in harmless(dirs).find(tokens)]
     hits: dict[str, list[tuple[int, int]]] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.rules import LetterDraft, RuleSettings, run_rules
-from gateway.rules.language import check, detector
+from gateway.rules.language import alphabet_says_russian, check, detector
 
 pytestmark = pytest.mark.rules
 
@@ -91,3 +91,35 @@ def test_threshold_is_tunable():
     text = RUSSIAN + " Today was fine."
     findings = _check(text, cyrillic_min_share=0.99)
     assert findings and findings[0].code == "mixed_script"
+
+
+LONG_UKRAINIAN = (UKRAINIAN + " ") * 3 + "Вчора ходили до театру, дивилися виставу про кохання."
+LONG_BELARUSIAN = (BELARUSIAN + " ") * 3 + "Учора хадзілі ў тэатр, глядзелі спектакль пра каханне."
+
+
+@pytest.mark.parametrize(("text", "language"), [(LONG_UKRAINIAN, "Ukrainian"),
+                                                (LONG_BELARUSIAN, "Belarusian")])
+def test_long_ukrainian_and_belarusian_letters_are_returned(text, language):
+    (finding,) = _check(text)
+    assert (finding.code, finding.severity) == ("not_russian", "return")
+    assert language in finding.reason_en
+
+
+def test_alphabet_shortcut_is_only_for_plainly_russian_text():
+    long_ru = RUSSIAN * 3
+    assert alphabet_says_russian(long_ru, 200)
+    assert not alphabet_says_russian(RUSSIAN, 60)  # too short: the detector decides
+    assert not alphabet_says_russian(LONG_UKRAINIAN, 200)
+    assert not alphabet_says_russian(LONG_BELARUSIAN, 200)
+    assert not alphabet_says_russian(BULGARIAN * 3, 200)  # no ы/э in Bulgarian
+
+
+def test_a_ukrainian_passage_inside_a_russian_letter_is_held_and_marked():
+    passage = "Привіт, Іване! Як ти себе почуваєш? Ми часто згадуємо тебе і чекаємо листа."
+    text = (RUSSIAN + " Бабушка просила передать слово в слово: " + passage
+            + " Обнимаю тебя крепко, твоя мама. Пиши нам чаще, мы очень ждём.")
+    (finding,) = _check(text)
+    assert (finding.code, finding.severity) == ("foreign_passage", "hold")
+    (a, b), = finding.spans
+    assert "Як ти себе почуваєш?" in text[a:b]
+    assert "Ukrainian" in finding.reason_organizer
