@@ -17,8 +17,7 @@ from gateway.crypto import address_hash, seal
 from gateway.formatting import render_letter, writer_first_name
 from gateway.intake.addressing import Candidate, resolve_recipient
 from gateway.lifecycle import claim, move
-from gateway.mail.bounded import parse_bounded
-from gateway.mail.parse import ParsedLetter, UnparseableMessage
+from gateway.mail.parse import ParsedLetter, UnparseableMessage, parse_message_bounded
 from gateway.models import InboundMessage, Letter, LetterAttachment, Prisoner, utcnow
 from gateway.notices import queue_notice
 from gateway.pricing import quote
@@ -66,7 +65,7 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             continue  # someone else did it, or it moved on: tasks are idempotent
         inbound = session.get(InboundMessage, letter.inbound_id)
         try:
-            parsed = parse_bounded(inbound.raw, own_addresses=own)
+            parsed = parse_message_bounded(inbound.raw, own_addresses=own)
         except UnparseableMessage as exc:
             move(session, letter, S.QUARANTINED, note=f"could not read the message: {exc.reason}")
             continue
