@@ -1,0 +1,93 @@
+"""People and audit (admins only): organizer accounts and roles, and the audit log."""
+
+from __future__ import annotations
+
+import flask
+from sqlalchemy import select
+
+from gateway.models import AuditEntry, User
+from gateway.web.accounts import Role, create_user, set_password
+from gateway.web.auth import requires
+from gateway.web.context import audit, current_user, db
+
+bp = flask.Blueprint("admin", __name__)
+
+PAGE = 100
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@requires("admin")
+def users():
+    session = db()
+    if flask.request.method == "POST":
+        form = flask.request.form
+        try:
+            user = create_user(session, form.get("username", ""), form.get("password", ""),
+                               form.get("role", "viewer"))
+        except ValueError as exc:
+            session.rollback()
+            flask.flash(str(exc), "error")
+        else:
+            audit("add_user", detail=f"{user.username} as {user.role}")
+            session.commit()
+            flask.flash(f"Added {user.username} ({user.role}).", "ok")
+        return flask.redirect(flask.url_for("admin.users"))
+    people = session.scalars(select(User).order_by(User.username)).all()
+    return flask.render_template("dashboard/users.html", people=people, roles=list(Role))
+
+
+@bp.route("/users/<int:user_id>", methods=["POST"])
+@requires("admin")
+def update_user(user_id: int):
+    session = db()
+    user = session.get(User, user_id)
+    if user is None:
+        flask.abort(404)
+    form = flask.request.form
+    me = current_user()
+    if user.id == me.id and (form.get("role", user.role) != "admin" or
+                             form.get("active", "1") != "1"):
+        flask.flash("You cannot demote or deactivate yourself; ask another admin.", "error")
+        return flask.redirect(flask.url_for("admin.users"))
+    changes = []
+    if form.get("role") and form["role"] != user.role:
+        if form["role"] not in {r.value for r in Role}:
+            flask.abort(400)
+        changes.append(f"role {user.role} -> {form['role']}")
+        user.role = form["role"]
+    if "active" in form and (form["active"] == "1") != user.active:
+        user.active = form["active"] == "1"
+        changes.append("activated" if user.active else "deactivated")
+    if form.get("password"):
+        try:
+            set_password(user, form["password"])
+        except ValueError as exc:
+            flask.flash(str(exc), "error")
+            return flask.redirect(flask.url_for("admin.users"))
+        changes.append("password reset")
+    if changes:
+        audit("update_user", detail=f"{user.username}: {', '.join(changes)}")
+        session.commit()
+        flask.flash(f"{user.username}: {', '.join(changes)}.", "ok")
+    return flask.redirect(flask.url_for("admin.users"))
+
+
+@bp.route("/audit")
+@requires("admin")
+def audit_log():
+    session = db()
+    before = flask.request.args.get("before", type=int)
+    who = flask.request.args.get("user", "").strip()
+    action = flask.request.args.get("action", "").strip()
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(PAGE + 1)
+    if before:
+        stmt = stmt.where(AuditEntry.id < before)
+    if who:
+        stmt = stmt.where(AuditEntry.username == who)
+    if action:
+        stmt = stmt.where(AuditEntry.action == action)
+    rows = session.scalars(stmt).all()
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    return flask.render_template("dashboard/audit.html", rows=rows, who=who, action=action,
+                                 next_before=rows[-1].id if more and rows else None)

@@ -1,0 +1,96 @@
+"""The organizers' dashboard: a plain Flask app, server-rendered, htmx for live parts.
+
+Safe by construction: every route needs a session unless it is listed in PUBLIC, every
+POST needs a CSRF token, every response carries a strict Content-Security-Policy (no inline
+script or style anywhere in the templates), pages are never cached."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import flask
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from gateway.config import Settings, get_settings
+from gateway.db import session_factory
+from gateway.templating import TEMPLATES_DIR
+from gateway.web import (
+    admin,
+    auth,
+    desk,
+    failures,
+    letters,
+    metrics,
+    moderation,
+    overview,
+    prisoners,
+    replies,
+)
+from gateway.web.formatting import register_filters
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+
+
+def create_app(settings: Settings | None = None) -> flask.Flask:
+    settings = settings or get_settings()
+    app = flask.Flask(__name__, template_folder=str(TEMPLATES_DIR),
+                      static_folder=str(STATIC_DIR), static_url_path="/static")
+    app.config.update(
+        SECRET_KEY=settings.secret_key.get_secret_value(),
+        SESSION_COOKIE_NAME="gw_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=auth.SESSION_MAX_AGE,
+        WTF_CSRF_TIME_LIMIT=None,  # the token is bound to the session, which expires itself
+        MAX_CONTENT_LENGTH=10 * 1024 * 1024,
+        SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
+        OVERVIEW_CACHE_SECONDS=2.0,
+    )
+    app.extensions["gateway.settings"] = settings
+    app.extensions["gateway.sessions"] = session_factory(settings.database_url)
+    CSRFProtect(app)
+    register_filters(app)
+
+    for module in (auth, overview, letters, moderation, failures, desk, replies, prisoners,
+                   admin, metrics):
+        app.register_blueprint(module.bp)
+
+    @app.teardown_appcontext
+    def _close_db(_exc: BaseException | None) -> None:
+        session = flask.g.pop("db", None)
+        if session is not None:
+            session.close()
+
+    @app.after_request
+    def _security_headers(response: flask.Response) -> flask.Response:
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        if flask.request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError):
+        return flask.render_template("dashboard/error.html", title="Form expired",
+                                     message="The form was missing its security token or it "
+                                             "expired. Go back, reload the page and try again."
+                                     ), 400
+
+    @app.errorhandler(403)
+    def _forbidden(_exc):
+        return flask.render_template("dashboard/error.html", title="Not allowed",
+                                     message="Your role does not allow this action."), 403
+
+    @app.errorhandler(404)
+    def _not_found(_exc):
+        return flask.render_template("dashboard/error.html", title="Not found",
+                                     message="There is nothing at this address."), 404
+
+    return app

@@ -1,0 +1,139 @@
+"""/metrics for Prometheus and /healthz for the orchestrator.
+
+The figures are read from SQL (and Redis) when scraped, by a custom collector: the gateway's
+processes keep no counters in memory that a restart would lose, and the database is the
+truth. No personal data is exposed: counts only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import flask
+import redis
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from gateway.models import LetterEvent, OutboundMail, Reply, utcnow
+from gateway.states import LetterState
+from gateway.web.context import db
+from gateway.web.overview import compute
+
+bp = flask.Blueprint("metrics", __name__)
+log = logging.getLogger(__name__)
+
+QUEUES = ("letters", "intake", "mail")
+
+
+class GatewayCollector(Collector):
+    def __init__(self, sessions: Callable[[], Session], broker_url: str) -> None:
+        self._sessions = sessions
+        self._broker_url = broker_url
+
+    def collect(self) -> Iterator[Metric]:
+        with self._sessions() as session:
+            overview = compute(session)
+            letters = GaugeMetricFamily("gateway_letters", "Letters per state", labels=["state"])
+            oldest = GaugeMetricFamily("gateway_letters_oldest_age_seconds",
+                                       "How long the oldest letter has been in each state",
+                                       labels=["state"])
+            now = utcnow()
+            for row in overview.states:
+                letters.add_metric([row.state], row.count)
+                if row.oldest is not None and row.state not in ("DELIVERED", "CENSORED"):
+                    oldest.add_metric([row.state], (now - row.oldest).total_seconds())
+            yield letters
+            yield oldest
+            submitted = GaugeMetricFamily("gateway_letters_submitted_window",
+                                          "Letters submitted in the trailing window",
+                                          labels=["window"])
+            submitted.add_metric(["1h"], overview.submitted_hour)
+            submitted.add_metric(["24h"], overview.submitted_day)
+            yield submitted
+            mail = GaugeMetricFamily("gateway_outbound_mail", "E-mails to writers per state",
+                                     labels=["state"])
+            for state, n in session.execute(select(OutboundMail.state, func.count())
+                                            .group_by(OutboundMail.state)):
+                mail.add_metric([state], n)
+            yield mail
+            replies = GaugeMetricFamily("gateway_replies", "Replies per state",
+                                        labels=["state"])
+            for state, n in session.execute(select(Reply.state, func.count())
+                                            .group_by(Reply.state)):
+                replies.add_metric([state], n)
+            yield replies
+            paused = GaugeMetricFamily("gateway_provider_paused",
+                                       "1 while a provider's circuit is open",
+                                       labels=["provider"])
+            for name, _until in overview.paused:
+                paused.add_metric([name], 1)
+            yield paused
+            spend = GaugeMetricFamily("gateway_spend_month", "Spend this calendar month",
+                                      labels=["currency"])
+            for currency, total in overview.spend:
+                spend.add_metric([currency], float(total))
+            yield spend
+            failing = GaugeMetricFamily("gateway_letters_failed_last_hour",
+                                        "Letters that went FAILED or UNKNOWN in the last hour",
+                                        labels=["state"])
+            for state, n in session.execute(
+                    select(LetterEvent.to_state, func.count())
+                    .where(LetterEvent.at >= now - timedelta(hours=1),
+                           LetterEvent.to_state.in_([LetterState.FAILED, LetterState.UNKNOWN]))
+                    .group_by(LetterEvent.to_state)):
+                failing.add_metric([state], n)
+            yield failing
+        yield from self._queues()
+
+    def _queues(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("gateway_broker_up", "1 when Redis answered the scrape")
+        depth = GaugeMetricFamily("gateway_queue_depth", "Tasks waiting in each Celery queue",
+                                  labels=["queue"])
+        try:
+            client = redis.Redis.from_url(self._broker_url, socket_timeout=0.5,
+                                          socket_connect_timeout=0.5)
+            try:
+                lengths = [client.llen(q) for q in QUEUES]
+            finally:
+                client.close()
+        except (redis.RedisError, OSError) as exc:
+            log.warning("metrics: broker unreachable: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        for queue, n in zip(QUEUES, lengths, strict=True):
+            depth.add_metric([queue], n)
+        yield up
+        yield depth
+
+
+def _registry() -> CollectorRegistry:
+    app = flask.current_app
+    registry = app.extensions.get("gateway.metrics")
+    if registry is None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(GatewayCollector(app.extensions["gateway.sessions"],
+                                           app.extensions["gateway.settings"].broker_url))
+        app.extensions["gateway.metrics"] = registry
+    return registry
+
+
+@bp.route("/metrics")
+def metrics():
+    return flask.Response(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+@bp.route("/healthz")
+def healthz():
+    try:
+        db().execute(text("SELECT 1"))
+        db().commit()
+    except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
+        log.warning("healthz: database not answering: %s", exc)
+        return flask.Response("database not answering\n", status=503, mimetype="text/plain")
+    return flask.Response("ok", mimetype="text/plain")

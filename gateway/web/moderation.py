@@ -1,0 +1,161 @@
+"""The moderation queue: held letters with the flagged passages marked, and four decisions.
+
+approve -> READY (the sweeper submits it), return -> REJECTED with a notice to the writer,
+discard -> DISCARDED, defer -> stays HELD with a note. Each records who decided."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import flask
+from sqlalchemy import func, select
+
+from gateway.lifecycle import move
+from gateway.models import Letter
+from gateway.notices import queue_notice
+from gateway.states import LetterState as S
+from gateway.web.auth import requires
+from gateway.web.context import actor, audit, db, settings
+from gateway.web.highlight import highlight
+from gateway.web.letters import masked_address
+
+bp = flask.Blueprint("moderation", __name__)
+
+PAGE = 20
+
+
+@dataclass(frozen=True)
+class ReturnReason:
+    label: str
+    reason_ru: str
+    reason_en: str
+
+
+RETURN_REASONS: dict[str, ReturnReason] = {
+    "politics": ReturnReason(
+        "Political content",
+        "В письме есть политические темы — цензура такие письма не пропускает. "
+        "Пожалуйста, уберите их.",
+        "The letter touches on politics, which the censor stops. Please leave it out."),
+    "case": ReturnReason(
+        "Discusses the criminal case",
+        "В письме обсуждается уголовное дело — цензура такое не пропускает.",
+        "The letter discusses the criminal case, which the censor stops."),
+    "language": ReturnReason(
+        "Not in Russian",
+        "Письмо должно быть написано по-русски (кириллицей).",
+        "The letter must be written in Russian (Cyrillic script)."),
+    "rude": ReturnReason(
+        "Rude words",
+        "Уберите, пожалуйста, грубые слова — из-за них письмо не пропустят.",
+        "Please remove the rude words: the censor would stop the letter for them."),
+    "flagged": ReturnReason(
+        "Only the flagged passages",
+        "Исправьте, пожалуйста, отмеченные места.",
+        "Please change the marked passages."),
+}
+
+
+def _held_letter(letter_id: int) -> Letter | None:
+    # FOR UPDATE: two moderators deciding the same letter at once queue, and the second
+    # sees that it is no longer HELD.
+    letter = db().get(Letter, letter_id, with_for_update=True, populate_existing=True)
+    if letter is None:
+        flask.abort(404)
+    if letter.state != S.HELD:
+        flask.flash(f"Letter #{letter.id} is {letter.state} now: someone already decided.",
+                    "error")
+        return None
+    return letter
+
+
+def _done(message: str):
+    db().commit()
+    flask.flash(message, "ok")
+    return flask.redirect(flask.request.form.get("next") or flask.url_for("moderation.index"))
+
+
+@bp.route("/moderation")
+def index():
+    session = db()
+    letters = session.scalars(select(Letter).where(Letter.state == S.HELD)
+                              .order_by(Letter.updated_at, Letter.id).limit(PAGE)).all()
+    total = session.scalar(select(func.count()).select_from(Letter)
+                           .where(Letter.state == S.HELD)) or 0
+    for letter in letters:
+        audit("view_letter", letter_id=letter.id, detail="moderation queue")
+    session.commit()
+    cards = [SimpleNamespace(letter=le, body=highlight(le.body, le.findings),
+                             masked=masked_address(le)) for le in letters]
+    return flask.render_template("dashboard/moderation.html", cards=cards, total=total,
+                                 reasons=RETURN_REASONS)
+
+
+@bp.route("/moderation/<int:letter_id>/approve", methods=["POST"])
+@requires("moderator")
+def approve(letter_id: int):
+    letter = _held_letter(letter_id)
+    if letter is None:
+        return flask.redirect(flask.url_for("moderation.index"))
+    note = flask.request.form.get("note", "").strip()
+    move(db(), letter, S.READY, actor=actor(), note="approved" + (f": {note}" if note else ""))
+    letter.next_attempt_at = None  # the sweeper picks up READY letters with no wait
+    audit("approve", letter_id=letter.id, detail=note or None)
+    return _done(f"Letter #{letter.id} approved: it will be submitted shortly.")
+
+
+@bp.route("/moderation/<int:letter_id>/return", methods=["POST"])
+@requires("moderator")
+def return_(letter_id: int):
+    letter = _held_letter(letter_id)
+    if letter is None:
+        return flask.redirect(flask.url_for("moderation.index"))
+    form = flask.request.form
+    own = form.get("own_words", "").strip()
+    template = RETURN_REASONS.get(form.get("template", ""))
+    if not own and template is None:
+        flask.flash("Choose a reason or write one in your own words.", "error")
+        return flask.redirect(flask.url_for("moderation.index"))
+    flagged = [f for f in letter.findings or () if f.get("severity") in ("hold", "return")]
+    findings = []
+    if template is not None:
+        passages = [p for f in flagged for p in f.get("passages") or ()]
+        findings.append(SimpleNamespace(reason_ru=template.reason_ru,
+                                        reason_en=template.reason_en, passages=passages))
+    if own:
+        findings.append(SimpleNamespace(reason_ru=own, reason_en=own, passages=[]))
+    why = "; ".join(x for x in (template.label if template else "", own) if x)
+    move(db(), letter, S.REJECTED, actor=actor(), note=f"returned to the writer: {why}")
+    queued = queue_notice(db(), settings(), letter, "returned", findings=findings)
+    audit("return", letter_id=letter.id, detail=why[:1000])
+    extra = "" if queued else " (the writer already had a notice today, so none was sent)"
+    return _done(f"Letter #{letter.id} returned to the writer{extra}.")
+
+
+@bp.route("/moderation/<int:letter_id>/discard", methods=["POST"])
+@requires("moderator")
+def discard(letter_id: int):
+    letter = _held_letter(letter_id)
+    if letter is None:
+        return flask.redirect(flask.url_for("moderation.index"))
+    note = flask.request.form.get("note", "").strip() or "discarded by an organizer"
+    move(db(), letter, S.DISCARDED, actor=actor(), note=note)
+    audit("discard", letter_id=letter.id, detail=note)
+    return _done(f"Letter #{letter.id} discarded.")
+
+
+@bp.route("/moderation/<int:letter_id>/defer", methods=["POST"])
+@requires("moderator")
+def defer(letter_id: int):
+    letter = _held_letter(letter_id)
+    if letter is None:
+        return flask.redirect(flask.url_for("moderation.index"))
+    note = flask.request.form.get("note", "").strip()
+    if not note:
+        flask.flash("Leave a note saying what the letter is waiting for.", "error")
+        return flask.redirect(flask.url_for("moderation.index"))
+    # updated_at moves on, so the deferred letter goes to the back of the queue.
+    move(db(), letter, S.HELD, actor=actor(), note=f"deferred: {note}")
+    audit("defer", letter_id=letter.id, detail=note)
+    return _done(f"Letter #{letter.id} deferred.")

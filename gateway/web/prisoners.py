@@ -1,0 +1,201 @@
+"""The prisoner directory: search, letter counts, add / edit / retire, CSV import with a
+preview of exactly what would change (the import runs, is inspected, and rolled back)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import flask
+from sqlalchemy import func, inspect, or_, select
+from sqlalchemy.orm import Session
+
+from gateway.directory import COLUMNS, REQUIRED, ImportReport, import_rows
+from gateway.models import Letter, Prisoner
+from gateway.web.auth import requires
+from gateway.web.context import audit, db
+
+bp = flask.Blueprint("prisoners", __name__)
+
+PAGE = 50
+EDITABLE = ("code", "last_name", "first_name", "middle_name", "birth_year", "region",
+            "facility_name", "facility_id", "provider")
+
+
+@dataclass(frozen=True)
+class Change:
+    code: str
+    name: str
+    kind: str  # "add" | "update"
+    fields: tuple[tuple[str, str, str], ...]  # (field, before, after)
+
+
+@dataclass(frozen=True)
+class Preview:
+    report: ImportReport
+    changes: tuple[Change, ...]
+
+
+def decode_csv(data: bytes) -> str:
+    """UTF-8 (with or without BOM) or, as Excel in Russia saves it, Windows-1251."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1251")
+
+
+def parse_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def preview_import(session: Session, rows: list[dict[str, str]]) -> Preview:
+    """Run the real import, read what it changed from the session, and roll it back."""
+    try:
+        report = import_rows(session, rows)
+        changes: list[Change] = []
+        for obj in session.new:
+            if isinstance(obj, Prisoner):
+                changes.append(Change(obj.code, obj.full_name, "add", ()))
+        for obj in session.dirty:
+            if not isinstance(obj, Prisoner):
+                continue
+            state = inspect(obj)
+            diffs = []
+            for name in EDITABLE:
+                hist = state.attrs[name].history
+                if hist.has_changes():
+                    before = hist.deleted[0] if hist.deleted else ""
+                    after = hist.added[0] if hist.added else ""
+                    diffs.append((name, "" if before is None else str(before),
+                                  "" if after is None else str(after)))
+            if diffs:
+                changes.append(Change(obj.code, obj.full_name, "update", tuple(diffs)))
+        changes.sort(key=lambda c: (c.kind, c.code))
+        return Preview(report, tuple(changes))
+    finally:
+        session.rollback()
+
+
+@bp.route("/prisoners")
+def index():
+    session = db()
+    q = flask.request.args.get("q", "").strip()
+    status = flask.request.args.get("status", "")
+    sort = flask.request.args.get("sort", "name")
+    counts = (select(Letter.prisoner_id, func.count().label("n"))
+              .group_by(Letter.prisoner_id).subquery())
+    stmt = (select(Prisoner, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.prisoner_id == Prisoner.id))
+    if q:
+        # SQLite folds case for ASCII only: try the forms people type Russian names in.
+        forms = {q, q.lower(), q.capitalize(), q.upper()}
+        stmt = stmt.where(or_(*(col.like(f"%{f}%") for f in forms
+                                for col in (Prisoner.last_name, Prisoner.first_name,
+                                            Prisoner.code, Prisoner.facility_name))))
+    if status:
+        stmt = stmt.where(Prisoner.status == status)
+    if sort == "fewest":
+        stmt = stmt.order_by(func.coalesce(counts.c.n, 0), Prisoner.last_name)
+    else:
+        stmt = stmt.order_by(Prisoner.last_name, Prisoner.first_name)
+    rows = session.execute(stmt.limit(PAGE)).all()
+    return flask.render_template("dashboard/prisoners.html", rows=rows, q=q, status=status,
+                                 sort=sort)
+
+
+def _form_values(form) -> tuple[dict, list[str]]:
+    values = {k: form.get(k, "").strip() for k in EDITABLE}
+    errors = [f"{k.replace('_', ' ')} is required" for k in REQUIRED if not values[k]]
+    if values["birth_year"]:
+        if not values["birth_year"].isdigit() or not 1900 < int(values["birth_year"]) < 2100:
+            errors.append("birth year must be a year like 1985")
+        else:
+            values["birth_year"] = int(values["birth_year"])
+    else:
+        values["birth_year"] = None
+    values["middle_name"] = values["middle_name"] or None
+    values["provider"] = values["provider"] or "http"
+    return values, errors
+
+
+@bp.route("/prisoners/new", methods=["GET", "POST"])
+@bp.route("/prisoners/<int:prisoner_id>/edit", methods=["GET", "POST"])
+@requires("moderator")
+def edit(prisoner_id: int | None = None):
+    session = db()
+    prisoner = session.get(Prisoner, prisoner_id) if prisoner_id else None
+    if prisoner_id and prisoner is None:
+        flask.abort(404)
+    errors: list[str] = []
+    if flask.request.method == "POST":
+        values, errors = _form_values(flask.request.form)
+        clash = session.scalar(select(Prisoner.id).where(Prisoner.code == values["code"]))
+        if clash is not None and clash != prisoner_id:
+            errors.append(f"the code {values['code']!r} is already used")
+        if not errors:
+            if prisoner is None:
+                prisoner = Prisoner(**values)
+                session.add(prisoner)
+            else:
+                for k, v in values.items():
+                    setattr(prisoner, k, v)
+            session.flush()
+            audit("edit_prisoner", detail=f"{prisoner.code}: {prisoner.full_name}")
+            session.commit()
+            flask.flash(f"Saved {prisoner.full_name}.", "ok")
+            return flask.redirect(flask.url_for("prisoners.index", q=prisoner.code))
+    form = flask.request.form if flask.request.method == "POST" else {
+        k: ("" if prisoner is None or getattr(prisoner, k) is None else getattr(prisoner, k))
+        for k in EDITABLE}
+    return flask.render_template("dashboard/prisoner_form.html", prisoner=prisoner, form=form,
+                                 errors=errors, fields=EDITABLE, required=REQUIRED)
+
+
+@bp.route("/prisoners/<int:prisoner_id>/retire", methods=["POST"])
+@requires("moderator")
+def retire(prisoner_id: int):
+    prisoner = db().get(Prisoner, prisoner_id)
+    if prisoner is None:
+        flask.abort(404)
+    restore = flask.request.form.get("restore") == "1"
+    prisoner.status = "in_custody" if restore else "retired"
+    prisoner.can_receive = restore
+    audit("restore_prisoner" if restore else "retire_prisoner",
+          detail=f"{prisoner.code}: {prisoner.full_name}")
+    db().commit()
+    flask.flash(f"{prisoner.full_name} is {'back in the directory' if restore else 'retired'}.",
+                "ok")
+    return flask.redirect(flask.request.referrer or flask.url_for("prisoners.index"))
+
+
+@bp.route("/prisoners/import", methods=["GET", "POST"])
+@requires("moderator")
+def import_csv():
+    if flask.request.method == "GET":
+        return flask.render_template("dashboard/prisoners_import.html", preview=None,
+                                     csv_text="", columns=COLUMNS)
+    upload = flask.request.files.get("file")
+    data = upload.read() if upload else flask.request.form.get("csv_text", "").encode()
+    if not data.strip():
+        flask.flash("Choose a CSV file.", "error")
+        return flask.redirect(flask.url_for("prisoners.import_csv"))
+    # The preview page carries the CSV text in a hidden field, so "apply" imports exactly
+    # what was previewed.
+    text = decode_csv(data)
+    rows = parse_csv(text)
+    if flask.request.form.get("apply") == "1":
+        session = db()
+        report = import_rows(session, rows)
+        audit("import_prisoners", detail=f"added {report.added}, updated {report.updated}, "
+                                         f"unchanged {report.unchanged}, "
+                                         f"errors {len(report.errors)}")
+        session.commit()
+        flask.flash(f"Imported: {report.added} added, {report.updated} updated, "
+                    f"{report.unchanged} unchanged, {len(report.errors)} rows with errors.",
+                    "ok")
+        return flask.redirect(flask.url_for("prisoners.index"))
+    return flask.render_template("dashboard/prisoners_import.html",
+                                 preview=preview_import(db(), rows), csv_text=text,
+                                 columns=COLUMNS)
+

@@ -1,0 +1,109 @@
+"""Replies triage: scans no letter number matched, shown as images, matched by a person.
+
+Suggestions are letters whose number differs from what was read by one digit (a misread
+handwritten digit), found with one indexed IN query, never a scan of all letters."""
+
+from __future__ import annotations
+
+import re
+
+import flask
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.models import Letter, Reply, ReplyPage
+from gateway.replies.intake import forward
+from gateway.replies.matching import match_letter, normalise_number
+from gateway.web.auth import requires
+from gateway.web.context import audit, db, settings
+from gateway.web.letters import reply_pages
+
+bp = flask.Blueprint("replies", __name__)
+
+PAGE = 30
+
+
+def one_digit_away(number: str) -> list[str]:
+    """Numbers that differ from this one in exactly one digit, in the canonical form."""
+    canonical = normalise_number(number)
+    digits = [i for i, ch in enumerate(canonical) if ch.isdigit()]
+    variants = {canonical}
+    for i in digits:
+        for d in "0123456789":
+            variants.add(canonical[:i] + d + canonical[i + 1:])
+    return sorted(variants)
+
+
+def suggestions(session: Session, number: str | None, limit: int = 5) -> list[Letter]:
+    if not number or not re.search(r"\d", number):
+        return []
+    return list(session.scalars(select(Letter).where(
+        Letter.provider_number.in_(one_digit_away(number))).limit(limit)))
+
+
+def find_letter(session: Session, typed: str) -> Letter | None:
+    """By the provider's number as typed, or '#123' for the gateway's own letter id."""
+    typed = typed.strip()
+    if typed.startswith("#") and typed[1:].isdigit():
+        return session.get(Letter, int(typed[1:]))
+    return match_letter(session, typed)
+
+
+@bp.route("/replies")
+def index():
+    session = db()
+    replies = session.scalars(select(Reply).where(Reply.state == "UNMATCHED")
+                              .order_by(Reply.received_at, Reply.id).limit(PAGE)).all()
+    total = session.scalar(select(func.count()).select_from(Reply)
+                           .where(Reply.state == "UNMATCHED")) or 0
+    return flask.render_template(
+        "dashboard/replies.html", replies=replies, total=total,
+        pages=reply_pages(session, [r.id for r in replies]),
+        suggested={r.id: suggestions(session, r.letter_number) for r in replies})
+
+
+@bp.route("/replies/<int:reply_id>/match", methods=["POST"])
+@requires("moderator")
+def match(reply_id: int):
+    session = db()
+    reply = session.get(Reply, reply_id, with_for_update=True, populate_existing=True)
+    if reply is None:
+        flask.abort(404)
+    if reply.state != "UNMATCHED":
+        flask.flash(f"Reply #{reply.id} is {reply.state} now: someone already matched it.",
+                    "error")
+        return flask.redirect(flask.url_for("replies.index"))
+    typed = flask.request.form.get("number", "")
+    letter = find_letter(session, typed)
+    if letter is None:
+        flask.flash(f"No letter has the number {typed.strip()!r}.", "error")
+        return flask.redirect(flask.url_for("replies.index"))
+    if not letter.sender_sealed:
+        flask.flash(f"Letter #{letter.id} has no writer address to forward to.", "error")
+        return flask.redirect(flask.url_for("replies.index"))
+    pages = [(p.content_type, p.data) for p in session.scalars(
+        select(ReplyPage).where(ReplyPage.reply_id == reply.id).order_by(ReplyPage.n))]
+    reply.letter_id = letter.id
+    forward(session, settings(), reply, letter, pages)
+    audit("match_reply", letter_id=letter.id, detail=f"reply {reply.id} -> {reply.state}")
+    session.commit()
+    if reply.state == "FORWARDED":
+        flask.flash(f"Reply #{reply.id} matched to letter #{letter.id} and forwarded.", "ok")
+    else:
+        flask.flash(f"Reply #{reply.id} matched to letter #{letter.id}; that letter's reply "
+                    "had already been forwarded, so this one is kept as a duplicate.", "ok")
+    return flask.redirect(flask.url_for("replies.index"))
+
+
+@bp.route("/replies/<int:reply_id>/keep", methods=["POST"])
+@requires("moderator")
+def keep(reply_id: int):
+    reply = db().get(Reply, reply_id)
+    if reply is None:
+        flask.abort(404)
+    note = flask.request.form.get("note", "").strip()
+    reply.note = note or "kept for later"
+    audit("keep_reply", detail=f"reply {reply.id}: {reply.note}"[:1000])
+    db().commit()
+    flask.flash(f"Reply #{reply.id} kept for later.", "ok")
+    return flask.redirect(flask.url_for("replies.index"))
