@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from rapidfuzz import process
+from rapidfuzz.distance import DamerauLevenshtein
+
 from gateway.intake.names import (
     guess_gender,
     is_cyrillic,
@@ -117,7 +120,6 @@ def _from_recipients(recipients: Sequence[str], directory: tuple[Candidate, ...]
     return None
 
 
-@functools.lru_cache(maxsize=8)
 def _code_index(directory: tuple[Candidate, ...]) -> dict[str, tuple[Candidate, ...]]:
     index: dict[str, list[Candidate]] = {}
     for cand in directory:
@@ -142,6 +144,13 @@ def _decide(matches: list[Candidate]) -> Resolution:
 
 
 # -- names -------------------------------------------------------------------------------------
+# A directory is indexed once (cached by its contents): every inflected form, Latin skeleton
+# and initial points at (person, part). A token is looked up, not compared with everyone;
+# only typos go through rapidfuzz, whose loop runs in C.
+
+_KINDS = ("last", "first", "middle")
+_EXACT, _LATIN, _DIMINUTIVE, _TYPO, _INITIAL = 2.0, 1.8, 1.6, 1.4, 1.0
+
 
 @dataclass(frozen=True)
 class _Token:
@@ -150,94 +159,109 @@ class _Token:
     latin: bool
 
 
-@dataclass(frozen=True)
-class _Person:
-    cand: Candidate
-    forms: dict  # kind -> frozenset of normalized Cyrillic forms
-    skeletons: dict  # kind -> Latin skeleton of the nominative
-    initials: dict  # kind -> normalized first letter
+@dataclass
+class _Index:
+    forms: dict[str, set[tuple[int, str]]]  # inflected Cyrillic form -> (person, part)
+    skeletons: dict[str, set[tuple[int, str]]]  # Latin skeleton of a part -> (person, part)
+    firsts: dict[str, set[int]]  # normalized nominative first name -> persons
+    initials: dict[tuple[str, str], set[int]]  # (part, Cyrillic or Latin letter) -> persons
+    form_keys: list[str]
+    skeleton_keys: list[str]
+
+
+def _index(directory: tuple[Candidate, ...]) -> _Index:
+    # Keyed by the names alone: letters_recent and can_receive change with every letter sent,
+    # and must not cost a rebuild. Index positions are positions in the directory.
+    return _index_names(tuple((c.last_name, c.first_name, c.middle_name) for c in directory))
 
 
 @functools.lru_cache(maxsize=8)
-def _people(directory: tuple[Candidate, ...]) -> tuple[_Person, ...]:
-    people = []
-    for cand in directory:
-        gender = guess_gender(cand.first_name, cand.middle_name, cand.last_name)
-        parts = {"last": cand.last_name, "first": cand.first_name}
-        if cand.middle_name:
-            parts["middle"] = cand.middle_name
-        forms = {}
+def _index_names(names: tuple[tuple[str, str, str | None], ...]) -> _Index:
+    index = _Index({}, {}, {}, {}, [], [])
+    for i, (last, first, middle) in enumerate(names):
+        gender = guess_gender(first, middle, last)
+        parts = {"last": last, "first": first, "middle": middle}
         for kind, value in parts.items():
-            words = [w for w in re.split(r"\s+", value.strip()) if w]
-            merged: set[str] = set()
-            for w in words:
-                merged |= name_forms(w, kind, gender)
+            if not value or not value.strip():
+                continue
+            words = [w for w in re.split(r"[\s-]+", value.strip()) if w]
             if "-" in value:  # double surnames: each half, and the whole
-                for half in value.split("-"):
-                    merged |= name_forms(half, kind, gender)
-            forms[kind] = frozenset(merged)
-        people.append(_Person(
-            cand, forms,
-            {k: skeleton(v) for k, v in parts.items()},
-            {k: normalize(v)[:1] for k, v in parts.items()},
-        ))
-    return tuple(people)
+                words.append(value.strip())
+            for word in words:
+                for form in name_forms(word, kind, gender):
+                    index.forms.setdefault(form, set()).add((i, kind))
+                index.skeletons.setdefault(skeleton(word), set()).add((i, kind))
+            if kind != "last":
+                letter = normalize(value)[:1]
+                index.initials.setdefault((kind, letter), set()).add(i)
+                index.initials.setdefault((kind, skeleton(letter)[:1]), set()).add(i)
+            if kind == "first":
+                index.firsts.setdefault(normalize(value), set()).add(i)
+    index.form_keys = list(index.forms)
+    index.skeleton_keys = list(index.skeletons)
+    return index
 
 
 def _tokens(phrase: str) -> list[_Token]:
     tokens: list[_Token] = []
     for raw in _TOKEN.findall(phrase):
         word = raw.rstrip(".")
-        latin = not is_cyrillic(word)
-        if len(word) == 1:
-            tokens.append(_Token(normalize(word), True, latin))
-        else:
-            tokens.append(_Token(normalize(word), False, latin))
+        tokens.append(_Token(normalize(word), len(word) == 1, not is_cyrillic(word)))
     return tokens
 
 
-def _match_strength(token: _Token, person: _Person, kind: str) -> float:
-    """How well one token stands for one part of a person's name (0 = not at all)."""
-    if kind not in person.forms:
-        return 0.0
+def _near(word: str, keys: list[str]) -> list[str]:
+    """Keys within a small typo of word (see names.typo_distance_ok)."""
+    if len(word) < 5:
+        return []
+    cutoff = 2 if len(word) >= 9 else 1
+    found = process.extract(word, keys, scorer=DamerauLevenshtein.distance,
+                            score_cutoff=cutoff, limit=None)
+    return [key for key, _, _ in found if typo_distance_ok(word, key)]
+
+
+def _token_matches(token: _Token, index: _Index) -> dict[tuple[int, str], float]:
+    """Every (person, part) the token may stand for, with how well."""
+    found: dict[tuple[int, str], float] = {}
+
+    def add(keys, strength: float) -> None:
+        for key in keys:
+            if found.get(key, 0.0) < strength:
+                found[key] = strength
+
     if token.initial:
-        if kind == "last":
-            return 0.0
-        letter = token.text
-        if token.latin:
-            return 1.0 if skeleton(person.initials[kind]) [:1] == letter else 0.0
-        return 1.0 if person.initials[kind] == letter else 0.0
+        for kind in ("first", "middle"):
+            add(((i, kind) for i in index.initials.get((kind, token.text), ())), _INITIAL)
+        return found
     if token.latin:
-        a, b = skeleton(token.text), person.skeletons[kind]
-        if a == b:
-            return 1.8
-        return 1.4 if typo_distance_ok(a, b) else 0.0
-    forms = person.forms[kind]
-    if token.text in forms:
-        return 2.0
-    if kind == "first" and normalize(person.cand.first_name) in lemma_candidates(token.text):
-        return 1.6  # a diminutive
-    if any(typo_distance_ok(token.text, form) for form in forms):
-        return 1.4
-    return 0.0
+        sk = skeleton(token.text)
+        add(index.skeletons.get(sk, ()), _LATIN)
+        for key in _near(sk, index.skeleton_keys):
+            add(index.skeletons[key], _TYPO)
+        return found
+    add(index.forms.get(token.text, ()), _EXACT)
+    for name in lemma_candidates(token.text):
+        add(((i, "first") for i in index.firsts.get(name, ())), _DIMINUTIVE)
+    if not found:
+        for key in _near(token.text, index.form_keys):
+            add(index.forms[key], _TYPO)
+    return found
 
 
-def _score(group: list[_Token], person: _Person) -> float:
-    """Best assignment of the group's tokens to distinct name parts; 0 if the group names
-    someone else (an unexplained initial or given name) or lacks a surname and first name +
-    patronymic."""
+def _score(group: list[tuple[_Token, dict]], person: int) -> float:
+    """Best assignment of the group's tokens to distinct parts of one person's name; 0 if
+    the group names someone else (an unexplained initial or given name) or holds neither a
+    surname nor a first name with patronymic."""
     best: dict[str, float] = {}
     unexplained: list[_Token] = []
-    used: set[str] = set()
-    for token in group:
-        options = sorted(((_match_strength(token, person, k), k) for k in ("last", "first", "middle")
-                          if k not in used), reverse=True)
+    for token, matches in group:
+        options = sorted(((matches.get((person, k), 0.0), k) for k in _KINDS if k not in best),
+                         reverse=True)
         strength, kind = options[0] if options else (0.0, "")
         if strength <= 0:
             unexplained.append(token)
-            continue
-        used.add(kind)
-        best[kind] = strength
+        else:
+            best[kind] = strength
     if any(t.initial or looks_like_given_name(t.text) for t in unexplained):
         return 0.0
     if "last" not in best and not {"first", "middle"} <= best.keys():
@@ -245,18 +269,18 @@ def _score(group: list[_Token], person: _Person) -> float:
     return sum(best.values())
 
 
-def _groups(tokens: list[_Token], people: tuple[_Person, ...]) -> list[list[_Token]]:
+def _groups(tokens: list[_Token], index: _Index) -> list[list[tuple[_Token, dict]]]:
     """Runs of consecutive tokens that could be part of some prisoner's name."""
-    groups: list[list[_Token]] = []
-    current: list[_Token] = []
+    groups: list[list[tuple[_Token, dict]]] = []
+    current: list[tuple[_Token, dict]] = []
     for token in tokens:
-        if token.initial or any(_match_strength(token, p, k) > 0 for p in people
-                                for k in ("last", "first", "middle")):
-            current.append(token)
-        else:
-            if current:
-                groups.append(current)
-            current = []
+        matches = _token_matches(token, index)
+        if matches or token.initial:
+            current.append((token, matches))
+            continue
+        if current:
+            groups.append(current)
+        current = []
     if current:
         groups.append(current)
     return groups
@@ -272,15 +296,15 @@ def _from_phrase(phrase: str, directory: tuple[Candidate, ...]) -> Resolution | 
         found = codes.get(_norm_code(word))
         if found:
             return _decide(list(found))
-    people = _people(directory)
-    tokens = _tokens(phrase)
-    scores: dict[int, tuple[float, Candidate]] = {}
-    for group in _groups(tokens, people):
+    index = _index(directory)
+    scores: dict[int, float] = {}
+    for group in _groups(_tokens(phrase), index):
+        people = {i for _, matches in group for i, _ in matches}
         for person in people:
             score = _score(group, person)
-            if score > scores.get(person.cand.id, (0.0, None))[0]:
-                scores[person.cand.id] = (score, person.cand)
+            if score > scores.get(person, 0.0):
+                scores[person] = score
     if not scores:
         return None
-    top = max(s for s, _ in scores.values())
-    return _decide([c for s, c in scores.values() if s >= top - 1e-9])
+    top = max(scores.values())
+    return _decide([directory[i] for i, s in scores.items() if s >= top - 1e-9])

@@ -132,3 +132,38 @@ def test_address_line_only_at_the_top_is_removed() -> None:
     text = "Привет!\nКому: Петровой Марии\nПока"
     result = resolve(text=text)
     assert result.kind == "not_found" and result.text == text
+
+
+def big_directory(n: int = 1500) -> tuple[Candidate, ...]:
+    lasts = ["Иванов", "Петров", "Сидоров", "Смирнов", "Кузнецов", "Попов", "Васильев", "Соколов",
+             "Михайлов", "Новиков", "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев"]
+    firsts = [("Иван", "m"), ("Пётр", "m"), ("Сергей", "m"), ("Дмитрий", "m"), ("Ольга", "f"),
+              ("Елена", "f"), ("Наталья", "f")]
+    people = []
+    for i in range(n):
+        last = lasts[i % len(lasts)]
+        first, gender = firsts[(i // len(lasts)) % len(firsts)]
+        middle = ["Иванович", "Петрович", "Андреевич"][i % 3]
+        if gender == "f":
+            last, middle = last + "а", middle.replace("ич", "на")
+        people.append(Candidate(100 + i, last, first, middle, 1960 + i % 40, f"ИК-{i % 50}", f"Q{i}"))
+    return (*people, PETROVA)
+
+
+def test_large_directory_is_indexed_once_and_fast() -> None:
+    import time
+
+    from gateway.intake import addressing
+
+    directory = big_directory()
+    resolve(subject="Марии Петровой", directory=directory)  # builds the index
+    # letters_recent changes with every letter: it must not rebuild the name index
+    changed = tuple(Candidate(**{**c.__dict__, "letters_recent": c.letters_recent + 1}) for c in directory)
+    misses = addressing._index_names.cache_info().misses
+    started = time.perf_counter()
+    for _ in range(20):
+        result = resolve(subject="Письмо для Марии Петровой", text="Кому: Петровй Марии\nПривет", directory=changed)
+    per_call = (time.perf_counter() - started) / 20
+    assert addressing._index_names.cache_info().misses == misses
+    assert (result.kind, result.prisoner_id) == ("found", PETROVA.id)
+    assert per_call < 0.05, f"{per_call * 1000:.1f} ms per letter"
