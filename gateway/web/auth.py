@@ -47,7 +47,9 @@ def _login_gate():
             return flask.Response(status=401, headers={"HX-Redirect": flask.url_for("auth.login")})
         if flask.request.method != "GET":
             flask.abort(401)
-        return flask.redirect(flask.url_for("auth.login", next=flask.request.full_path))
+        query = flask.request.query_string.decode()
+        here = flask.request.path + (f"?{query}" if query else "")
+        return flask.redirect(flask.url_for("auth.login", next=here))
     return None
 
 
