@@ -197,5 +197,15 @@ def demo_send(to: str = typer.Option("Петровой Марии", help="Who th
     console.print(f"sent a letter for «{to}» to {get_settings().gateway_address}")
 
 
+@app.command("demo-reply")
+def demo_reply(number: str = typer.Argument(None, help="Letter number (default: the latest)."),
+               pages: int = 1) -> None:
+    """Have the simulated prisoner answer a letter; the gateway forwards the scan to its writer."""
+    from gateway.demo.stack import simulate_reply
+    number = simulate_reply(number, pages)
+    console.print(f"the prisoner answered letter {number}; the scan reaches its writer within "
+                  "a few seconds")
+
+
 if __name__ == "__main__":
     app()

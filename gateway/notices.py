@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.crypto import seal, unseal
+from gateway.intake.names import inflect_full_name
 from gateway.mail.compose import Page, compose
 from gateway.models import Letter, OutboundMail, Prisoner, utcnow
 
@@ -39,11 +40,19 @@ def letter_context(letter: Letter, prisoner: Prisoner | None, settings) -> dict:
         "org_name": settings.org_name,
         "letter_date": letter.created_at or utcnow(),
         "prisoner_name": prisoner.full_name if prisoner else "",
+        "prisoner_datv": _inflect(prisoner, "datv"),
+        "prisoner_gent": _inflect(prisoner, "gent"),
         "subject": letter.subject or "",
         "number": letter.provider_number or "",
         "pages": letter.pages or 0,
         "reply_ordered": settings.reply_ordered,
     }
+
+
+def _inflect(prisoner: Prisoner | None, case: str) -> str:
+    if prisoner is None:
+        return ""
+    return inflect_full_name(prisoner.last_name, prisoner.first_name, prisoner.middle_name, case)
 
 
 def queue_notice(session: Session, settings, letter: Letter, kind: str, *, parsed=None,

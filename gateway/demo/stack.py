@@ -45,6 +45,7 @@ def _env(base: Path, redis_url: str, dovecot_port: int, smtp_port: int, sim_port
         "GATEWAY_PROVIDER_URL": f"http://127.0.0.1:{sim_port}",
         "GATEWAY_WEB_PORT": str(web_port),
         "GATEWAY_SWEEP_INTERVAL_S": "5", "GATEWAY_STUCK_AFTER_S": "20",
+        "GATEWAY_REPLY_POLL_S": "5", "GATEWAY_STATUS_POLL_S": "30",
         "PYTHONUNBUFFERED": "1",
     })
     env.setdefault("GATEWAY_SECRET_KEY", _secret(base))
@@ -131,11 +132,12 @@ def run_demo(base: Path, *, web_port: int = 8000) -> None:
                     Put the prisoner's name in the subject, e.g. "Петровой Марии Сергеевне".
   Dashboard:        [bold]http://127.0.0.1:{web_port}/[/]  user [bold]admin[/], password [bold]{password}[/]
   Mail to writers:  {outbox}/*.eml  (notices, replies with scans attached)
-  Prison service:   {simulator.url}  (GET /_sim/letters; POST /_sim/letters/<number>/reply)
+  Prison service:   {simulator.url}  (the simulator: GET /_sim/letters)
+  A reply:          [bold]gateway demo-reply[/]  (the prisoner answers the latest letter, by API and e-mail)
   Status:           gateway status
   Logs:             {logs}/
 
-Press Ctrl+C to stop.""")
+Press Ctrl+C to stop.""", soft_wrap=True)
     try:
         while all(p.poll() is None for p in procs.values()):
             time.sleep(1)
@@ -172,3 +174,21 @@ def send_sample_letter(*, to: str, sender: str, text: str | None = None) -> None
     msg.set_content(text or SAMPLE)
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
         smtp.send_message(msg)
+
+
+def simulate_reply(number: str | None = None, pages: int = 1) -> str:
+    """Make the simulator produce a handwritten reply to a letter (the latest by default)."""
+    import httpx
+    settings = get_settings()
+    headers = {"Authorization": f"Bearer {settings.provider_token.get_secret_value()}"}
+    base = settings.provider_url.rstrip("/")
+    if number is None:
+        body = httpx.get(f"{base}/_sim/letters", headers=headers, timeout=10).json()
+        letters = body["letters"] if isinstance(body, dict) else body
+        if not letters:
+            raise SystemExit("the simulator has no letters yet: send one with `gateway demo-send`")
+        number = letters[-1]["number"]
+    r = httpx.post(f"{base}/_sim/letters/{number}/reply", headers=headers, timeout=30,
+                   json={"pages": pages, "by_email": True})
+    r.raise_for_status()
+    return number

@@ -155,3 +155,26 @@ def typo_distance_ok(a: str, b: str) -> bool:
         return False
     allowed = 2 if shortest >= 9 else 1
     return DamerauLevenshtein.distance(a, b, score_cutoff=allowed) <= allowed
+
+
+@functools.lru_cache(maxsize=4096)
+def inflect_full_name(last: str, first: str, middle: str | None, case: str) -> str:
+    """"Петрова Мария Сергеевна" in another case ("gent": Петровой Марии Сергеевны,
+    "datv": Петровой Марии Сергеевне), for notices that read naturally. A part pymorphy
+    cannot inflect stays as written (Сидоренко, Ли)."""
+    gender = guess_gender(first, middle, last)
+    out = []
+    for word, kind in ((last, "last"), (first, "first"), (middle, "middle")):
+        if not word:
+            continue
+        tag = _TAG[kind]
+        parses = [p for p in morph().parse(word) if tag in p.tag and "nomn" in p.tag
+                  and _gender_ok(p.tag, gender)]
+        wanted = {case, gender} if gender else {case}
+        form = parses[0].inflect(wanted) if parses else None
+        out.append(_same_case_as(word, form.word) if form else word)
+    return " ".join(out)
+
+
+def _same_case_as(original: str, word: str) -> str:
+    return word[:1].upper() + word[1:] if original[:1].isupper() else word

@@ -90,6 +90,10 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             result.mail += queue_notice(session, settings, letter, "ambiguous_recipient",
                                         parsed=parsed, candidates=resolution.candidates)
             continue
+        if resolution.prisoner_id is None:  # "to anyone", and nobody can receive now
+            move(session, letter, S.HELD, note="written to anyone, but no prisoner can receive "
+                 "letters now; an organizer chooses")
+            continue
         prisoner = session.get(Prisoner, resolution.prisoner_id)
         letter.prisoner_id = prisoner.id
         letter.provider = prisoner.provider
