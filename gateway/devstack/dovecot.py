@@ -3,7 +3,8 @@
 Config follows the tested recipe in docs/research (ecosystem.md §3): plaintext auth on
 127.0.0.1 only, passwd-file users, Maildir under `root/mail/<user>`. Dovecot 2.4 rejects
 2.3 syntax, so the template is picked from `dovecot --version`. Run as root, the mail
-processes run as `nobody` and the whole tree is chowned to it.
+processes run as `nobody` and the whole tree is chowned to it (moved under /tmp if
+`nobody` could not reach it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import socket
 import string
 import subprocess
+import tempfile
 from pathlib import Path
 from types import TracebackType
 
@@ -150,18 +152,8 @@ def _run_as() -> tuple[str, str]:
     return pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name
 
 
-def _check_reachable(root: Path, user: str) -> None:
-    # The mail processes (as `nobody`) must traverse every ancestor of root; pytest's
-    # /tmp/pytest-of-root is 0700, which would fail only at the first LOGIN.
-    if os.geteuid() != 0:
-        return
-    for ancestor in root.parents:
-        if not os.stat(ancestor).st_mode & 0o001:
-            raise PermissionError(
-                f"{ancestor} is not searchable by others, so Dovecot's mail processes "
-                f"(user {user}) cannot reach {root}; use a directory under /tmp, "
-                f"e.g. tempfile.mkdtemp()"
-            )
+def _searchable_by_others(root: Path) -> bool:
+    return all(os.stat(ancestor).st_mode & 0o001 for ancestor in root.parents)
 
 
 class DovecotServer:
@@ -171,9 +163,17 @@ class DovecotServer:
 
     def __init__(self, root: Path, port: int = 0, users: dict[str, str] | None = None) -> None:
         self.root = Path(root).absolute()
+        # Where Dovecot's files live: `root`, unless running as root and `root` sits
+        # below a directory `nobody` cannot enter (pytest's tmp_path, /root/...); then
+        # a private directory under /tmp, kept for this object's lifetime.
+        self.data_dir = self.root
         self.port = port
         self.users = dict(users if users is not None else DEFAULT_USERS)
         self._process: ProcessGroup | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "dovecot.log"
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -185,10 +185,15 @@ class DovecotServer:
         ensure_free(self.host, self.port)
         user, group = _run_as()
         self.root.mkdir(parents=True, exist_ok=True)
-        _check_reachable(self.root, user)
+        if (
+            os.geteuid() == 0
+            and self.data_dir == self.root
+            and not _searchable_by_others(self.root)
+        ):
+            self.data_dir = Path(tempfile.mkdtemp(prefix="gw-dovecot-"))
         conf = self._write_config(user, group)
         self._process = ProcessGroup(
-            [dovecot_binary(), "-F", "-c", str(conf)], self.root / "dovecot.stdout"
+            [dovecot_binary(), "-F", "-c", str(conf)], self.data_dir / "dovecot.stdout"
         )
         self._process.start()
         try:
@@ -285,11 +290,11 @@ class DovecotServer:
     def _write_config(self, user: str, group: str) -> Path:
         template = _CONFIG_24 if dovecot_version() >= (2, 4) else _CONFIG_23
         for sub in ("run", "run/state", "mail"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        conf = self.root / "dovecot.conf"
+            (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        conf = self.data_dir / "dovecot.conf"
         conf.write_text(
             template.substitute(
-                root=self.root,
+                root=self.data_dir,
                 port=self.port,
                 user=user,
                 group=group,
@@ -297,14 +302,14 @@ class DovecotServer:
             )
         )
         # `{PLAIN}` is Dovecot's password-scheme prefix.
-        (self.root / "passwd").write_text(
+        (self.data_dir / "passwd").write_text(
             "".join(f"{name}:{{PLAIN}}{password}\n" for name, password in self.users.items())
         )
         for name in self.users:
-            (self.root / "mail" / name).mkdir(exist_ok=True)
+            (self.data_dir / "mail" / name).mkdir(exist_ok=True)
         if os.geteuid() == 0:
             uid, gid = pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
-            for path in [self.root, *self.root.rglob("*")]:
+            for path in [self.data_dir, *self.data_dir.rglob("*")]:
                 os.chown(path, uid, gid)
         return conf
 
@@ -317,7 +322,7 @@ class DovecotServer:
 
     def _log_tail(self) -> str:
         parts = []
-        for log in (self.root / "dovecot.log", self.root / "dovecot.stdout"):
+        for log in (self.log_path, self.data_dir / "dovecot.stdout"):
             if log.exists():
                 lines = log.read_text(errors="replace").splitlines()[-20:]
                 parts.append(f"--- {log} ---\n" + "\n".join(lines))

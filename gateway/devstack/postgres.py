@@ -45,8 +45,8 @@ def throwaway_database(admin_url: str = DEFAULT_ADMIN_URL) -> Iterator[str]:
         except OperationalError as exc:
             raise PostgresUnavailable(
                 f"PostgreSQL is not reachable at {admin.render_as_string(hide_password=True)}: "
-                f"{exc.orig}. Start it (e.g. `pg_ctlcluster --skip-systemctl-redirect 15 main "
-                f"start`) or point GATEWAY_TEST_PG_ADMIN_URL at a server."
+                f"{exc.orig}. Start it (./scripts/test does, as root) or point "
+                f"GATEWAY_TEST_PG_ADMIN_URL at a server."
             ) from exc
         try:
             yield admin.set(database=name).render_as_string(hide_password=False)
