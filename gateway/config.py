@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+DEFAULT_SECRET = "change-me-in-production"
 
 
 class Settings(BaseSettings):
@@ -17,7 +20,7 @@ class Settings(BaseSettings):
     # State and work
     database_url: str = "sqlite:///var/gateway.db"
     broker_url: str = "redis://127.0.0.1:6379/0"
-    secret_key: SecretStr = SecretStr("change-me-in-production")
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
 
     # The shared inbox participants write to, and the mailbox the services send scans to
     imap_host: str = "127.0.0.1"
@@ -68,6 +71,17 @@ class Settings(BaseSettings):
     # Checks: names of rules to switch off, comma separated
     rules_disabled: str = Field(default="")
     monthly_budget_rub: float | None = None
+
+
+    @model_validator(mode="after")
+    def _no_default_secret_in_production(self) -> Settings:
+        # The key encrypts writers' addresses: a shared default would make that encryption
+        # worthless. Tolerated only on the embedded SQLite set-up (demo, development).
+        if self.secret_key.get_secret_value() == DEFAULT_SECRET and \
+                not self.database_url.startswith("sqlite"):
+            raise ValueError("GATEWAY_SECRET_KEY must be set (it encrypts writers' addresses): "
+                             'python -c "import secrets; print(secrets.token_urlsafe(32))"')
+        return self
 
 
 @lru_cache
