@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import redis
 from celery import signals
+from sqlalchemy.exc import DBAPIError
 
 from gateway.config import get_settings
 from gateway.db import session_factory
@@ -86,11 +87,37 @@ def fetch_inbox() -> int:
             pass
 
 
+def _set_aside(letter_id: int, expected: str, target: str, exc: BaseException) -> None:
+    """A letter whose step raises is set aside for a person, with the error, so that the
+    sweeper cannot re-drive it into the same crash for ever (Mailman's shunt queue)."""
+    from gateway.lifecycle import move
+    from gateway.models import Letter
+    log.exception("letter %s: %s step failed; set aside as %s", letter_id, expected, target)
+    with _sessions()() as session:
+        letter = session.get(Letter, letter_id)
+        if letter is not None and letter.state == expected:
+            move(session, letter, target, note=f"internal error in the {expected} step: "
+                 f"{type(exc).__name__}: {str(exc)[:300]}")
+            session.commit()
+
+
 @app.task(name="workers.tasks.check_letters")
 def check_letters(letter_ids: list[int]) -> int:
-    with _sessions()() as session:
-        result = checking.check_letters(session, letter_ids, _settings())
-        session.commit()
+    try:
+        with _sessions()() as session:
+            result = checking.check_letters(session, letter_ids, _settings())
+            session.commit()
+    except DBAPIError:
+        raise  # the database itself is unwell: leave the letters for the sweeper
+    except Exception as exc:
+        if len(letter_ids) == 1:
+            _set_aside(letter_ids[0], "RECEIVED", "QUARANTINED", exc)
+            return 0
+        # One bad letter must not hold up the batch: check each alone; the one that
+        # fails is set aside and the rest proceed.
+        for letter_id in letter_ids:
+            check_letters(letter_ids=[letter_id])
+        return 0
     if result.ready:
         submit_letters.delay(result.ready)
     if result.mail:
