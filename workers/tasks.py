@@ -135,7 +135,17 @@ def submit_letters(letter_ids: list[int]) -> int:
             by_provider.setdefault(letter.provider or "http", []).append(letter.id)
     sent = 0
     for name, ids in by_provider.items():
-        result = submission.submit_many(_sessions(), _provider(name), ids, _settings())
+        try:
+            result = submission.submit_many(_sessions(), _provider(name), ids, _settings())
+        except DBAPIError:
+            raise
+        except Exception as exc:
+            if len(ids) == 1:  # a bug, not the provider (its errors are recorded inside)
+                _set_aside(ids[0], "READY", "FAILED", exc)
+                continue
+            for letter_id in ids:
+                sent += submit_letters(letter_ids=[letter_id])
+            continue
         sent += len(result.submitted)
         if result.mail:
             send_mail.delay(result.mail)
