@@ -3,25 +3,26 @@ can be paused, resumed and stopped together, and none outlives the test run."""
 
 from __future__ import annotations
 
-import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
 
+def _die_with_parent(argv: list[str]) -> list[str]:
+    """Prefix argv so the server gets SIGTERM when this process dies: a killed pytest
+    or demo then leaves no servers behind.
 
-def _die_with_parent() -> None:
-    # Runs in the child before exec: new session (own process group) and SIGTERM when
-    # the parent dies, so a killed pytest or demo does not leave servers behind.
-    # Linux delivers it when the *thread* that started the child exits: start servers
-    # from the main thread.
-    os.setsid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    setpriv (util-linux, always on Debian) sets PR_SET_PDEATHSIG and execs; a
+    preexec_fn doing the same is unsafe once other threads run (the SMTP sink's).
+    Linux sends the signal when the *thread* that started the child exits: start
+    servers from the main thread.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
 
 
 class ProcessGroup:
@@ -41,11 +42,11 @@ class ProcessGroup:
             raise RuntimeError(f"{self.argv[0]} already started")
         with open(self.log_path, "ab") as log:
             self._popen = subprocess.Popen(
-                self.argv,
+                _die_with_parent(self.argv),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                start_new_session=True,  # own process group, for pause/resume/stop
             )
 
     def exited(self) -> int | None:

@@ -6,6 +6,8 @@ import os
 import shutil
 import smtplib
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -183,6 +185,34 @@ def test_dovecot_works_from_a_root_nobody_cannot_enter(tmp_path: Path) -> None:
         server.stop()
         if server.data_dir != server.root:
             shutil.rmtree(server.data_dir, ignore_errors=True)
+
+
+def test_servers_die_with_the_process_that_started_them() -> None:
+    # A crashed or killed pytest/demo must not leave Dovecot or Redis running.
+    script = (
+        "import sys, time, pathlib\n"
+        "from gateway.devstack.dovecot import DovecotServer\n"
+        "from gateway.devstack.redis_server import RedisServer\n"
+        "d = DovecotServer(pathlib.Path(sys.argv[1])).start()\n"
+        "r = RedisServer().start()\n"
+        "print(*d.pids(), *r.pids(), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    root = tempfile.mkdtemp(prefix="gw-dovecot-")
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, root], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        pids = [int(p) for p in child.stdout.readline().split()]  # type: ignore[union-attr]
+        assert len(pids) >= 3
+    finally:
+        child.kill()
+        child.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _process_states(pids) - {"Z"}:
+        time.sleep(0.05)
+    shutil.rmtree(root, ignore_errors=True)
+    assert _process_states(pids) - {"Z"} == set()
 
 
 # --- Redis ------------------------------------------------------------------------------
