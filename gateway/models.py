@@ -171,9 +171,14 @@ class Reply(Base):
     letter_number: Mapped[str | None] = mapped_column(String(64))  # as the prisoner wrote it
     letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), index=True)
     state: Mapped[str] = mapped_column(String(20), default="RECEIVED")
-    # RECEIVED -> MATCHED -> FORWARDED | UNMATCHED | DUPLICATE
+    # RECEIVED -> FORWARDED | UNMATCHED | DUPLICATE | KEPT (writer opted out or bounced)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     note: Mapped[str | None] = mapped_column(Text)
+    # sha256 over the pages: the same scan by API and by e-mail is one reply.
+    pages_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Evidence short of a number only *suggests* a letter; a person confirms in triage.
+    suggested_letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"))
+    suggestion: Mapped[str | None] = mapped_column(Text)
     pages: Mapped[list[ReplyPage]] = relationship(order_by="ReplyPage.n", lazy="select")
 
 
@@ -236,3 +241,69 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(50))
     letter_id: Mapped[int | None]
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ProviderFacility(Base):
+    """A provider's catalogue as last synced: which facilities each adapter reaches.
+    For the post, the postal address block printed on the envelope sheet."""
+
+    __tablename__ = "provider_facilities"
+    __table_args__ = (UniqueConstraint("provider", "facility_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(50), index=True)
+    facility_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(200), default="")
+    postal_address: Mapped[str | None] = mapped_column(Text)
+    accepts_photos: Mapped[bool] = mapped_column(default=True)
+    max_pages: Mapped[int | None]
+    max_photos: Mapped[int] = mapped_column(default=0)
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PostBatch(Base):
+    """Letters printed together for one facility; a volunteer marks the batch posted."""
+
+    __tablename__ = "post_batches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    facility_id: Mapped[str] = mapped_column(String(100), index=True)
+    state: Mapped[str] = mapped_column(String(20), default="PRINTED")  # PRINTED -> POSTED
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    pages: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="system")
+    posted_at: Mapped[datetime | None]
+    posted_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class PostBatchLetter(Base):
+    __tablename__ = "post_batch_letters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("post_batches.id"), index=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), unique=True)
+    n: Mapped[int]
+
+
+class CensorDecision(Base):
+    """What the censor said, per facility, for organizers to learn from."""
+
+    __tablename__ = "censor_decisions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), unique=True)
+    provider: Mapped[str | None] = mapped_column(String(50))
+    facility_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    facility_name: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Suppression(Base):
+    """A writer we must not mail: opted out, or their address bounced (SMTP 5xx / DSN).
+    Keyed by the address HMAC, like every other look-up of a writer."""
+
+    __tablename__ = "suppressions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(20))  # opted_out | bounced
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
