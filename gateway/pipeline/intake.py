@@ -147,6 +147,7 @@ def ingest(session_factory: Callable[[], Session], mailbox: Mailbox, *, batch: i
             new_ids += ids
             if on_stored and ids:
                 on_stored(ids)
+                faults.point("intake.after_publish")
             client.move(list(fetched), mailbox.processed_folder) if client.has_capability("MOVE") \
                 else _copy_expunge(client, list(fetched), mailbox.processed_folder)
             faults.point("intake.after_move")

@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway import faults
 from gateway.lifecycle import move
 from gateway.models import Letter, OutboundMail, utcnow
 from gateway.states import LetterState as S
@@ -47,4 +48,5 @@ def sweep(session: Session, stuck_after_s: float, limit: int = 1000) -> Sweep:
         select(OutboundMail.id).where(OutboundMail.state == "PENDING",
                                       OutboundMail.next_attempt_at <= now - timedelta(seconds=5))
         .order_by(OutboundMail.id).limit(limit)))
+    faults.point("sweep.before_commit")
     return result

@@ -92,6 +92,7 @@ def poll_provider(session_factory: Callable[[], Session], provider: Provider, se
                 row.value = next_cursor
             faults.point("replies.before_commit")
             session.commit()
+        faults.point("replies.after_commit")
         if len(replies) < limit:
             return mail
 
@@ -125,6 +126,7 @@ def poll_mailbox(session_factory: Callable[[], Session], mailbox: Mailbox, setti
                                          pages=pages)
                     mail += ids
                 session.commit()
+            faults.point("replies.mail_after_commit")
             client.move(chunk, mailbox.processed_folder)
     finally:
         try:
