@@ -21,6 +21,15 @@ from gateway.devstack.redis_server import RedisServer
 from gateway.devstack.smtp import SmtpSink
 
 
+def _revive(server: DovecotServer | RedisServer) -> None:
+    # A chaos test that failed mid-way may have left the session server frozen or down.
+    if server.paused:
+        server.resume()
+    if not server.running:
+        server.stop()
+        server.start()
+
+
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[DovecotServer]:
     """One Dovecot for the session, users "letters" and "replies" (password "secret").
@@ -41,6 +50,7 @@ def dovecot() -> Iterator[DovecotServer]:
 @pytest.fixture
 def mailboxes(dovecot: DovecotServer) -> DovecotServer:
     """The session Dovecot with every user's INBOX empty and no other folders."""
+    _revive(dovecot)
     dovecot.reset()
     return dovecot
 
@@ -55,6 +65,7 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     """URL of the session redis-server, flushed before the test."""
+    _revive(redis_server)
     with redis_server.client() as client:
         client.flushall()
     return redis_server.url

@@ -32,6 +32,7 @@ class ProcessGroup:
         self.argv = list(argv)
         self.log_path = log_path
         self._popen: subprocess.Popen[bytes] | None = None
+        self.paused = False
 
     @property
     def pid(self) -> int | None:
@@ -62,10 +63,12 @@ class ProcessGroup:
     def pause(self) -> None:
         """SIGSTOP the group; returns once every process is stopped (signals are async)."""
         self._signal(signal.SIGSTOP)
+        self.paused = True
         self._await_states(lambda states: states <= {"T"})
 
     def resume(self) -> None:
         self._signal(signal.SIGCONT)
+        self.paused = False
         self._await_states(lambda states: "T" not in states)
 
     def states(self) -> set[str]:
@@ -86,6 +89,7 @@ class ProcessGroup:
         if self._popen is None:
             return
         popen, self._popen = self._popen, None
+        self.paused = False
         group = popen.pid
         _killpg(group, signal.SIGCONT)  # in case it is paused
         # Only the leader: Dovecot's master shuts its children down in order.

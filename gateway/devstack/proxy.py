@@ -51,8 +51,13 @@ def _rst(writer: asyncio.StreamWriter | None) -> None:
 class TcpProxy:
     host = "127.0.0.1"
 
-    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1", port: int = 0,
-                 name: str = "proxy") -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        upstream_host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "proxy",
+    ) -> None:
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.port = port
@@ -77,7 +82,8 @@ class TcpProxy:
             self._loop = loop
             try:
                 self._server = loop.run_until_complete(
-                    asyncio.start_server(self._handle, self.host, self.port, reuse_address=True))
+                    asyncio.start_server(self._handle, self.host, self.port, reuse_address=True)
+                )
                 self.port = self._server.sockets[0].getsockname()[1]
             except BaseException as exc:  # noqa: BLE001 - reported to start()'s caller
                 failure.append(exc)
@@ -88,8 +94,9 @@ class TcpProxy:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
-        self._thread = threading.Thread(target=run, name=f"{self.name}:{self.upstream_port}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=run, name=f"{self.name}:{self.upstream_port}", daemon=True
+        )
         self._thread.start()
         ready.wait(10)
         if failure:
@@ -115,8 +122,12 @@ class TcpProxy:
     def __enter__(self) -> TcpProxy:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # -- control -----------------------------------------------------------------------
@@ -167,8 +178,9 @@ class TcpProxy:
                 await self._swallow(reader, link)
                 return
             try:
-                up_reader, up_writer = await asyncio.open_connection(self.upstream_host,
-                                                                     self.upstream_port)
+                up_reader, up_writer = await asyncio.open_connection(
+                    self.upstream_host, self.upstream_port
+                )
             except OSError:
                 _rst(writer)
                 return
@@ -176,8 +188,10 @@ class TcpProxy:
             if link not in self._links:  # reset while we were connecting
                 _rst(up_writer)
                 return
-            link.tasks = [asyncio.current_task(),
-                          asyncio.ensure_future(self._pump(up_reader, writer, link))]
+            link.tasks = [
+                asyncio.current_task(),
+                asyncio.ensure_future(self._pump(up_reader, writer, link)),
+            ]
             await self._pump(reader, up_writer, link)
         finally:
             self._links.discard(link)
@@ -188,8 +202,9 @@ class TcpProxy:
                 break
         self._drop(link)
 
-    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
-                    link: _Link) -> None:
+    async def _pump(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, link: _Link
+    ) -> None:
         try:
             while True:
                 data = await src.read(_CHUNK)

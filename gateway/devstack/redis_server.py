@@ -92,6 +92,14 @@ class RedisServer:
     def resume(self) -> None:
         self._running().resume()
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.exited() is None
+
+    @property
+    def paused(self) -> bool:
+        return self._process is not None and self._process.paused
+
     def pids(self) -> list[int]:
         return self._process.pids() if self._process else []
 

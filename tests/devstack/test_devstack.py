@@ -255,6 +255,20 @@ def test_redis_pause_resume_and_stop() -> None:
     assert _refused(server.host, server.port)
 
 
+def test_fixtures_revive_a_frozen_or_stopped_session_server(
+    dovecot: DovecotServer, redis_server: RedisServer, request: pytest.FixtureRequest
+) -> None:
+    # As a chaos test that failed before cleaning up would leave them.
+    dovecot.pause()
+    redis_server.stop()
+    mailboxes = request.getfixturevalue("mailboxes")
+    url = request.getfixturevalue("redis_url")
+    assert not dovecot.paused and redis_server.running
+    mailboxes.append("letters", LETTER)
+    assert mailboxes.messages("letters") == [LETTER]
+    assert redis.Redis.from_url(url).ping()
+
+
 # --- SMTP -------------------------------------------------------------------------------
 
 
