@@ -36,8 +36,8 @@ def dovecot() -> Iterator[DovecotServer]:
 
     Tests that read or write mail should use `mailboxes`, which empties them first.
     """
-    # Not under pytest's tmp dir: /tmp/pytest-of-root is 0700 and Dovecot's mail
-    # processes run as `nobody` when we are root.
+    # Not under pytest's tmp dir: /tmp/pytest-of-root is 0700, so as root (mail
+    # processes run as `nobody`) DovecotServer would move its files to another dir.
     root = Path(tempfile.mkdtemp(prefix="gw-dovecot-"))
     server = DovecotServer(root).start()
     try:
