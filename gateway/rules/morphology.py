@@ -21,6 +21,13 @@ def lemmas(word: str) -> frozenset[str]:
     return frozenset(fold(p.normal_form) for p in analyzer().parse(word))
 
 
+@lru_cache(maxsize=65536)
+def known_lemmas(word: str) -> frozenset[str]:
+    """Normal forms of the parses the dictionary vouches for (no guessed paradigms): an
+    exception must not be granted on pymorphy3's guess ("похуй" guessed as поховать)."""
+    return frozenset(fold(p.normal_form) for p in analyzer().parse(word) if p.is_known)
+
+
 @lru_cache(maxsize=16384)
 def inflections(lemma: str) -> frozenset[str]:
     """Every inflected form of a lemma, across all parses whose normal form it is.

@@ -10,7 +10,7 @@ from pathlib import Path
 from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
 from gateway.rules.language import transliterated_russian
 from gateway.rules.lexicon import entries, lexicon_dirs
-from gateway.rules.morphology import inflections
+from gateway.rules.morphology import inflections, known_lemmas
 from gateway.rules.normalize import (
     CYRILLIC,
     LATIN,
@@ -36,6 +36,7 @@ class Lexicon:
     words: frozenset[str]
     exceptions: frozenset[str]
     exception_prefixes: tuple[str, ...]
+    exception_lemma_endings: tuple[str, ...]
     # Verdicts by (word, translit): letters reuse most of their words, so after a few
     # letters nearly every word is a dict lookup. Bounded by clearing when full.
     verdicts: dict[tuple[str, bool], bool] = field(default_factory=dict, compare=False,
@@ -62,8 +63,11 @@ def lexicon(dirs: tuple[Path, ...]) -> Lexicon:
         words |= {fold(line[1:])} if line.startswith("=") else inflections(line)
     exceptions: set[str] = set()
     prefixes: list[str] = []
+    endings: list[str] = []
     for line in entries("profanity/exceptions.txt", dirs):
-        if line.endswith("*"):
+        if line.startswith("~"):
+            endings.append(fold(line[1:]))
+        elif line.endswith("*"):
             prefixes.append(fold(line[:-1]))
         else:
             exceptions |= inflections(line) | {fold(line)}
@@ -73,6 +77,7 @@ def lexicon(dirs: tuple[Path, ...]) -> Lexicon:
         words=frozenset(words),
         exceptions=frozenset(exceptions),
         exception_prefixes=tuple(prefixes),
+        exception_lemma_endings=tuple(endings),
     )
 
 
@@ -105,7 +110,15 @@ def _judge(word: str, lex: Lexicon, translit: bool) -> bool:
     for v in variants:
         if _exempt(v, lex):
             return False
-    return any(v in lex.words or lex.combined.search(v) for v in variants)
+    hit = next((v for v in variants if v in lex.words or lex.combined.search(v)), None)
+    if hit is None:
+        return False
+    # Morphology last, and only for hits: "психуй" is a form of психовать, not mat.
+    if lex.exception_lemma_endings and any(
+        lemma.endswith(lex.exception_lemma_endings) for lemma in known_lemmas(hit)
+    ):
+        return False
+    return True
 
 
 def find(text: str, lex: Lexicon, translit: bool = True) -> list[tuple[int, int]]:
