@@ -39,6 +39,8 @@ _FOREIGN_CYRILLIC = re.compile(r"[\u0400\u0402-\u040f\u0450\u0452-\u04ff]")
 _RUSSIAN_ONLY = re.compile(r"[ыэъёЫЭЪЁ]")
 _ALPHABET_MIN_LETTERS = 150
 _PASSAGE_MIN_WORDS = 4
+# Below this Cyrillic share a letter is in another script, not a Russian one with inserts.
+_MIXED_MIN_SHARE = 0.3
 _SENTENCE = re.compile(r"[^\s.!?…][^.!?…]*[.!?…]*")
 _LATIN_WORD = re.compile(r"\b[A-Za-z][A-Za-z'’-]*[A-Za-z]\b")
 _URLISH = re.compile(r"\S+@\S+|https?://\S+|www\.\S+|\b\S+\.(?:ru|com|org|net|рф|me|io)\b\S*", re.I)
@@ -254,8 +256,7 @@ def _not_cyrillic(prose: str, share: float, latin_share: float, settings: RuleSe
                 f"Transliterated Russian (Cyrillic share {share:.0%}); Cyrillic suggestion offered.",
                 suggestion=suggestion,
             )
-        language, _ = detect(prose)
-        lang_en = language.name.title() if language else "a foreign language"
+    if latin_share >= 0.5 or share < _MIXED_MIN_SHARE:
         return _finding(
             "not_russian",
             "return",
@@ -263,7 +264,9 @@ def _not_cyrillic(prose: str, share: float, latin_share: float, settings: RuleSe
             "Пожалуйста, напишите по-русски.",
             "Your letter does not seem to be in Russian. Censors pass only letters in Russian. "
             "Please write in Russian.",
-            f"Mostly Latin script (Cyrillic share {share:.0%}); reads as {lang_en}.",
+            # Only English is a Latin-script candidate, so naming "English" here could be
+            # wrong (German, Georgian...): say what was measured instead.
+            f"Cyrillic share {share:.0%}, Latin {latin_share:.0%}; not transliterated Russian.",
         )
     return _finding(
         "mixed_script",

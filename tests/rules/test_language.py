@@ -123,3 +123,12 @@ def test_a_ukrainian_passage_inside_a_russian_letter_is_held_and_marked():
     (a, b), = finding.spans
     assert "Як ти себе почуваєш?" in text[a:b]
     assert "Ukrainian" in finding.reason_organizer
+
+
+@pytest.mark.parametrize("text", [
+    "Guten Tag, Iwan! Wie geht es dir? Wir sind alle gesund, das Wetter ist schön.",
+    "გამარჯობა, ივანე! როგორ ხარ? ჩვენთან ყველაფერი კარგადაა.",
+])
+def test_other_scripts_and_latin_languages_are_returned(text):
+    (finding,) = _check(text)
+    assert (finding.code, finding.severity, finding.suggestion) == ("not_russian", "return", None)

@@ -113,3 +113,16 @@ def test_a_crashing_rule_holds_instead_of_passing(monkeypatch):
     decision = run_rules(LetterDraft(text=WARM))
     assert decision.outcome == "hold"
     assert decision.findings[0].key == "topics.error"
+
+
+@pytest.mark.parametrize("mild", ["херня", "дерьмо", "жопа", "сука", "говно"])
+def test_done_when_mild_swear_phone_and_war_each_named(mild):
+    text = (f"Привет, Саша! Тут такая {mild} творится. Запиши телефон моей мамы: 8 916 123-45-67. "
+            "Все только и говорят, что про войну.")
+    decision = run_rules(LetterDraft(text=text, sender="new.writer@example.org"))
+    assert decision.outcome == "return"
+    named = {f.key: f.passages for f in decision.findings}
+    assert named["profanity.obscene"] == (mild,)
+    assert named["contacts.phone"] == ("8 916 123-45-67",)
+    assert named["topics.war"] == ("войну",)
+    assert set(named) == {"profanity.obscene", "contacts.phone", "topics.war"}
