@@ -37,4 +37,6 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
     return findings
 
 
-RULE = Rule(name="budget", description="The letter fits the monthly and campaign budgets.", check=check)
+RULE = Rule(
+    name="budget", description="The letter fits the monthly and campaign budgets.", check=check
+)

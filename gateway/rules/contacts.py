@@ -49,7 +49,12 @@ def find(text: str) -> dict[str, list[tuple[int, int]]]:
 
     urls = [(m.start(), m.end()) for m in URL.finditer(text) if outside_emails(m.start())]
     handles = [(m.start(), m.end()) for m in HANDLE.finditer(text) if outside_emails(m.start())]
-    for kind, spans in (("phone", _phones(text)), ("email", emails), ("url", urls), ("handle", handles)):
+    for kind, spans in (
+        ("phone", _phones(text)),
+        ("email", emails),
+        ("url", urls),
+        ("handle", handles),
+    ):
         if spans:
             found[kind] = [(a, _trim(text, a, b)) for a, b in spans]
     return found

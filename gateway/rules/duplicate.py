@@ -44,4 +44,6 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
     ]
 
 
-RULE = Rule(name="duplicate", description="Not the same text to the same prisoner again.", check=check)
+RULE = Rule(
+    name="duplicate", description="Not the same text to the same prisoner again.", check=check
+)

@@ -53,9 +53,7 @@ def detector() -> LanguageDetector:
     # Built once per process, on first use (about 1 s); models preloaded so every later
     # call is fast and forked workers share them copy-on-write.
     return (
-        LanguageDetectorBuilder.from_languages(*CANDIDATES)
-        .with_preloaded_language_models()
-        .build()
+        LanguageDetectorBuilder.from_languages(*CANDIDATES).with_preloaded_language_models().build()
     )
 
 
@@ -80,8 +78,16 @@ def transliterated_russian(text: str, min_confidence: float = 0.6) -> str | None
 
 
 def _finding(code: str, severity: str, ru: str, en: str, org: str, **kw) -> Finding:
-    return Finding(rule="language", code=code, severity=severity, reason_ru=ru, reason_en=en,
-                   reason_organizer=org, passages=kw.pop("passages", ()), **kw)  # type: ignore[arg-type]
+    return Finding(
+        rule="language",
+        code=code,
+        severity=severity,
+        reason_ru=ru,
+        reason_en=en,
+        reason_organizer=org,
+        passages=kw.pop("passages", ()),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def alphabet_says_russian(prose: str, total_letters: int) -> bool:
@@ -139,8 +145,11 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
                 f"Language detected as {lang_en} ({confidence:.2f}), not Russian.",
             )
         )
-    elif (confidence < settings.language_min_confidence and _NON_RUSSIAN_LETTERS.search(prose)
-          and not findings):
+    elif (
+        confidence < settings.language_min_confidence
+        and _NON_RUSSIAN_LETTERS.search(prose)
+        and not findings
+    ):
         # Short Russian letters score low; only letters Russian lacks (і, ї, є, ґ, ў)
         # make a low score worth a person's look.
         findings.append(
@@ -152,17 +161,24 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
                 f"Russian, but with low confidence ({confidence:.2f}): check the language.",
             )
         )
-    foreign = [(m.start(), m.end()) for m in _LATIN_WORD.finditer(draft.text)
-               if not _inside_link(draft.text, m.start())]
+    foreign = [
+        (m.start(), m.end())
+        for m in _LATIN_WORD.finditer(draft.text)
+        if not _inside_link(draft.text, m.start())
+    ]
     if len(foreign) > settings.foreign_words_allowed:
         words = tuple(dict.fromkeys(draft.text[a:b] for a, b in foreign))
         findings.append(
             _finding(
                 "foreign_words",
                 "hold",
-                "В письме есть слова латиницей: " + ", ".join(words[:10]) + ". Цензура часто задерживает "
+                "В письме есть слова латиницей: "
+                + ", ".join(words[:10])
+                + ". Цензура часто задерживает "
                 "письма с иностранными словами; лучше написать их по-русски.",
-                "Your letter has words in Latin letters: " + ", ".join(words[:10]) + ". Censors often "
+                "Your letter has words in Latin letters: "
+                + ", ".join(words[:10])
+                + ". Censors often "
                 "delay letters with foreign words; better write them in Russian.",
                 f"{len(foreign)} Latin-script word(s) in a Russian letter.",
                 passages=words,
@@ -207,8 +223,11 @@ def _foreign_passages(
     spans = []
     for r in segments:
         piece = prose[r.start : r.end]
-        if (r.language != Language.RUSSIAN and r.words >= _PASSAGE_MIN_WORDS
-                and _FOREIGN_CYRILLIC.search(piece)):
+        if (
+            r.language != Language.RUSSIAN
+            and r.words >= _PASSAGE_MIN_WORDS
+            and _FOREIGN_CYRILLIC.search(piece)
+        ):
             # The detector's edges wander by a word or two: keep the sentences that show
             # the foreign letters.
             marked = [m for m in _SENTENCE.finditer(piece) if _FOREIGN_CYRILLIC.search(m.group())]

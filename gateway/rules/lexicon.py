@@ -104,9 +104,7 @@ class WordIndex:
         for i, word in enumerate(norms):
             for entry, sets in self.phrases.get(word, ()):
                 n = len(sets)
-                if i + n <= len(norms) and all(
-                    _member(norms[i + k], sets[k]) for k in range(1, n)
-                ):
+                if i + n <= len(norms) and all(_member(norms[i + k], sets[k]) for k in range(1, n)):
                     found.append(Match(i, i + n, entry))
             hit = self.single.get(word)
             if hit is not None:

@@ -14,9 +14,27 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e"
 # mix scripts or consist of look-alikes only ("xyй", "пи3да", "бл@").
 HOMOGLYPHS = str.maketrans(
     {
-        "a": "а", "b": "в", "c": "с", "e": "е", "h": "н", "k": "к", "m": "м", "o": "о",
-        "p": "р", "t": "т", "x": "х", "y": "у", "u": "и", "n": "п", "r": "г",
-        "3": "з", "0": "о", "6": "б", "@": "а", "$": "с", "4": "ч",
+        "a": "а",
+        "b": "в",
+        "c": "с",
+        "e": "е",
+        "h": "н",
+        "k": "к",
+        "m": "м",
+        "o": "о",
+        "p": "р",
+        "t": "т",
+        "x": "х",
+        "y": "у",
+        "u": "и",
+        "n": "п",
+        "r": "г",
+        "3": "з",
+        "0": "о",
+        "6": "б",
+        "@": "а",
+        "$": "с",
+        "4": "ч",
     }
 )
 _LOOKALIKE_ONLY = set("abcehkmoptxyu3064@$")
@@ -92,7 +110,7 @@ def deobfuscate(word: str) -> str:
 
 
 def collapse_repeats(word: str) -> str:
-    """"хуууй" → "хуй": letters stretched to dodge a list."""
+    """ "хуууй" → "хуй": letters stretched to dodge a list."""
     return _REPEATS.sub(r"\1", word)
 
 

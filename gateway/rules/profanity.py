@@ -39,8 +39,9 @@ class Lexicon:
     exception_lemma_endings: tuple[str, ...]
     # Verdicts by (word, translit): letters reuse most of their words, so after a few
     # letters nearly every word is a dict lookup. Bounded by clearing when full.
-    verdicts: dict[tuple[str, bool], bool] = field(default_factory=dict, compare=False,
-                                                    hash=False, repr=False)
+    verdicts: dict[tuple[str, bool], bool] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
 
 _VERDICTS_MAX = 200_000
@@ -208,7 +209,8 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
                 reason_en="Your letter has words with letters starred out ("
                 + ", ".join(words)
                 + "). A censor may read them as swearing; an organizer will look at the letter.",
-                reason_organizer="Starred-out word(s), possibly masked swearing: " + ", ".join(words),
+                reason_organizer="Starred-out word(s), possibly masked swearing: "
+                + ", ".join(words),
             )
         )
     return findings

@@ -67,8 +67,9 @@ def find(text: str, dirs: tuple[Path, ...]) -> dict[str, list[tuple[int, int]]]:
     """Spans of risky words and phrases in `text`, by category."""
     tokens = list(words(text))
     # Look-alike letters must not hide a word from the lists either ("вoйна" with Latin o).
-    tokens = [Token(t.start, t.end, t.text, deobfuscate(t.norm)) if _mixed(t.norm) else t
-              for t in tokens]
+    tokens = [
+        Token(t.start, t.end, t.text, deobfuscate(t.norm)) if _mixed(t.norm) else t for t in tokens
+    ]
     safe = [(tokens[m.start].start, tokens[m.end - 1].end) for m in harmless(dirs).find(tokens)]
     hits: dict[str, list[tuple[int, int]]] = {}
     for cat in categories(dirs):

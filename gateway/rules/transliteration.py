@@ -17,8 +17,18 @@ from gateway.rules.morphology import analyzer
 
 _LATIN_WORD = re.compile(r"[A-Za-z']+")
 _DIGRAPHS = (
-    ("shch", "щ"), ("sch", "щ"), ("kh", "х"), ("ts", "ц"), ("tz", "ц"), ("ja", "я"), ("ju", "ю"),
-    ("jo", "ё"), ("je", "е"), ("x", "х"), ("w", "в"), ("q", "к"),
+    ("shch", "щ"),
+    ("sch", "щ"),
+    ("kh", "х"),
+    ("ts", "ц"),
+    ("tz", "ц"),
+    ("ja", "я"),
+    ("ju", "ю"),
+    ("jo", "ё"),
+    ("je", "е"),
+    ("x", "х"),
+    ("w", "в"),
+    ("q", "к"),
 )
 _Y_READINGS = ("ы", "й", "и")
 
@@ -28,7 +38,7 @@ _CONSONANT = re.compile(r"[бвгджзклмнпрстфхцчшщ]")
 
 def _soft_sign_variants(word: str) -> list[str]:
     """Chat translit drops ь ("pisma", "chuvstvuesh"): try it back in, once, anywhere."""
-    return [word[: m.end()] + "ь" + word[m.end():] for m in _CONSONANT.finditer(word)]
+    return [word[: m.end()] + "ь" + word[m.end() :] for m in _CONSONANT.finditer(word)]
 
 
 @lru_cache(maxsize=8192)

@@ -19,8 +19,15 @@ def _found(text: str, sender: str | None = None) -> dict[str, tuple[str, ...]]:
 
 @pytest.mark.parametrize(
     "phone",
-    ["+7 (916) 123-45-67", "8 916 123 45 67", "89161234567", "+79161234567", "8(495)123-45-67",
-     "+7-916-123-45-67", "+380 44 123 4567"],
+    [
+        "+7 (916) 123-45-67",
+        "8 916 123 45 67",
+        "89161234567",
+        "+79161234567",
+        "8(495)123-45-67",
+        "+7-916-123-45-67",
+        "+380 44 123 4567",
+    ],
 )
 def test_phone_numbers(phone):
     assert _found(f"Позвони маме по номеру {phone}, она ждёт.") == {"phone": (phone,)}
@@ -42,8 +49,10 @@ def test_numbers_that_are_not_contacts_pass(text):
 
 
 def test_emails_urls_and_handles_are_held():
-    text = ("Пиши Ане на anya.petrova+letters@yandex.ru, смотри фото на https://vk.com/album1, "
-            "а ещё www.example.org и ovd.info. Мой телеграм @vasya_pupkin.")
+    text = (
+        "Пиши Ане на anya.petrova+letters@yandex.ru, смотри фото на https://vk.com/album1, "
+        "а ещё www.example.org и ovd.info. Мой телеграм @vasya_pupkin."
+    )
     findings = {f.code: f for f in check(LetterDraft(text=text), RuleSettings())}
     assert findings["email"].passages == ("anya.petrova+letters@yandex.ru",)
     assert findings["url"].passages == ("https://vk.com/album1", "www.example.org", "ovd.info")
@@ -53,7 +62,9 @@ def test_emails_urls_and_handles_are_held():
 
 def test_cyrillic_domains_and_addresses():
     assert _found("Наш сайт письма.рф, пиши на мама@пример.рф") == {
-        "url": ("письма.рф",), "email": ("мама@пример.рф",)}
+        "url": ("письма.рф",),
+        "email": ("мама@пример.рф",),
+    }
 
 
 def test_writers_own_address_returns_and_is_not_double_reported():
@@ -67,8 +78,9 @@ def test_writers_own_address_returns_and_is_not_double_reported():
 
 
 def test_someone_elses_address_is_only_held():
-    findings = check(LetterDraft(text="Пиши маме: mama@mail.ru", sender="ivan@mail.ru"),
-                     RuleSettings())
+    findings = check(
+        LetterDraft(text="Пиши маме: mama@mail.ru", sender="ivan@mail.ru"), RuleSettings()
+    )
     assert [(f.code, f.severity) for f in findings] == [("email", "hold")]
 
 

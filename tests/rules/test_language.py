@@ -10,15 +10,25 @@ from gateway.rules.language import alphabet_says_russian, check, detector
 
 pytestmark = pytest.mark.rules
 
-RUSSIAN = "Здравствуй, Ваня! Как ты себя чувствуешь? У нас всё хорошо, дети растут, весна пришла рано."
-UKRAINIAN = ("Привіт, Іване! Як ти себе почуваєш? У нас усе добре, діти ростуть, весна прийшла "
-             "рано. Ми часто згадуємо тебе і чекаємо листа.")
-BELARUSIAN = ("Прывітанне, Іван! Як ты сябе адчуваеш? У нас усё добра, дзеці растуць, вясна "
-              "прыйшла рана. Мы часта ўспамінаем цябе і чакаем ліста.")
+RUSSIAN = (
+    "Здравствуй, Ваня! Как ты себя чувствуешь? У нас всё хорошо, дети растут, весна пришла рано."
+)
+UKRAINIAN = (
+    "Привіт, Іване! Як ти себе почуваєш? У нас усе добре, діти ростуть, весна прийшла "
+    "рано. Ми часто згадуємо тебе і чекаємо листа."
+)
+BELARUSIAN = (
+    "Прывітанне, Іван! Як ты сябе адчуваеш? У нас усё добра, дзеці растуць, вясна "
+    "прыйшла рана. Мы часта ўспамінаем цябе і чакаем ліста."
+)
 BULGARIAN = "Здравей, Иване! Как си? При нас всичко е наред, децата растат, пролетта дойде рано."
-ENGLISH = "Hello Ivan! How are you feeling? We are all well, the children are growing, spring came early."
-TRANSLIT = ("Privet, Vanya! Kak ty sebya chuvstvuesh? U nas vse horosho, deti rastut, "
-            "vesna prishla rano. My chasto vspominaem tebya i zhdem pisma.")
+ENGLISH = (
+    "Hello Ivan! How are you feeling? We are all well, the children are growing, spring came early."
+)
+TRANSLIT = (
+    "Privet, Vanya! Kak ty sebya chuvstvuesh? U nas vse horosho, deti rastut, "
+    "vesna prishla rano. My chasto vspominaem tebya i zhdem pisma."
+)
 
 
 def _check(text: str, **kw):
@@ -36,8 +46,13 @@ def test_russian_passes(text):
 
 @pytest.mark.parametrize(
     ("text", "language"),
-    [(UKRAINIAN, "Ukrainian"), (BELARUSIAN, "Belarusian"), (BULGARIAN, "Bulgarian"),
-     ("Привіт, як ти?", "Ukrainian"), ("Прывітанне, як ты?", "Belarusian")],
+    [
+        (UKRAINIAN, "Ukrainian"),
+        (BELARUSIAN, "Belarusian"),
+        (BULGARIAN, "Bulgarian"),
+        ("Привіт, як ти?", "Ukrainian"),
+        ("Прывітанне, як ты?", "Belarusian"),
+    ],
 )
 def test_other_cyrillic_languages_are_not_taken_for_russian(text, language):
     (finding,) = _check(text)
@@ -81,7 +96,9 @@ def test_links_and_addresses_are_not_foreign_words():
 
 
 def test_cyrillic_share_gate_holds_a_mixed_letter():
-    text = "Привет! " + "Today I went to the park and it was lovely and sunny. " * 2 + "Обнимаю, мама."
+    text = (
+        "Привет! " + "Today I went to the park and it was lovely and sunny. " * 2 + "Обнимаю, мама."
+    )
     (finding,) = _check(text, cyrillic_min_share=0.7)
     assert finding.code in ("mixed_script", "not_russian")
     assert finding.severity in ("hold", "return")
@@ -97,8 +114,9 @@ LONG_UKRAINIAN = (UKRAINIAN + " ") * 3 + "Вчора ходили до теат�
 LONG_BELARUSIAN = (BELARUSIAN + " ") * 3 + "Учора хадзілі ў тэатр, глядзелі спектакль пра каханне."
 
 
-@pytest.mark.parametrize(("text", "language"), [(LONG_UKRAINIAN, "Ukrainian"),
-                                                (LONG_BELARUSIAN, "Belarusian")])
+@pytest.mark.parametrize(
+    ("text", "language"), [(LONG_UKRAINIAN, "Ukrainian"), (LONG_BELARUSIAN, "Belarusian")]
+)
 def test_long_ukrainian_and_belarusian_letters_are_returned(text, language):
     (finding,) = _check(text)
     assert (finding.code, finding.severity) == ("not_russian", "return")
@@ -116,19 +134,26 @@ def test_alphabet_shortcut_is_only_for_plainly_russian_text():
 
 def test_a_ukrainian_passage_inside_a_russian_letter_is_held_and_marked():
     passage = "Привіт, Іване! Як ти себе почуваєш? Ми часто згадуємо тебе і чекаємо листа."
-    text = (RUSSIAN + " Бабушка просила передать слово в слово: " + passage
-            + " Обнимаю тебя крепко, твоя мама. Пиши нам чаще, мы очень ждём.")
+    text = (
+        RUSSIAN
+        + " Бабушка просила передать слово в слово: "
+        + passage
+        + " Обнимаю тебя крепко, твоя мама. Пиши нам чаще, мы очень ждём."
+    )
     (finding,) = _check(text)
     assert (finding.code, finding.severity) == ("foreign_passage", "hold")
-    (a, b), = finding.spans
+    ((a, b),) = finding.spans
     assert "Як ти себе почуваєш?" in text[a:b]
     assert "Ukrainian" in finding.reason_organizer
 
 
-@pytest.mark.parametrize("text", [
-    "Guten Tag, Iwan! Wie geht es dir? Wir sind alle gesund, das Wetter ist schön.",
-    "გამარჯობა, ივანე! როგორ ხარ? ჩვენთან ყველაფერი კარგადაა.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Guten Tag, Iwan! Wie geht es dir? Wir sind alle gesund, das Wetter ist schön.",
+        "გამარჯობა, ივანე! როგორ ხარ? ჩვენთან ყველაფერი კარგადაა.",
+    ],
+)
 def test_other_scripts_and_latin_languages_are_returned(text):
     (finding,) = _check(text)
     assert (finding.code, finding.severity, finding.suggestion) == ("not_russian", "return", None)

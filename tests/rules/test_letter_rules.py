@@ -33,6 +33,7 @@ def _codes(findings):
 
 # --- length -----------------------------------------------------------------------------
 
+
 def test_length_within_zonatelecom_three_pages_passes():
     assert length.check(LetterDraft(text="я" * 7500, profile="zonatelecom"), S) == []
 
@@ -66,8 +67,10 @@ def test_rendered_text_drives_the_page_count():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(alphabet="абвгд ежз.!", min_size=1, max_size=400), min_size=1, max_size=30),
-       st.integers(min_value=50, max_value=3000))
+@given(
+    st.lists(st.text(alphabet="абвгд ежз.!", min_size=1, max_size=400), min_size=1, max_size=30),
+    st.integers(min_value=50, max_value=3000),
+)
 def test_split_parts_never_exceed_the_limit_and_keep_every_word(paragraphs, limit):
     text = "\n\n".join(paragraphs)
     parts = length.split_text(text, limit)
@@ -81,14 +84,18 @@ JPEG = ("image/jpeg", 200_000)
 
 
 def test_photos_within_limits_pass():
-    draft = LetterDraft(text="Привет", photos=(JPEG, ("image/png", 5 * 1024 * 1024)),
-                        facility_max_photos=2)
+    draft = LetterDraft(
+        text="Привет", photos=(JPEG, ("image/png", 5 * 1024 * 1024)), facility_max_photos=2
+    )
     assert photos.check(draft, S) == []
 
 
 def test_photos_count_type_and_size():
-    draft = LetterDraft(text="Привет", photos=(JPEG, ("image/webp", 10), ("image/png", 6_000_000)),
-                        facility_max_photos=2)
+    draft = LetterDraft(
+        text="Привет",
+        photos=(JPEG, ("image/webp", 10), ("image/png", 6_000_000)),
+        facility_max_photos=2,
+    )
     found = {f.code: f for f in photos.check(draft, S)}
     assert set(found) == {"too_many", "type", "size"}
     assert found["type"].passages == ("image/webp",)
@@ -100,7 +107,8 @@ def test_gif_is_fine_for_fsin_but_not_for_zonatelecom():
     gif = (("image/gif", 1000),)
     assert photos.check(LetterDraft(text="x", photos=gif, profile="fsin-pismo"), S) == []
     assert _codes(photos.check(LetterDraft(text="x", photos=gif, profile="zonatelecom"), S)) == [
-        ("type", "return")]
+        ("type", "return")
+    ]
 
 
 def test_facility_without_photos():
@@ -109,6 +117,7 @@ def test_facility_without_photos():
 
 
 # --- recipient --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
@@ -139,7 +148,8 @@ def test_same_text_again_is_held():
 def test_nearly_same_text_is_held_and_a_new_letter_passes():
     edited = LETTER.replace("Обнимаю", "Целую")
     assert _codes(duplicate.check(LetterDraft(text=edited, previous_texts=(LETTER,)), S)) == [
-        ("similar_text", "hold")]
+        ("similar_text", "hold")
+    ]
     other = "Привет, Коля! Сегодня ходили в театр на «Чайку», было чудесно. Лена."
     assert duplicate.check(LetterDraft(text=other, previous_texts=(LETTER,)), S) == []
     strict = RuleSettings(duplicate_similarity=1.0)
@@ -148,12 +158,14 @@ def test_nearly_same_text_is_held_and_a_new_letter_passes():
 
 # --- budget -----------------------------------------------------------------------------
 
+
 def test_budget_waits_only_when_it_would_be_exceeded():
     draft = LetterDraft(text="я" * 2501, reply_ordered=True, month_spent=Decimal("835.00"))
     # 2 pages + reply = 165.00; 835 + 165 = 1000 exactly fits.
     assert budget.check(draft, RuleSettings(monthly_budget=Decimal("1000"))) == []
     assert _codes(budget.check(draft, RuleSettings(monthly_budget=Decimal("999.99")))) == [
-        ("monthly", "hold")]
+        ("monthly", "hold")
+    ]
     assert budget.check(draft, S) == []  # no budget configured
 
 
@@ -164,6 +176,7 @@ def test_campaign_budget():
 
 
 # --- empty ------------------------------------------------------------------------------
+
 
 def test_empty():
     assert _codes(empty.check(LetterDraft(text="  \n\t "), S)) == [("no_text", "return")]

@@ -25,8 +25,12 @@ def test_corpus_is_there():
 @pytest.mark.parametrize("path", LETTERS, ids=lambda p: p.stem)
 def test_warm_letter_passes_clean(path):
     text = path.read_text(encoding="utf-8")
-    draft = LetterDraft(text=text, sender="writer@example.org", reply_ordered=True,
-                        previous_texts=("Совсем другое прошлое письмо.",))
+    draft = LetterDraft(
+        text=text,
+        sender="writer@example.org",
+        reply_ordered=True,
+        previous_texts=("Совсем другое прошлое письмо.",),
+    )
     assert run_rules(draft) == Decision(outcome="pass", findings=())
     q = quote(text, 0, True, load_profiles()["http"])
     assert q.pages == 1 and q.amount == Decimal("110.00")

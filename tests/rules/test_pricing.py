@@ -68,7 +68,11 @@ def test_profiles_shipped():
     fsin, http = profiles["fsin-pismo"], profiles["http"]
     # The contract profile is FSIN-Pismo's tariff under another name.
     assert (http.page_chars, http.page_price, http.reply_price, http.photo_price) == (
-        2500, Decimal("55.00"), Decimal("55.00"), Decimal("35.00"))
+        2500,
+        Decimal("55.00"),
+        Decimal("55.00"),
+        Decimal("35.00"),
+    )
     assert http.photo_types == fsin.photo_types == {"image/jpeg", "image/png", "image/gif"}
     assert http.photo_max_bytes == 5 * 1024 * 1024
     assert profiles["zonatelecom"].max_pages == 3
@@ -96,6 +100,6 @@ def test_broken_profiles_are_refused(tmp_path: Path):
     with pytest.raises(ProfileError):
         load_profiles(path)
     path2 = tmp_path / "bad2.toml"
-    path2.write_text('[a]\npage_chars = 100\n', encoding="utf-8")
+    path2.write_text("[a]\npage_chars = 100\n", encoding="utf-8")
     with pytest.raises(ProfileError):
         load_profiles(path2)

@@ -13,8 +13,20 @@ pytestmark = pytest.mark.rules
 # Letters likely to excite the matchers: Cyrillic, look-alikes, digits, separators, marks.
 _ALPHABET = st.sampled_from(
     list("абвгдеёжзийклмнопрстуфхцчшщъыьэюяіїєўАБВХУЙ xyaeopc@3*.-_\n\t+()0123456789")
-    + ["\u200b", "\u00ad", "\u0308", "ﬁ", "😀", "хуй", "война", "+7 916 123-45-67", "a@b.ru",
-       "http://x.ru", "blyad", "Привіт"]
+    + [
+        "\u200b",
+        "\u00ad",
+        "\u0308",
+        "ﬁ",
+        "😀",
+        "хуй",
+        "война",
+        "+7 916 123-45-67",
+        "a@b.ru",
+        "http://x.ru",
+        "blyad",
+        "Привіт",
+    ]
 )
 _TEXT = st.lists(_ALPHABET, max_size=120).map("".join) | st.text(max_size=300)
 

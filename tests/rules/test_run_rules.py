@@ -25,8 +25,16 @@ BAD = (
 
 def test_registry_has_every_check():
     assert set(RULES) == {
-        "empty", "language", "profanity", "topics", "contacts", "length", "photos",
-        "recipient", "duplicate", "budget",
+        "empty",
+        "language",
+        "profanity",
+        "topics",
+        "contacts",
+        "length",
+        "photos",
+        "recipient",
+        "duplicate",
+        "budget",
     }
     for name, rule in RULES.items():
         assert rule.name == name and rule.description and callable(rule.check)
@@ -61,7 +69,10 @@ def test_topics_only_hold_never_return():
 
 def test_disable_rule_and_finding_code():
     text = WARM + " Жаль, что идёт война."
-    assert run_rules(LetterDraft(text=text), RuleSettings(disabled=frozenset({"topics"}))).outcome == "pass"
+    assert (
+        run_rules(LetterDraft(text=text), RuleSettings(disabled=frozenset({"topics"}))).outcome
+        == "pass"
+    )
     settings = RuleSettings.from_mapping({"disabled": ["topics.war"]})
     assert run_rules(LetterDraft(text=text), settings).outcome == "pass"
     settings = RuleSettings.from_mapping({"disabled": ["topics.lgbt"]})
@@ -117,8 +128,10 @@ def test_a_crashing_rule_holds_instead_of_passing(monkeypatch):
 
 @pytest.mark.parametrize("mild", ["херня", "дерьмо", "жопа", "сука", "говно"])
 def test_done_when_mild_swear_phone_and_war_each_named(mild):
-    text = (f"Привет, Саша! Тут такая {mild} творится. Запиши телефон моей мамы: 8 916 123-45-67. "
-            "Все только и говорят, что про войну.")
+    text = (
+        f"Привет, Саша! Тут такая {mild} творится. Запиши телефон моей мамы: 8 916 123-45-67. "
+        "Все только и говорят, что про войну."
+    )
     decision = run_rules(LetterDraft(text=text, sender="new.writer@example.org"))
     assert decision.outcome == "return"
     named = {f.key: f.passages for f in decision.findings}

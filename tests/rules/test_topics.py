@@ -88,8 +88,10 @@ def test_harmless_uses_pass(text):
 
 
 def test_hit_holds_with_passages_highlighted_and_never_returns():
-    text = ("Дорогой друг! Мы все переживаем из-за войны. Твоего адвоката опять не пустили, "
-            "а судья отложил заседание. Держись!")
+    text = (
+        "Дорогой друг! Мы все переживаем из-за войны. Твоего адвоката опять не пустили, "
+        "а судья отложил заседание. Держись!"
+    )
     decision = run_rules(LetterDraft(text=text))
     assert decision.outcome == "hold"
     findings = {f.code: f for f in decision.by_rule("topics")}
@@ -103,12 +105,20 @@ def test_hit_holds_with_passages_highlighted_and_never_returns():
 
 
 def test_topics_never_return_even_with_every_category():
-    text = ("Война, мобилизация, Путин, приговор, ЛГБТ, экстремизм, митинг, "
-            "специальная военная операция, уголовное дело.")
+    text = (
+        "Война, мобилизация, Путин, приговор, ЛГБТ, экстремизм, митинг, "
+        "специальная военная операция, уголовное дело."
+    )
     decision = run_rules(LetterDraft(text=text))
     assert decision.outcome == "hold"
     assert {f.code for f in decision.findings} == {
-        "war", "authorities", "case", "lgbt", "extremism", "calls_to_action"}
+        "war",
+        "authorities",
+        "case",
+        "lgbt",
+        "extremism",
+        "calls_to_action",
+    }
 
 
 def test_organizers_add_a_category_and_words(tmp_path):
@@ -116,11 +126,14 @@ def test_organizers_add_a_category_and_words(tmp_path):
     (tmp_path / "topics" / "war.txt").write_text("танк\n", encoding="utf-8")
     (tmp_path / "topics" / "religion.txt").write_text("# new list\nмечеть\n", encoding="utf-8")
     (tmp_path / "topics" / "categories.toml").write_text(
-        '[religion]\ntitle_ru = "религия"\ntitle_en = "religion"\n', encoding="utf-8")
+        '[religion]\ntitle_ru = "религия"\ntitle_en = "religion"\n', encoding="utf-8"
+    )
     text = "Видели танки и старую мечеть."
     assert check(LetterDraft(text=text), RuleSettings()) == []
-    findings = {f.code: f for f in check(LetterDraft(text=text),
-                                         RuleSettings(lexicon_dirs=(str(tmp_path),)))}
+    findings = {
+        f.code: f
+        for f in check(LetterDraft(text=text), RuleSettings(lexicon_dirs=(str(tmp_path),)))
+    }
     assert findings["war"].passages == ("танки",)
     assert findings["religion"].passages == ("мечеть",)
     assert "«религия»" in findings["religion"].reason_ru
