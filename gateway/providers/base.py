@@ -1,4 +1,9 @@
-"""The one interface every provider adapter speaks, and its two kinds of error."""
+"""The one interface every provider adapter speaks, and its two kinds of error.
+
+An adapter is found by name through the `gateway.providers` entry point group (registry.py)
+and describes itself as data: its profile (page size, prices, photo limits, from
+profiles.toml) and whether it calls a service (`assisted = False`) or hands each letter to
+a person who carries it (`assisted = True`: the desk and the post)."""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
+
+from gateway.providers.profiles import ProviderProfile
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,19 @@ class LetterStatus:
 
 
 @dataclass(frozen=True)
+class Facility:
+    """One entry of a provider's catalogue."""
+
+    id: str
+    name: str
+    region: str = ""
+    accepts_photos: bool = True
+    max_pages: int | None = None
+    max_photos: int = 0
+    postal_address: str | None = None
+
+
+@dataclass(frozen=True)
 class ReplyPageRef:
     n: int
     content_type: str
@@ -105,6 +125,10 @@ class PaymentRequired(PermanentError):
 @runtime_checkable
 class Provider(Protocol):
     name: str
+    assisted: bool  # True: no call; a person carries the letter (desk, post)
+
+    @property
+    def profile(self) -> ProviderProfile: ...
 
     def submit(self, submission: Submission, idempotency_key: str) -> Accepted: ...
 
@@ -114,6 +138,6 @@ class Provider(Protocol):
 
     def reply_page(self, page: ReplyPageRef) -> tuple[str, bytes]: ...
 
-    def facilities(self) -> list[dict]: ...
+    def facilities(self) -> list[Facility]: ...
 
     def close(self) -> None: ...

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 
 import httpx
 
 from gateway.providers.base import (
     Accepted,
+    Facility,
     LetterStatus,
     PaymentRequired,
     PermanentError,
@@ -18,13 +20,21 @@ from gateway.providers.base import (
     Submission,
     TransientError,
 )
+from gateway.providers.profiles import ProviderProfile, load_profiles
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds, or as an HTTP date (RFC 9110 allows both)."""
     value = response.headers.get("Retry-After")
+    if value is None:
+        return None
     try:
-        return float(value) if value is not None else None
+        return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
         return None
 
 
@@ -32,11 +42,19 @@ def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+# Statuses by which the contract says "not processed, come back later": rate limit and
+# maintenance. Any other 5xx may come after the letter was taken (and charged).
+NOT_PROCESSED = frozenset({408, 429, 503})
+
+
 class HttpProvider:
     name = "http"
+    assisted = False
 
-    def __init__(self, base_url: str, token: str, timeout: float = 10.0):
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0,
+                 profile_name: str = "http"):
         self.base_url = base_url.rstrip("/")
+        self.profile_name = profile_name
         # One keep-alive client per adapter: a new connection per letter costs more than the POST.
         self.client = httpx.Client(
             base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
@@ -47,6 +65,10 @@ class HttpProvider:
     def from_settings(cls, settings) -> HttpProvider:
         return cls(settings.provider_url, settings.provider_token.get_secret_value(),
                    settings.provider_timeout)
+
+    @property
+    def profile(self) -> ProviderProfile:
+        return load_profiles()[self.profile_name]
 
     def close(self) -> None:
         self.client.close()
@@ -66,7 +88,7 @@ class HttpProvider:
             raise TransientError(
                 f"HTTP {response.status_code}: {response.text[:200]}",
                 retry_after=_retry_after(response),
-                maybe_sent=may_have_effect and response.status_code >= 500,
+                maybe_sent=may_have_effect and response.status_code not in NOT_PROCESSED,
                 status=response.status_code,
             )
         if response.status_code == 402:
@@ -133,10 +155,12 @@ class HttpProvider:
         response = self._request("GET", page.url, may_have_effect=False)
         return response.headers.get("Content-Type", page.content_type), response.content
 
-    def facilities(self) -> list[dict]:
+    def facilities(self) -> list[Facility]:
         body = self._request("GET", "/v1/facilities", may_have_effect=False).json()
-        return [dict(f, region=region["name"]) for region in body.get("regions", [])
-                for f in region.get("facilities", [])]
+        return [Facility(id=f["id"], name=f.get("name", f["id"]), region=region.get("name", ""),
+                         accepts_photos=bool(f.get("accepts_photos", True)),
+                         max_pages=f.get("max_pages"), max_photos=int(f.get("max_photos") or 0))
+                for region in body.get("regions", []) for f in region.get("facilities", [])]
 
     def balance(self) -> tuple[Decimal, str]:
         body = self._request("GET", "/v1/balance", may_have_effect=False).json()

@@ -1,0 +1,47 @@
+"""The daily spend cap: money is never refunded, so a runaway (a loop, a flood of letters,
+a price change) stops at a ceiling an organizer chose. Letters over it wait in READY."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from gateway.models import Letter, utcnow
+from gateway.states import LetterState as S
+
+# Letters whose money is spent or may be: accepted ones, and those in flight or unresolved.
+SPENT = (S.SUBMITTED, S.DELIVERED, S.CENSORED)
+COMMITTED = (S.SUBMITTING, S.UNKNOWN)
+
+
+def day_start(now: datetime | None = None) -> datetime:
+    now = now or utcnow()
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def committed_today(session: Session, now: datetime | None = None) -> Decimal:
+    """Spent today (UTC) plus what letters in flight may cost, on providers that charge."""
+    since = day_start(now)
+    total = session.scalar(
+        select(func.coalesce(func.sum(Letter.price), 0)).where(
+            Letter.price.is_not(None),
+            Letter.provider.not_in(("desk", "post")),
+            or_(Letter.state.in_(COMMITTED),
+                Letter.state.in_(SPENT) & (Letter.submitted_at >= since))))
+    return Decimal(total or 0)
+
+
+def over_cap(session: Session, letter: Letter, cap: Decimal | None,
+             now: datetime | None = None) -> tuple[bool, Decimal]:
+    """Would paying for this letter pass today's cap? Also returns what is committed."""
+    if cap is None:
+        return False, Decimal(0)
+    committed = committed_today(session, now)
+    return committed + Decimal(letter.price or 0) > cap, committed
+
+
+def next_day(now: datetime | None = None) -> datetime:
+    return day_start(now) + timedelta(days=1)
