@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the token is bound to the session, which expires itself
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,
         SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
-        OVERVIEW_CACHE_SECONDS=2.0,
+        OVERVIEW_SETTLED_SECONDS=60.0,  # settled counts and spend: see overview.py
     )
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.sessions"] = session_factory(settings.database_url)

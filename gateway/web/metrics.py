@@ -18,10 +18,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from gateway.models import LetterEvent, OutboundMail, Reply, utcnow
+from gateway.models import Letter, OutboundMail, Reply, utcnow
 from gateway.states import LetterState
 from gateway.web.context import db
-from gateway.web.overview import compute
+from gateway.web.overview import Settled, compute, settled_cache
 
 bp = flask.Blueprint("metrics", __name__)
 log = logging.getLogger(__name__)
@@ -30,13 +30,15 @@ QUEUES = ("letters", "intake", "mail")
 
 
 class GatewayCollector(Collector):
-    def __init__(self, sessions: Callable[[], Session], broker_url: str) -> None:
+    def __init__(self, sessions: Callable[[], Session], broker_url: str,
+                 settled: Callable[[], Settled]) -> None:
         self._sessions = sessions
         self._broker_url = broker_url
+        self._settled = settled
 
     def collect(self) -> Iterator[Metric]:
         with self._sessions() as session:
-            overview = compute(session)
+            overview = compute(session, settled=self._settled())
             letters = GaugeMetricFamily("gateway_letters", "Letters per state", labels=["state"])
             oldest = GaugeMetricFamily("gateway_letters_oldest_age_seconds",
                                        "How long the oldest letter has been in each state",
@@ -78,13 +80,13 @@ class GatewayCollector(Collector):
                 spend.add_metric([currency], float(total))
             yield spend
             failing = GaugeMetricFamily("gateway_letters_failed_last_hour",
-                                        "Letters that went FAILED or UNKNOWN in the last hour",
-                                        labels=["state"])
-            for state, n in session.execute(
-                    select(LetterEvent.to_state, func.count())
-                    .where(LetterEvent.at >= now - timedelta(hours=1),
-                           LetterEvent.to_state.in_([LetterState.FAILED, LetterState.UNKNOWN]))
-                    .group_by(LetterEvent.to_state)):
+                                        "Letters now FAILED or UNKNOWN that got there in the "
+                                        "last hour", labels=["state"])
+            for state, n in session.execute(  # the (state, updated_at) index bounds this
+                    select(Letter.state, func.count())
+                    .where(Letter.updated_at >= now - timedelta(hours=1),
+                           Letter.state.in_([LetterState.FAILED, LetterState.UNKNOWN]))
+                    .group_by(Letter.state)):
                 failing.add_metric([state], n)
             yield failing
         yield from self._queues()
@@ -118,7 +120,8 @@ def _registry() -> CollectorRegistry:
     if registry is None:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(GatewayCollector(app.extensions["gateway.sessions"],
-                                           app.extensions["gateway.settings"].broker_url))
+                                           app.extensions["gateway.settings"].broker_url,
+                                           settled_cache(app).get))
         app.extensions["gateway.metrics"] = registry
     return registry
 

@@ -1,12 +1,16 @@
 """The overview: what is waiting, what is stuck, what it cost, and what needs a person now.
 
-Every figure is one aggregate query on an indexed column (or bounded by one), so the page
-stays fast with a million letters; nothing loads letters row by row except the latest 20."""
+Every figure is one aggregate query over an index range that holds only letters still in
+flight (or recently moved), so the page stays fast with a million letters. The one costly
+figure, counting the settled letters that are most of the table, is refreshed at most once
+a minute in the background. Nothing is loaded row by row except the latest 20 letters."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -15,16 +19,19 @@ import flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.models import Cursor, Letter, LetterEvent, OutboundMail, Prisoner, Reply, utcnow
+from gateway.models import Cursor, Letter, OutboundMail, Prisoner, Reply, utcnow
 from gateway.states import LetterState as S
 from gateway.web.context import db, settings
 
 bp = flask.Blueprint("overview", __name__)
+log = logging.getLogger(__name__)
 
-# Letters still on their way: the per-provider and per-facility tables are about these.
-IN_FLIGHT = (S.RECEIVED, S.HELD, S.READY, S.DESK, S.SUBMITTING, S.UNKNOWN, S.FAILED,
-             S.QUARANTINED)
 SPENT = (S.SUBMITTED, S.DELIVERED, S.CENSORED)
+# Where letters end up: most of the table. Counting them is the one costly figure.
+SETTLED = (S.SUBMITTED, S.DELIVERED, S.CENSORED, S.REJECTED, S.DISCARDED, S.IGNORED)
+# Letters still on their way (any state added later counts here by default): few at any
+# time, so counting them on every refresh is cheap.
+IN_FLIGHT = tuple(s for s in S if s not in SETTLED)
 STATE_ORDER = tuple(S)
 
 
@@ -53,6 +60,13 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class Settled:
+    states: dict[str, tuple[int, datetime | None]]
+    spend: tuple[tuple[str, Decimal], ...]  # (currency, sum) this month
+    computed_at: datetime
+
+
+@dataclass(frozen=True)
 class Overview:
     states: tuple[StateRow, ...]
     providers: tuple[GroupRow, ...]
@@ -66,6 +80,7 @@ class Overview:
     paused: tuple[tuple[str, datetime], ...]
     provider_alerts: tuple[tuple[str, str, datetime], ...]
     computed_at: datetime
+    settled_at: datetime  # when the settled counts and the spend were read
 
     def count(self, state: str) -> int:
         return next((r.count for r in self.states if r.state == state), 0)
@@ -111,11 +126,34 @@ def _grouped(rows) -> tuple[GroupRow, ...]:
     return tuple(GroupRow(name, counts) for name, counts in ordered)
 
 
-def compute(session: Session, budget: float | None = None) -> Overview:
+def settled_figures(session: Session, now: datetime | None = None) -> Settled:
+    """The slow-moving, expensive part: letters in settled states (most of the table) and
+    this month's spend. Computed at most once a minute, off the request path."""
+    now = now or utcnow()
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    states = {state: (n, oldest) for state, n, oldest in session.execute(
+        select(Letter.state, func.count(), func.min(Letter.updated_at))
+        .where(Letter.state.in_(SETTLED)).group_by(Letter.state))}
+    # updated_at >= submitted_at always (the move to SUBMITTED sets it), so bounding by the
+    # (state, updated_at) index is exact and reads only this month's letters.
+    spend = tuple((cur or "", Decimal(total or 0)) for cur, total in session.execute(
+        select(Letter.currency, func.sum(Letter.price))
+        .where(Letter.state.in_(SPENT), Letter.updated_at >= month_start,
+               Letter.submitted_at >= month_start)
+        .group_by(Letter.currency)))
+    return Settled(states=states, spend=spend, computed_at=now)
+
+
+def compute(session: Session, budget: float | None = None,
+            settled: Settled | None = None) -> Overview:
+    """Every figure on the overview. `settled` may be a cached earlier result: the rest is
+    read fresh, each from an index range that holds only letters still in flight."""
     now = utcnow()
-    # (state, updated_at) index: an index-only scan gives both the count and the oldest.
+    settled = settled or settled_figures(session, now)
     state_rows = {state: (n, oldest) for state, n, oldest in session.execute(
-        select(Letter.state, func.count(), func.min(Letter.updated_at)).group_by(Letter.state))}
+        select(Letter.state, func.count(), func.min(Letter.updated_at))
+        .where(Letter.state.in_(IN_FLIGHT)).group_by(Letter.state))}
+    state_rows.update(settled.states)
     states = tuple(StateRow(s.value, *state_rows.get(s.value, (0, None)))
                    for s in STATE_ORDER)
     providers = _grouped(session.execute(
@@ -128,14 +166,13 @@ def compute(session: Session, budget: float | None = None) -> Overview:
         .group_by(Prisoner.facility_name, Letter.state)))
 
     def submitted_since(delta: timedelta) -> int:
-        return session.scalar(select(func.count()).select_from(LetterEvent).where(
-            LetterEvent.to_state == S.SUBMITTED, LetterEvent.at >= now - delta)) or 0
+        # Letters whose submission falls in the window. Counted on letters, not on the
+        # event log: letter_events has no index on its time, letters has (state, updated_at).
+        cutoff = now - delta
+        return session.scalar(select(func.count()).select_from(Letter).where(
+            Letter.state.in_(SPENT), Letter.updated_at >= cutoff,
+            Letter.submitted_at >= cutoff)) or 0
 
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    spend = tuple((cur or "", Decimal(total or 0)) for cur, total in session.execute(
-        select(Letter.currency, func.sum(Letter.price))
-        .where(Letter.state.in_(SPENT), Letter.submitted_at >= month_start)
-        .group_by(Letter.currency)))
     paused = []
     for row in session.scalars(select(Cursor).where(Cursor.name.like("provider:%:paused_until"))):
         try:
@@ -153,12 +190,13 @@ def compute(session: Session, budget: float | None = None) -> Overview:
         states=states, providers=providers, facilities=facilities,
         submitted_hour=submitted_since(timedelta(hours=1)),
         submitted_day=submitted_since(timedelta(days=1)),
-        spend=spend, budget=budget,
+        spend=settled.spend, budget=budget,
         unmatched_replies=session.scalar(
             select(func.count()).select_from(Reply).where(Reply.state == "UNMATCHED")) or 0,
         failed_mail=session.scalar(select(func.count()).select_from(OutboundMail)
                                    .where(OutboundMail.state == "FAILED")) or 0,
-        paused=tuple(paused), provider_alerts=provider_alerts, computed_at=now)
+        paused=tuple(paused), provider_alerts=provider_alerts, computed_at=now,
+        settled_at=settled.computed_at)
 
 
 def latest_letters(session: Session, limit: int = 20) -> list[Letter]:
@@ -166,37 +204,71 @@ def latest_letters(session: Session, limit: int = 20) -> list[Letter]:
                                                         Letter.id.desc()).limit(limit)))
 
 
-class _Cache:
-    """Several open dashboards poll every 5 s; they share one computation per interval."""
+class SettledCache:
+    """Settled counts and spend, shared by every request and scrape of one process.
 
-    def __init__(self) -> None:
+    Stale-while-revalidate: once there is a value, a request never waits for the costly
+    query; a stale value is served while one background thread reads a fresh one."""
+
+    def __init__(self, sessions: Callable[[], Session], ttl: float) -> None:
+        self._sessions = sessions
+        self._ttl = ttl
         self._lock = threading.Lock()
-        self._value: Overview | None = None
+        self._value: Settled | None = None
         self._at = 0.0
+        self._refreshing = False
 
-    def get(self, ttl: float, make) -> Overview:
+    def _read(self) -> Settled:
+        with self._sessions() as session:
+            return settled_figures(session)
+
+    def _refresh(self) -> None:
+        try:
+            value = self._read()
+            with self._lock:
+                self._value, self._at = value, time.monotonic()
+        except Exception:  # noqa: BLE001 - keep serving the old figures; log and go on
+            log.exception("overview: refreshing settled figures failed")
+        finally:
+            with self._lock:
+                self._refreshing = False
+
+    def get(self) -> Settled:
         with self._lock:
-            if self._value is None or time.monotonic() - self._at >= ttl:
-                self._value = make()
-                self._at = time.monotonic()
-            return self._value
+            value, fresh = self._value, time.monotonic() - self._at < self._ttl
+            if value is not None and not fresh and not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self._refresh, name="overview-settled",
+                                 daemon=True).start()
+        if value is None or self._ttl <= 0:
+            value = self._read()
+            with self._lock:
+                self._value, self._at = value, time.monotonic()
+        return value
+
+
+def settled_cache(app: flask.Flask) -> SettledCache:
+    cache = app.extensions.get("gateway.settled_cache")
+    if cache is None:
+        cache = SettledCache(app.extensions["gateway.sessions"],
+                             app.config["OVERVIEW_SETTLED_SECONDS"])
+        app.extensions["gateway.settled_cache"] = cache
+    return cache
 
 
 def current() -> Overview:
-    app = flask.current_app
-    cache = app.extensions.setdefault("gateway.overview_cache", _Cache())
-    return cache.get(app.config["OVERVIEW_CACHE_SECONDS"],
-                     lambda: compute(db(), settings().monthly_budget_rub))
+    return compute(db(), settings().monthly_budget_rub,
+                   settled=settled_cache(flask.current_app).get())
 
 
 @bp.route("/")
 def index():
     return flask.render_template("dashboard/overview.html", o=current(),
-                                 latest=latest_letters(db()))
+                                 latest=latest_letters(db()), in_flight=IN_FLIGHT)
 
 
 @bp.route("/overview/live")
 def live():
     """The fragment htmx swaps in every 5 seconds."""
     return flask.render_template("dashboard/_overview_live.html", o=current(),
-                                 latest=latest_letters(db()))
+                                 latest=latest_letters(db()), in_flight=IN_FLIGHT)

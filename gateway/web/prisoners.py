@@ -83,10 +83,7 @@ def index():
     q = flask.request.args.get("q", "").strip()
     status = flask.request.args.get("status", "")
     sort = flask.request.args.get("sort", "name")
-    counts = (select(Letter.prisoner_id, func.count().label("n"))
-              .group_by(Letter.prisoner_id).subquery())
-    stmt = (select(Prisoner, func.coalesce(counts.c.n, 0))
-            .outerjoin(counts, counts.c.prisoner_id == Prisoner.id))
+    stmt = select(Prisoner)
     if q:
         # SQLite folds case for ASCII only: try the forms people type Russian names in.
         forms = {q, q.lower(), q.capitalize(), q.upper()}
@@ -96,10 +93,22 @@ def index():
     if status:
         stmt = stmt.where(Prisoner.status == status)
     if sort == "fewest":
-        stmt = stmt.order_by(func.coalesce(counts.c.n, 0), Prisoner.last_name)
+        # Who has had the fewest letters: needs every prisoner's count (one index-only
+        # scan of letters.prisoner_id), so only on request.
+        counts = (select(Letter.prisoner_id, func.count().label("n"))
+                  .group_by(Letter.prisoner_id).subquery())
+        stmt = (stmt.add_columns(func.coalesce(counts.c.n, 0))
+                .outerjoin(counts, counts.c.prisoner_id == Prisoner.id)
+                .order_by(func.coalesce(counts.c.n, 0), Prisoner.last_name))
+        rows = session.execute(stmt.limit(PAGE)).all()
     else:
-        stmt = stmt.order_by(Prisoner.last_name, Prisoner.first_name)
-    rows = session.execute(stmt.limit(PAGE)).all()
+        prisoners = session.scalars(stmt.order_by(Prisoner.last_name, Prisoner.first_name)
+                                    .limit(PAGE)).all()
+        counts_by_id = dict(session.execute(
+            select(Letter.prisoner_id, func.count())
+            .where(Letter.prisoner_id.in_([p.id for p in prisoners]))
+            .group_by(Letter.prisoner_id)).all()) if prisoners else {}
+        rows = [(p, counts_by_id.get(p.id, 0)) for p in prisoners]
     return flask.render_template("dashboard/prisoners.html", rows=rows, q=q, status=status,
                                  sort=sort)
 

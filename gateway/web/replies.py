@@ -34,11 +34,19 @@ def one_digit_away(number: str) -> list[str]:
     return sorted(variants)
 
 
-def suggestions(session: Session, number: str | None, limit: int = 5) -> list[Letter]:
-    if not number or not re.search(r"\d", number):
-        return []
-    return list(session.scalars(select(Letter).where(
-        Letter.provider_number.in_(one_digit_away(number))).limit(limit)))
+def suggestions(session: Session, reply: Reply, limit: int = 5) -> list[Letter]:
+    """The letter the intake suggested from other evidence (if any), then letters one digit
+    away from the number as read."""
+    found: list[Letter] = []
+    suggested_id = getattr(reply, "suggested_letter_id", None)
+    if suggested_id and (letter := session.get(Letter, suggested_id)) is not None:
+        found.append(letter)
+    number = reply.letter_number
+    if number and re.search(r"\d", number):
+        found += [le for le in session.scalars(select(Letter).where(
+            Letter.provider_number.in_(one_digit_away(number))).limit(limit))
+            if le not in found]
+    return found[:limit]
 
 
 def find_letter(session: Session, typed: str) -> Letter | None:
@@ -59,7 +67,7 @@ def index():
     return flask.render_template(
         "dashboard/replies.html", replies=replies, total=total,
         pages=reply_pages(session, [r.id for r in replies]),
-        suggested={r.id: suggestions(session, r.letter_number) for r in replies})
+        suggested={r.id: suggestions(session, r) for r in replies})
 
 
 @bp.route("/replies/<int:reply_id>/match", methods=["POST"])

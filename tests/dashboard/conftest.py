@@ -40,7 +40,7 @@ def sessions(settings: Settings) -> Callable[[], Session]:
 @pytest.fixture
 def app(settings: Settings, sessions):
     app = create_app(settings)
-    app.config.update(TESTING=True, OVERVIEW_CACHE_SECONDS=0)
+    app.config.update(TESTING=True, OVERVIEW_SETTLED_SECONDS=0)
     with sessions() as session:
         for role in ("admin", "moderator", "viewer"):
             create_user(session, role, PASSWORD, role)
