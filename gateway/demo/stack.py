@@ -71,14 +71,35 @@ def _redis(url: str, server_cls):
         return server_cls(port=port).start()
 
 
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
+def _check_ports_free(ports: dict[str, int]) -> None:
+    import socket
+    busy = []
+    for name, port in ports.items():
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                busy.append(f"{name} port {port}")
+    if busy:
+        raise SystemExit("cannot start the demo: " + ", ".join(busy) + " already in use "
+                         "(another demo still running?). Stop it, or set GATEWAY_IMAP_PORT, "
+                         "GATEWAY_SMTP_PORT, GATEWAY_PROVIDER_URL or --web-port.")
+
+
 def run_demo(base: Path, *, web_port: int = 8000) -> None:
     from gateway.devstack.dovecot import DovecotServer
     from gateway.devstack.ports import wait_for_port
+    from gateway.devstack.process_group import ProcessGroup
     from gateway.devstack.redis_server import RedisServer
     from gateway.devstack.smtp import SmtpSink
     from gateway.simulator.server import SimulatorServer
 
     settings = get_settings()
+    sim_port = int(settings.provider_url.rsplit(":", 1)[-1].strip("/"))
+    _check_ports_free({"IMAP": settings.imap_port, "SMTP": settings.smtp_port,
+                       "simulator": sim_port, "dashboard": web_port})
     base.mkdir(parents=True, exist_ok=True)
     outbox = base / "outgoing-mail"
     step = console.status("starting", spinner="dots")
@@ -94,7 +115,6 @@ def run_demo(base: Path, *, web_port: int = 8000) -> None:
             settings.org_reply_email: (dovecot, "replies"),
         }).start()
         step.update("starting the prison e-mail service simulator")
-        sim_port = int(settings.provider_url.rsplit(":", 1)[-1].strip("/"))
         simulator = SimulatorServer(str(base / "simulator.db"), port=sim_port,
                                     token=settings.provider_token.get_secret_value(),
                                     smtp_host="127.0.0.1", smtp_port=sink.port).start()
@@ -110,7 +130,7 @@ def run_demo(base: Path, *, web_port: int = 8000) -> None:
                        env=env, capture_output=True)
         logs = base / "logs"
         logs.mkdir(exist_ok=True)
-        procs = {}
+        procs: dict[str, ProcessGroup] = {}
         for name, argv in {
             "worker": [*gw, "worker", "--concurrency", "2"],
             "beat": [*gw, "beat", "--schedule", str(base / "celerybeat-schedule")],
@@ -118,8 +138,9 @@ def run_demo(base: Path, *, web_port: int = 8000) -> None:
             "web": [*gw, "web", "--port", str(web_port), "--workers", "1"],
         }.items():
             step.update(f"starting {name}")
-            procs[name] = subprocess.Popen(argv, env=env, stdout=open(logs / f"{name}.log", "ab"),
-                                           stderr=subprocess.STDOUT, start_new_session=True)
+            # Own process groups that die with us: a killed demo leaves nothing behind.
+            procs[name] = ProcessGroup(argv, logs / f"{name}.log", env=env)
+            procs[name].start()
         wait_for_port("127.0.0.1", web_port, timeout=30)
     finally:
         step.stop()
@@ -138,24 +159,17 @@ def run_demo(base: Path, *, web_port: int = 8000) -> None:
   Logs:             {logs}/
 
 Press Ctrl+C to stop.""", soft_wrap=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        while all(p.poll() is None for p in procs.values()):
+        while all(p.exited() is None for p in procs.values()):
             time.sleep(1)
-        dead = [n for n, p in procs.items() if p.poll() is not None]
+        dead = [n for n, p in procs.items() if p.exited() is not None]
         console.print(f"[red]{', '.join(dead)} stopped; see {logs}/[/]")
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
         for p in procs.values():
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for p in procs.values():
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+            p.stop(timeout=10)
         simulator.stop()
         sink.stop()
         if redis_server is not None:

@@ -28,9 +28,11 @@ def _die_with_parent(argv: list[str]) -> list[str]:
 class ProcessGroup:
     """One leader process (plus whatever it forks) sharing a process group."""
 
-    def __init__(self, argv: Sequence[str], log_path: Path) -> None:
+    def __init__(self, argv: Sequence[str], log_path: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.argv = list(argv)
         self.log_path = log_path
+        self.env = env
         self._popen: subprocess.Popen[bytes] | None = None
         self.paused = False
 
@@ -47,6 +49,7 @@ class ProcessGroup:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=self.env,
                 start_new_session=True,  # own process group, for pause/resume/stop
             )
 
