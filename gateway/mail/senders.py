@@ -78,6 +78,9 @@ def sender_of(msg: EmailMessage) -> Sender:
         # Undeclared 8-bit (a raw UTF-8 or cp1251 display name): decode it by the charset
         # ladder first, then parse the text, so the header parser sees no undecodable bytes.
         raw = decode_header_bytes(raw.encode("utf-8", "surrogateescape")).text
+    # Unfold first (RFC 5322 2.2.3): the header factory refuses a folded value with a
+    # ValueError, and long encoded-word names are folded by Gmail and Python alike.
+    raw = re.sub(r"\r?\n(?=[ \t])", "", raw)
     try:
         header = policy.default.header_factory("From", raw)
         addresses = header.addresses
