@@ -172,6 +172,25 @@ def user_add(username: str, role: str = typer.Option("admin", help="admin, moder
     console.print(f"user [bold]{username}[/] ({role}) created; password: [bold]{password}[/]")
 
 
+@user_app.command("password")
+def user_password(username: str,
+                  password: str = typer.Option(None, help="Default: generate and print one.")) -> None:
+    """Set a new password for an organizer account."""
+    from sqlalchemy import select
+
+    from gateway.models import User
+    from gateway.web.accounts import set_password
+    password = password or secrets.token_urlsafe(12)
+    with _sessions()() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            console.print(f"[red]no user named {username}[/]")
+            raise typer.Exit(1)
+        set_password(user, password)
+        session.commit()
+    console.print(f"password of [bold]{username}[/] set to [bold]{password}[/]")
+
+
 @app.command()
 def sweep() -> None:
     """Re-drive anything stuck, once, now (beat does this every few seconds)."""

@@ -126,8 +126,11 @@ def run_demo(base: Path, *, web_port: int = 8000) -> None:
         subprocess.run([*gw, "prisoners", "import", str(DEMO_CSV)], env=env, check=True,
                        capture_output=True)
         password = secrets.token_urlsafe(9)
-        subprocess.run([*gw, "user", "add", "admin", "--role", "admin", "--password", password],
-                       env=env, capture_output=True)
+        added = subprocess.run([*gw, "user", "add", "admin", "--role", "admin",
+                                "--password", password], env=env, capture_output=True)
+        if added.returncode != 0:  # a demo run before: give admin this run's password
+            subprocess.run([*gw, "user", "password", "admin", "--password", password],
+                           env=env, check=True, capture_output=True)
         logs = base / "logs"
         logs.mkdir(exist_ok=True)
         procs: dict[str, ProcessGroup] = {}
