@@ -74,6 +74,12 @@ class GatewayCollector(Collector):
             for name, _until in overview.paused:
                 paused.add_metric([name], 1)
             yield paused
+            circuit = GaugeMetricFamily("gateway_provider_circuit_open",
+                                        "1 while a provider's breaker is open, 0.5 half-open",
+                                        labels=["provider"])
+            for name, state, _until in overview.breakers:
+                circuit.add_metric([name], 1 if state == "open" else 0.5)
+            yield circuit
             spend = GaugeMetricFamily("gateway_spend_month", "Spend this calendar month",
                                       labels=["currency"])
             for currency, total in overview.spend:

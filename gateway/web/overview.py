@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.models import Cursor, Letter, OutboundMail, Prisoner, Reply, utcnow
+from gateway.providers.breaker import BreakerState
 from gateway.states import LetterState as S
 from gateway.web.context import db, settings
 
@@ -78,6 +79,7 @@ class Overview:
     unmatched_replies: int
     failed_mail: int
     paused: tuple[tuple[str, datetime], ...]
+    breakers: tuple[tuple[str, str, datetime | None], ...]  # (provider, open|half_open, until)
     provider_alerts: tuple[tuple[str, str, datetime], ...]
     computed_at: datetime
     settled_at: datetime  # when the settled counts and the spend were read
@@ -107,6 +109,11 @@ class Overview:
         for name, until in self.paused:
             out.append(Alert("bad", f"Provider {name} is paused until "
                                     f"{until:%H:%M UTC} (circuit open)", None))
+        for name, state, until in self.breakers:
+            when = f" until {until:%H:%M UTC}" if until else ""
+            out.append(Alert("bad" if state == "open" else "warn",
+                             f"Provider {name}: circuit {state.replace('_', '-')}{when} "
+                             "(submissions wait)", None))
         if self.failed_mail:
             out.append(Alert("warn", f"{self.failed_mail} e-mails to writers could not be "
                                      "delivered", None))
@@ -181,6 +188,11 @@ def compute(session: Session, budget: float | None = None,
             continue
         if until > now:
             paused.append((row.name.split(":")[1], until))
+    breakers = []
+    for row in session.scalars(select(Cursor).where(Cursor.name.like("provider:%:breaker"))):
+        state = BreakerState.from_json(row.value)
+        if state.state != "closed":
+            breakers.append((row.name.split(":")[1], state.state, state.until))
     provider_alerts = tuple(
         (row.name.split(":")[1], row.value, row.updated_at) for row in session.scalars(
             select(Cursor).where(Cursor.name.like("alert:%"),
@@ -195,7 +207,7 @@ def compute(session: Session, budget: float | None = None,
             select(func.count()).select_from(Reply).where(Reply.state == "UNMATCHED")) or 0,
         failed_mail=session.scalar(select(func.count()).select_from(OutboundMail)
                                    .where(OutboundMail.state == "FAILED")) or 0,
-        paused=tuple(paused), provider_alerts=provider_alerts, computed_at=now,
+        paused=tuple(paused), breakers=tuple(breakers), provider_alerts=provider_alerts, computed_at=now,
         settled_at=settled.computed_at)
 
 

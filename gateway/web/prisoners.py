@@ -12,7 +12,7 @@ from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.directory import COLUMNS, REQUIRED, ImportReport, import_rows
-from gateway.models import Letter, Prisoner
+from gateway.models import CensorDecision, Letter, Prisoner
 from gateway.web.auth import requires
 from gateway.web.context import audit, db
 
@@ -208,3 +208,23 @@ def import_csv():
                                  preview=preview_import(db(), rows), csv_text=text,
                                  columns=COLUMNS)
 
+
+
+@bp.route("/facilities")
+def facilities():
+    """Facilities as the directory knows them, with their provider and what the censor
+    stopped there: organizers learn what each censor will not let through."""
+    session = db()
+    rows = session.execute(
+        select(Prisoner.facility_name, Prisoner.facility_id, Prisoner.provider,
+               Prisoner.region, func.count())
+        .group_by(Prisoner.facility_name, Prisoner.facility_id, Prisoner.provider,
+                  Prisoner.region)
+        .order_by(Prisoner.facility_name)).all()
+    censored = {fid: (n, last) for fid, n, last in session.execute(
+        select(CensorDecision.facility_id, func.count(), func.max(CensorDecision.at))
+        .group_by(CensorDecision.facility_id))}
+    recent = session.scalars(select(CensorDecision).order_by(CensorDecision.at.desc())
+                             .limit(30)).all()
+    return flask.render_template("dashboard/facilities.html", rows=rows, censored=censored,
+                                 recent=recent)

@@ -55,10 +55,10 @@ def test_return_rejects_and_queues_the_writers_notice(as_user, seed, sessions):
     assert mail.kind == "returned"
     message = email.message_from_bytes(mail.message, policy=policy.default)
     text = message.get_body(preferencelist=("plain",)).get_content()
-    assert "Политические" not in text  # the template's words, not the rule's label
-    assert "В письме есть политические темы" in text  # the chosen template
+    reason_line = next(line for line in text.splitlines()
+                       if "В письме есть политические темы" in line)  # the chosen template
+    assert "митинг" in reason_line  # with the flagged passage quoted
     assert "Уберите абзац про митинг." in text  # and the organizer's own words
-    assert "(митинг)" in text  # with the flagged passage
 
 
 def test_return_needs_a_reason(as_user, seed):

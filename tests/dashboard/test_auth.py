@@ -13,7 +13,7 @@ from .conftest import PASSWORD, csrf_token, login
 pytestmark = pytest.mark.dashboard
 
 PAGES = ["/", "/overview/live", "/moderation", "/desk", "/failures", "/replies", "/letters",
-         "/letters/1", "/prisoners", "/prisoners/new", "/prisoners/import", "/users", "/audit",
+         "/letters/1", "/prisoners", "/facilities", "/prisoners/new", "/prisoners/import", "/users", "/audit",
          "/reply-pages/1", "/letters/1/attachments/1"]
 
 
@@ -138,3 +138,17 @@ def test_security_headers_on_every_page(as_user):
     assert response.headers["Cache-Control"] == "no-store"
     html = response.get_data(as_text=True)
     assert "<script>" not in html and " style=" not in html  # nothing inline for the CSP to block
+
+
+def test_idle_session_expires_on_the_server(as_user):
+    client = as_user("viewer")
+    with client.session_transaction() as session:
+        session["seen_at"] -= 3 * 3600  # idle for three hours
+    assert client.get("/").status_code == 302
+
+
+def test_old_session_expires_even_when_active(as_user):
+    client = as_user("viewer")
+    with client.session_transaction() as session:
+        session["login_at"] -= 13 * 3600
+    assert client.get("/").status_code == 302

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.models import AuditEntry, Cursor, OutboundMail, Reply, ReplyPage, utcnow
+from gateway.providers.breaker import BreakerState
 
 from .conftest import HELD_FINDINGS, csrf_token
 
@@ -33,6 +34,10 @@ def world(seed, sessions):
     with sessions() as session:
         session.add(Cursor(name="provider:http:paused_until",
                            value=(utcnow() + timedelta(minutes=20)).isoformat()))
+        session.add(Cursor(name="provider:desk:breaker", value=BreakerState(
+            "open", 5, utcnow() + timedelta(minutes=2), 120).to_json()))
+        session.add(Cursor(name=f"alert:desk:breaker:{utcnow().isoformat()}",
+                           value="circuit open for 120 s after 5 failures: HTTP 503"))
         reply = Reply(source="email", external_id="<r1@x>", letter_number="FP-2026-000124",
                       state="UNMATCHED", note="no letter with this number")
         session.add(reply)
@@ -47,6 +52,8 @@ def test_overview_answers_what_needs_me_now(as_user, world):
     html = as_user("viewer").get("/").get_data(as_text=True)
     assert "To moderate" in html and "Unmatched replies" in html
     assert "Provider http is paused until" in html
+    assert "Provider desk: circuit open until" in html
+    assert "circuit open for 120 s after 5 failures: HTTP 503" in html
     assert "1 UNKNOWN" in html and "1 FAILED" in html and "1 QUARANTINED" in html
     assert "312.50" in html  # this month's spend
     assert "ИК-1 Москва" in html  # per facility
@@ -113,6 +120,7 @@ def test_pages_render_with_seeded_data(as_user, world):
         "/letters?state=FAILED": [f"#{world['failed']}"],
         "/prisoners": ["IVA1", "Иванов Иван Иванович"],
         "/prisoners/new": ["Last name"],
+        "/facilities": ["ИК-1 Москва", "FAC-1", "stopped nothing yet"],
         "/prisoners/import": ["CSV file"],
         "/users": ["moderator", "Add an organizer"],
         "/audit": ["login"],
@@ -156,6 +164,22 @@ def test_healthz_and_metrics(app, world, sessions):
     assert 'gateway_letters{state="HELD"} 1.0' in text
     assert 'gateway_letters{state="SUBMITTED"} 1.0' in text
     assert 'gateway_provider_paused{provider="http"} 1.0' in text
+    assert 'gateway_provider_circuit_open{provider="desk"} 1.0' in text
     assert "gateway_broker_up 0.0" in text  # no Redis at the test's broker URL: tolerated
     with sessions() as session:
         assert session.scalar(select(OutboundMail.id)) is None
+
+
+def test_metrics_read_queue_depths_from_redis(settings, sessions, redis_url):
+    import redis
+
+    from gateway.web.app import create_app
+    client = redis.Redis.from_url(redis_url)
+    client.rpush("letters", "a", "b", "c")
+    client.rpush("mail", "m")
+    app = create_app(settings.model_copy(update={"broker_url": redis_url}))
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "gateway_broker_up 1.0" in text
+    assert 'gateway_queue_depth{queue="letters"} 3.0' in text
+    assert 'gateway_queue_depth{queue="intake"} 0.0' in text
+    assert 'gateway_queue_depth{queue="mail"} 1.0' in text
