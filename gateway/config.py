@@ -47,7 +47,18 @@ class Settings(BaseSettings):
     org_name: str = "Письма поддержки"
     org_reply_email: str = "replies@gateway.local"
     org_phone: str = "+70000000000"
+    # Trust Authentication-Results only when added by our own MTA under this authserv-id
+    # (RFC 8601); unset, nobody's results are trusted and only first-time writers confirm.
     own_authserv_id: str | None = None
+
+    # Writers: an unverified address (first letter, or a DMARC/DKIM failure seen by our MTA)
+    # confirms by answering a one-time token before a letter is paid for. On in production;
+    # the e2e stack and the demo set GATEWAY_CONFIRM_SENDERS=false.
+    confirm_senders: bool = True
+    confirm_token_days: int = 7  # the token works this long; a new letter sends a new one
+    sender_daily_limit: int = 10  # letters per writer per day; the excess is HELD, never dropped
+    notices_per_writer_per_day: int = 10  # the cap over every kind of notice, loops included
+    received_notice_after_s: float = 600.0  # 'received' goes out only if not sent by then
 
     # The prison e-mail service (the `http` adapter speaks provider-api.md)
     provider_url: str = "http://127.0.0.1:8025"

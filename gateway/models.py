@@ -212,6 +212,29 @@ class OutboundMail(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # Our Message-ID (without <>): a writer's answer names it in In-Reply-To.
+    message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    writer_hash: Mapped[str | None] = mapped_column(String(64), index=True)  # daily cap per writer
+
+
+class Sender(Base):
+    """A writer, known only by the HMAC of their address (as Letter.sender_hash).
+
+    Confirmation: an unverified writer's letters wait (AWAITING_SENDER) until they answer a
+    one-time token; only its hash is stored. Opting out is a Suppression row (one truth for
+    'never mail this address'), not a column here."""
+
+    __tablename__ = "senders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    pseudonym: Mapped[str | None] = mapped_column(String(40))  # the name the prison sees
+    verified_at: Mapped[datetime | None]
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    token_expires_at: Mapped[datetime | None]
+    count_day: Mapped[str | None] = mapped_column(String(10))  # ISO date letters_today counts
+    letters_today: Mapped[int] = mapped_column(default=0)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Cursor(Base):

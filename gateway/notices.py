@@ -1,30 +1,54 @@
 """Queue an e-mail to a writer in the outbox, in the same transaction as the state change.
 
-The outbox row's unique key is the rate limit: one rejection notice of a kind per writer
-per day (robots and loops cannot make us chatty), one 'sent' notice per letter, one forward
-per letter's reply. The recipient is stored sealed; the To header is added at send time."""
+Who gets nothing: robots (the letter's message was automated, or the letter is IGNORED),
+and writers who asked us to stop or whose address bounced (a Suppression row). How much:
+the outbox row's unique key is the rate limit — notices a message of ours can provoke
+(PER_WRITER_PER_DAY) go out once per kind per writer per day, outcome notices once per
+letter, a forwarded reply once per letter — and no writer gets more than
+`notices_per_writer_per_day` notices a day in all, whatever loop we are caught in.
+
+"received" is sent late on purpose: it is queued with a delay, and the letter's next notice
+(sent, held, returned…) supersedes it while it is still waiting, so a writer whose letter is
+sent at once gets one mail, not two. The recipient is stored sealed; To is added at send time.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.crypto import seal, unseal
 from gateway.intake.names import inflect_full_name
+from gateway.intake.writers import is_suppressed
 from gateway.mail.compose import Page, compose
 from gateway.models import Letter, OutboundMail, Prisoner, utcnow
+from gateway.states import LetterState
 
 SUBJECTS = {
+    "received": "Письмо получено / Your letter has arrived",
+    "confirm": "Подтвердите адрес: код {token_shown} / Confirm your address: code {token_shown}",
     "unknown_recipient": "Кому ваше письмо? / Who is your letter for?",
     "ambiguous_recipient": "Уточните адресата / Please name the recipient",
     "returned": "Письмо нужно исправить / Your letter needs a change",
     "held": "Письмо на проверке / Your letter is being reviewed",
     "sent": "Письмо отправлено / Your letter has been sent",
+    "delivered": "Письмо вручено / Your letter has been delivered",
+    "censored": "Цензор не пропустил письмо / The censor stopped your letter",
     "reply": "Ответ на ваше письмо / A reply to your letter",
 }
-PER_WRITER_PER_DAY = {"unknown_recipient", "ambiguous_recipient", "returned"}
+# Notices an incoming message can provoke: one of a kind per writer per day.
+PER_WRITER_PER_DAY = {"unknown_recipient", "ambiguous_recipient", "returned", "held",
+                      "received", "confirm"}
+# A forwarded reply is the prisoner's letter, not a notice: outside the daily cap.
+NOT_CAPPED = {"reply"}
+# Kinds that make a waiting "received" notice for the same letter pointless.
+SUPERSEDES_RECEIVED = {"sent", "held", "returned", "delivered", "censored", "confirm"}
+
+_EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December")
 
 
 def _dedup_key(kind: str, letter: Letter, reply_id: int | None) -> str:
@@ -35,10 +59,16 @@ def _dedup_key(kind: str, letter: Letter, reply_id: int | None) -> str:
     return f"{kind}:{letter.id}"
 
 
+def en_date(value: datetime) -> str:
+    return f"{value.day} {_EN_MONTHS[value.month - 1]} {value.year}"
+
+
 def letter_context(letter: Letter, prisoner: Prisoner | None, settings) -> dict:
+    when = letter.created_at or utcnow()
     return {
         "org_name": settings.org_name,
-        "letter_date": letter.created_at or utcnow(),
+        "letter_date": when,
+        "letter_date_en": en_date(when),
         "prisoner_name": prisoner.full_name if prisoner else "",
         "prisoner_datv": _inflect(prisoner, "datv"),
         "prisoner_gent": _inflect(prisoner, "gent"),
@@ -55,17 +85,49 @@ def _inflect(prisoner: Prisoner | None, case: str) -> str:
     return inflect_full_name(prisoner.last_name, prisoner.first_name, prisoner.middle_name, case)
 
 
+def _sent_today(session: Session, writer_hash: str) -> int:
+    start = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    return session.scalar(select(func.count()).select_from(OutboundMail).where(
+        OutboundMail.writer_hash == writer_hash, OutboundMail.created_at >= start,
+        OutboundMail.kind.not_in(NOT_CAPPED), OutboundMail.state != "SUPERSEDED")) or 0
+
+
+def _supersede_received(session: Session, letter: Letter) -> None:
+    """A still-waiting 'received' notice for this letter is dropped, and its daily slot freed."""
+    for row in session.scalars(select(OutboundMail).where(
+            OutboundMail.letter_id == letter.id, OutboundMail.kind == "received",
+            OutboundMail.state == "PENDING", OutboundMail.next_attempt_at > utcnow())):
+        session.execute(update(OutboundMail).where(OutboundMail.id == row.id,
+                                                   OutboundMail.state == "PENDING")
+                        .values(state="SUPERSEDED", dedup_key=f"{row.dedup_key}:superseded:{row.id}")
+                        .execution_options(synchronize_session=False))
+
+
 def queue_notice(session: Session, settings, letter: Letter, kind: str, *, parsed=None,
                  reply_id: int | None = None, pages: tuple[Page, ...] = (),
-                 **context) -> list[int]:
-    """Returns [outbound id] when queued, [] when the rate limit already had one."""
+                 send_after: timedelta | None = None, **context) -> list[int]:
+    """Returns [outbound id] when queued, [] when nothing is to be sent (robot, opted out,
+    rate limit). With `send_after`, the row waits that long (the caller must not publish
+    it; the sweeper sends it when due)."""
+    if (parsed is not None and parsed.automated) or letter.state == LetterState.IGNORED:
+        return []  # robots are never answered, whoever asks
+    if is_suppressed(session, letter.sender_hash):
+        return []
+    if kind in SUPERSEDES_RECEIVED:
+        _supersede_received(session, letter)
+    if kind not in NOT_CAPPED and letter.sender_hash and \
+            _sent_today(session, letter.sender_hash) >= settings.notices_per_writer_per_day:
+        return []
     secret = settings.secret_key.get_secret_value()
     if parsed is not None:
+        # RFC 3834: an answer to a message goes to its return path.
         recipient = parsed.return_path or parsed.sender
         in_reply_to = parsed.message_id
     else:
         recipient = unseal(secret, letter.sender_sealed)
         in_reply_to = None
+    if not recipient:
+        return []
     prisoner = session.get(Prisoner, letter.prisoner_id) if letter.prisoner_id else None
     ctx = letter_context(letter, prisoner, settings)
     if "candidates" in context:
@@ -75,19 +137,34 @@ def queue_notice(session: Session, settings, letter: Letter, kind: str, *, parse
             for c in context["candidates"]]
     ctx.update(context)
     dedup_key = _dedup_key(kind, letter, reply_id)
+    domain = settings.gateway_address.partition("@")[2]
+    subject = SUBJECTS[kind].format_map(ctx) if "{" in SUBJECTS[kind] else SUBJECTS[kind]
     message = compose(kind, to=None, from_addr=settings.gateway_address,
-                      from_name=settings.org_name, subject=SUBJECTS[kind], context=ctx,
+                      from_name=settings.org_name, subject=subject, context=ctx,
                       in_reply_to=in_reply_to if kind != "reply" else None, pages=pages,
-                      dedup_key=dedup_key, domain=settings.gateway_address.partition("@")[2])
+                      dedup_key=dedup_key, domain=domain)
     row = OutboundMail(dedup_key=dedup_key, kind=kind, letter_id=letter.id, reply_id=reply_id,
                        message=bytes(message), recipient_sealed=seal(secret, recipient),
-                       next_attempt_at=utcnow())
+                       next_attempt_at=utcnow() + (send_after or timedelta(0)),
+                       message_id=str(message["Message-ID"]).strip().strip("<>"),
+                       writer_hash=letter.sender_hash)
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
         return []
     return [row.id]
+
+
+def notice_answered(session: Session, message_ids: tuple[str, ...],
+                    writer_hash: str | None) -> OutboundMail | None:
+    """The newest of our notices to this writer that a message answers (In-Reply-To or
+    References name its Message-ID). Another writer's notice does not count."""
+    if not message_ids or not writer_hash:
+        return None
+    return session.scalar(select(OutboundMail).where(
+        OutboundMail.message_id.in_(list(message_ids)[:100]),
+        OutboundMail.writer_hash == writer_hash).order_by(OutboundMail.id.desc()).limit(1))
 
 
 def due(now: datetime | None = None):

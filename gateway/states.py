@@ -8,6 +8,7 @@ from enum import StrEnum
 
 class LetterState(StrEnum):
     RECEIVED = "RECEIVED"        # raw mail stored, not yet read
+    AWAITING_SENDER = "AWAITING_SENDER"  # the writer must confirm their address first
     HELD = "HELD"                # a person must weigh it (moderation)
     READY = "READY"              # checked and rendered, waiting to be submitted
     DESK = "DESK"                # waiting for an organizer to type it into a service with no API
@@ -26,9 +27,12 @@ class LetterState(StrEnum):
 S = LetterState
 
 ALLOWED: dict[LetterState, frozenset[LetterState]] = {
-    S.RECEIVED: frozenset({S.HELD, S.READY, S.DESK, S.REJECTED, S.QUARANTINED, S.IGNORED}),
+    S.RECEIVED: frozenset({S.HELD, S.READY, S.DESK, S.REJECTED, S.QUARANTINED, S.IGNORED,
+                           S.AWAITING_SENDER}),
+    # Confirmed: back to the start of the checks. Opted out or never confirmed: a person.
+    S.AWAITING_SENDER: frozenset({S.RECEIVED, S.HELD, S.DISCARDED}),
     S.HELD: frozenset({S.READY, S.DESK, S.REJECTED, S.DISCARDED, S.HELD}),
-    S.READY: frozenset({S.SUBMITTING, S.HELD, S.DISCARDED}),
+    S.READY: frozenset({S.SUBMITTING, S.DESK, S.HELD, S.DISCARDED}),  # DESK: desk and post adapters
     S.DESK: frozenset({S.SUBMITTED, S.DISCARDED, S.HELD}),
     S.SUBMITTING: frozenset({S.SUBMITTED, S.READY, S.UNKNOWN, S.FAILED, S.HELD}),
     S.UNKNOWN: frozenset({S.SUBMITTING, S.SUBMITTED, S.READY, S.FAILED}),
@@ -45,6 +49,8 @@ ALLOWED: dict[LetterState, frozenset[LetterState]] = {
 TERMINAL = frozenset({S.DELIVERED, S.CENSORED, S.REJECTED, S.DISCARDED, S.IGNORED})
 # States where the letter waits for a person, not for a worker: the sweeper leaves them be.
 WAITING_FOR_PERSON = frozenset({S.HELD, S.DESK, S.FAILED, S.QUARANTINED})
+# Waiting for the writer to confirm their address: nobody re-drives it but their answer.
+WAITING_FOR_WRITER = frozenset({S.AWAITING_SENDER})
 
 
 class IllegalTransition(Exception):

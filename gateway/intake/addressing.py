@@ -1,7 +1,8 @@
 """Which prisoner is this letter for?
 
 Sources, strongest first: a plus-address ``letters+<code>@…`` among the recipients; a first
-line "Кому: …" (removed from the text); the subject. In the line and the subject the prisoner
+line "Кому: …" (removed from the text); the subject; and, when nothing names anyone, the
+prisoner of the letter whose notice this message answers (In-Reply-To our Message-ID). In the line and the subject the prisoner
 is found by the directory's short code ("K123") or by name the way Russians write names: any
 grammatical case, with or without patronymic, ё/е, initials, diminutives, Latin
 transliteration and small typos. "Любому"/"anyone" picks the prisoner who can receive letters
@@ -67,17 +68,25 @@ _LOOKALIKE = str.maketrans("АВЕКМНОРСТУХавекмнорстух", "
 
 
 def resolve_recipient(subject: str, text: str, recipients: Sequence[str],
-                      directory: Sequence[Candidate]) -> Resolution:
+                      directory: Sequence[Candidate], *,
+                      answered_prisoner: int | None = None) -> Resolution:
+    """`answered_prisoner`: the letter's message answers one of our notices about a letter
+    to this prisoner; it is the weakest source, used when nothing in the message names anyone."""
     directory = tuple(directory)
     text, line = _split_address_line(text)
     results = [_from_recipients(recipients, directory)]
     if line is not None:
         results.append(_from_phrase(line, directory))
     results.append(_from_phrase(_strip_reply_prefixes(subject), directory))
+    answered = next((c for c in directory if c.id == answered_prisoner), None)
     for kind in ("found", "anyone", "ambiguous"):
         for result in results:
             if result is not None and result.kind == kind:
+                if kind == "ambiguous" and answered in result.candidates:
+                    break  # "Кому: Иванову" in answer to our notice about a letter to him
                 return Resolution(result.kind, result.prisoner_id, result.candidates, text)
+    if answered is not None:
+        return Resolution("found", answered.id, (answered,), text)
     return Resolution("not_found", None, (), text)
 
 

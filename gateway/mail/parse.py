@@ -81,6 +81,7 @@ class ParsedLetter:
     in_reply_to: tuple[str, ...]  # In-Reply-To + References ids, without angle brackets
     sender_problem: str | None = None  # why sender is None (English), for the organizer
     defects: tuple[str, ...] = field(default=())  # parser defects worth showing a person
+    auth_results: tuple[str, ...] = ()  # raw Authentication-Results values, top first
 
 
 class UnparseableMessage(Exception):
@@ -384,6 +385,7 @@ class _ParseRun:
             in_reply_to=self._references(),
             sender_problem=sender.problem,
             defects=tuple(dict.fromkeys(self.defects))[:20],
+            auth_results=tuple(v[:2000] for v in self._raw("Authentication-Results")[:20]),
         )
 
 

@@ -6,7 +6,9 @@ and robots get none."""
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -15,11 +17,21 @@ from sqlalchemy.orm import Session
 from gateway import faults
 from gateway.crypto import address_hash, seal
 from gateway.formatting import render_letter, writer_first_name
+from gateway.intake import writers
 from gateway.intake.addressing import Candidate, resolve_recipient
 from gateway.lifecycle import claim, move
+from gateway.mail.authentication import Authentication, authenticate
 from gateway.mail.parse import ParsedLetter, UnparseableMessage, parse_message_bounded
-from gateway.models import InboundMessage, Letter, LetterAttachment, Prisoner, utcnow
-from gateway.notices import queue_notice
+from gateway.models import (
+    InboundMessage,
+    Letter,
+    LetterAttachment,
+    LetterEvent,
+    Prisoner,
+    Sender,
+    utcnow,
+)
+from gateway.notices import notice_answered, queue_notice
 from gateway.pricing import quote
 from gateway.providers.profiles import load_profiles
 from gateway.rules import run_rules
@@ -51,7 +63,9 @@ def directory(session: Session) -> list[Candidate]:
 
 
 def check_letters(session: Session, letter_ids: list[int], settings) -> CheckResult:
-    """Check a batch; the caller commits once and then publishes the result."""
+    """Check a batch; the caller commits once and then publishes the result.
+
+    Letters a confirmation releases are checked in the same call (appended to the batch)."""
     result = CheckResult()
     candidates: list[Candidate] | None = None
     own = frozenset({settings.gateway_address.lower(), settings.org_reply_email.lower()})
@@ -59,7 +73,9 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         "disabled": [r for r in settings.rules_disabled.split(",") if r.strip()],
         "monthly_budget": settings.monthly_budget_rub,
     })
-    for letter_id in letter_ids:
+    queue = deque(letter_ids)
+    while queue:
+        letter_id = queue.popleft()
         letter = session.get(Letter, letter_id)
         if letter is None or letter.state != S.RECEIVED:
             continue  # someone else did it, or it moved on: tasks are idempotent
@@ -76,10 +92,38 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             move(session, letter, S.QUARANTINED, note="no single, valid sender address")
             continue
         _take_writer(letter, parsed, settings)
+        sender = writers.sender_for(session, letter.sender_hash)
+        commands = writers.read_commands(parsed.subject, parsed.text)
+        if commands.stop:
+            writers.opt_out(session, letter.sender_hash)
+            move(session, letter, S.IGNORED, note="the writer asked to stop all mail")
+            _release_waiting(session, letter.sender_hash, confirmed=False)
+            continue
+        if commands.start:
+            writers.opt_in(session, letter.sender_hash)
+        if commands.pseudonym:
+            sender.pseudonym = commands.pseudonym
+        if sender.pseudonym:
+            letter.writer_name = sender.pseudonym
+        answered = notice_answered(session, parsed.in_reply_to, letter.sender_hash)
+        if _confirms(sender, parsed, answered, settings):
+            writers.confirm(sender)
+            released = _release_waiting(session, letter.sender_hash, confirmed=True)
+            queue.extend(released)
+            if _only_confirmation(parsed, answered, commands.text):
+                move(session, letter, S.IGNORED, note="the writer confirmed their address "
+                     f"({len(released)} letter(s) released)")
+                continue
         if candidates is None:
             candidates = directory(session)
-        resolution = resolve_recipient(parsed.subject, parsed.text, parsed.recipients, candidates)
+        resolution = resolve_recipient(
+            parsed.subject, commands.text, parsed.recipients, candidates,
+            answered_prisoner=_prisoner_of(session, answered))
         letter.body = resolution.text
+        if resolution.kind == "not_found" and (commands.start or commands.pseudonym) \
+                and not resolution.text.strip():
+            move(session, letter, S.IGNORED, note="a command from the writer, not a letter")
+            continue
         if resolution.kind == "not_found":
             move(session, letter, S.REJECTED, note="recipient not found in the directory")
             result.mail += queue_notice(session, settings, letter, "unknown_recipient",
@@ -90,13 +134,30 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             result.mail += queue_notice(session, settings, letter, "ambiguous_recipient",
                                         parsed=parsed, candidates=resolution.candidates)
             continue
-        if resolution.prisoner_id is None:  # "to anyone", and nobody can receive now
+        prisoner_id = resolution.prisoner_id
+        if resolution.kind == "anyone" and letter.prisoner_id is not None:
+            prisoner_id = letter.prisoner_id  # chosen before the writer confirmed: keep it
+        if prisoner_id is None:  # "to anyone", and nobody can receive now
             move(session, letter, S.HELD, note="written to anyone, but no prisoner can receive "
                  "letters now; an organizer chooses")
             continue
-        prisoner = session.get(Prisoner, resolution.prisoner_id)
+        prisoner = session.get(Prisoner, prisoner_id)
         letter.prisoner_id = prisoner.id
         letter.provider = prisoner.provider
+        if _must_confirm(session, letter, sender, parsed, settings):
+            if writers.is_suppressed(session, letter.sender_hash):
+                move(session, letter, S.HELD, note="the writer has not confirmed their address "
+                     "and has asked for no mail, so cannot be asked to; a person decides")
+                continue
+            move(session, letter, S.AWAITING_SENDER, note=_confirm_note(parsed, sender, settings))
+            token = writers.new_token()
+            queued = queue_notice(session, settings, letter, "confirm", parsed=parsed,
+                                  token_shown=writers.show_token(token))
+            if queued:  # else today's notice already carries a token that still works
+                writers.set_token(sender, settings.secret_key.get_secret_value(), token,
+                                  settings.confirm_token_days)
+            result.mail += queued
+            continue
         for att in parsed.attachments:
             session.add(LetterAttachment(letter_id=letter.id, filename=att.filename,
                                          content_type=att.content_type, data=att.data))
@@ -110,16 +171,111 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
                                         findings=decision.findings)
             continue
         render(letter, prisoner, settings)
-        if decision.outcome == "hold":
+        reasons = [f for f in decision.findings if f.severity == "hold"]
+        today = writers.count_letter(session, sender)
+        if today > settings.sender_daily_limit:
+            reasons.append(_over_limit(settings.sender_daily_limit))
+        if decision.outcome == "hold" or reasons:
             move(session, letter, S.HELD, note="held for a person: " +
-                 "; ".join(f.reason_organizer for f in decision.findings if f.severity == "hold"))
+                 "; ".join(f.reason_organizer for f in reasons))
             result.mail += queue_notice(session, settings, letter, "held", parsed=parsed,
-                                        findings=decision.findings)
+                                        findings=reasons)
             continue
         move(session, letter, S.READY, note="checked and rendered")
         result.ready.append(letter.id)
+        # Not published: it waits, and goes only if the letter is not sent meanwhile.
+        queue_notice(session, settings, letter, "received", parsed=parsed,
+                     send_after=timedelta(seconds=settings.received_notice_after_s))
     faults.point("check.before_commit")
     return result
+
+
+@dataclass(frozen=True)
+class _Reason:
+    """A hold reason of the gateway's own, shaped like a rule's Finding for the templates."""
+    rule: str
+    reason_ru: str
+    reason_en: str
+    reason_organizer: str
+    severity: str = "hold"
+    passages: tuple[str, ...] = ()
+
+
+def _over_limit(limit: int) -> _Reason:
+    return _Reason(
+        "daily_limit",
+        f"сегодня от вас пришло больше {limit} писем — это наш дневной предел на одного "
+        "человека; лишние письма не теряются, их отправит организатор",
+        f"more than {limit} letters came from you today, our daily limit per writer; the "
+        "extra letters are not lost, an organizer will send them",
+        f"over the writer's daily limit of {limit} letters")
+
+
+def _prisoner_of(session: Session, notice) -> int | None:
+    if notice is None or notice.letter_id is None:
+        return None
+    return session.scalar(select(Letter.prisoner_id).where(Letter.id == notice.letter_id))
+
+
+def _confirms(sender: Sender, parsed: ParsedLetter, answered, settings) -> bool:
+    """This message answers our confirm notice, or carries the writer's pending token."""
+    if answered is not None and answered.kind == "confirm":
+        return True
+    return writers.token_matches(sender, settings.secret_key.get_secret_value(),
+                                 writers.tokens_in(parsed.subject, parsed.text), utcnow())
+
+
+def _only_confirmation(parsed: ParsedLetter, answered, text: str) -> bool:
+    """An answer to the confirm notice, or a short message with the token, is not a letter."""
+    if answered is not None and answered.kind == "confirm":
+        return True
+    return bool(writers.tokens_in(parsed.subject)) or len(text.strip()) < 200
+
+
+def _must_confirm(session: Session, letter: Letter, sender: Sender, parsed: ParsedLetter,
+                  settings) -> bool:
+    if not settings.confirm_senders:
+        return False
+    if _confirmed_before(session, letter.id):
+        return False  # released by the writer's confirmation: never ask twice for one letter
+    if sender.verified_at is None:
+        return True
+    auth = _authentication(parsed, settings)
+    return auth.verdict == "fail"
+
+
+def _authentication(parsed: ParsedLetter, settings) -> Authentication:
+    return authenticate(parsed.auth_results, own_authserv_id=settings.own_authserv_id,
+                        from_domain=(parsed.sender or "").rpartition("@")[2] or None)
+
+
+def _confirm_note(parsed: ParsedLetter, sender: Sender, settings) -> str:
+    if sender.verified_at is None:
+        return "waiting for the writer to confirm their address (first letter)"
+    return ("waiting for the writer to confirm this letter: their domain did not vouch for "
+            f"it ({_authentication(parsed, settings).detail})")
+
+
+def _confirmed_before(session: Session, letter_id: int) -> bool:
+    return session.scalar(select(LetterEvent.id).where(
+        LetterEvent.letter_id == letter_id, LetterEvent.from_state == S.AWAITING_SENDER,
+        LetterEvent.to_state == S.RECEIVED).limit(1)) is not None
+
+
+def _release_waiting(session: Session, sender_hash: str, *, confirmed: bool) -> list[int]:
+    """The writer's letters waiting for confirmation go back to the checks (confirmed) or
+    to a person (the writer opted out, so they can never confirm)."""
+    released: list[int] = []
+    for waiting in session.scalars(select(Letter).where(
+            Letter.sender_hash == sender_hash, Letter.state == S.AWAITING_SENDER)
+            .order_by(Letter.id)):
+        if confirmed:
+            move(session, waiting, S.RECEIVED, note="the writer confirmed their address")
+        else:
+            move(session, waiting, S.HELD, note="the writer asked for no mail before confirming "
+                 "their address; a person decides")
+        released.append(waiting.id)
+    return released
 
 
 def _take_writer(letter: Letter, parsed: ParsedLetter, settings) -> None:

@@ -1,0 +1,157 @@
+"""Writers: what they ask of us by mail, and what we remember about them.
+
+A writer is known by the HMAC of their address (crypto.address_hash), never the address.
+They can, by mail alone:
+- confirm their address, by answering our "confirm" notice or sending its token back;
+- choose the name the prison sees: a line "Подпись: Лиса" (or "Псевдоним:", "Signature:")
+  at the start or the end of a letter; the line is removed from the letter;
+- stop all mail from the gateway: the subject "СТОП" / "STOP" (and "СТАРТ" / "START" to
+  resume). Stopping is a Suppression row, the table every sender of mail consults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.models import Sender, Suppression, utcnow
+
+_PREFIXES = re.compile(r"^\s*((re|fwd?|fw|aw|ответ|пересл)\s*(\[\d+\])?\s*:\s*)+", re.I)
+_STOP = {"стоп", "stop", "отписаться", "unsubscribe", "остановить"}
+_START = {"старт", "start", "подписаться", "subscribe", "продолжить"}
+_PSEUDONYM = re.compile(
+    r"^\s*(подпись|подписывать|псевдоним|имя\s+для\s+письма|signature|sign\s+as|pseudonym)"
+    r"\s*(:|-|–|—)\s*(?P<name>.+?)\s*$", re.IGNORECASE)
+_NAME = re.compile(r"[A-Za-zА-Яа-яЁё]+(?:[ '\-][A-Za-zА-Яа-яЁё]+){0,2}")
+_TOKEN = re.compile(r"(?<!\d)(\d{4})[ \-]?(\d{4})(?!\d)")
+
+
+@dataclass(frozen=True)
+class Commands:
+    stop: bool
+    start: bool
+    pseudonym: str | None
+    text: str  # the letter text without a pseudonym line
+
+
+def _bare_subject(subject: str) -> str:
+    return re.sub(r"[\s.!:;,\-–—\"«»()\[\]]+", " ", _PREFIXES.sub("", subject or "")).strip().lower()
+
+
+def read_commands(subject: str, text: str) -> Commands:
+    bare = _bare_subject(subject)
+    stop, start = bare in _STOP, bare in _START
+    pseudonym, text = _take_pseudonym(text)
+    return Commands(stop, start, pseudonym, text)
+
+
+def _take_pseudonym(text: str) -> tuple[str | None, str]:
+    lines = text.split("\n")
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    for i in (filled[:1] + filled[-1:]) if filled else []:
+        found = _PSEUDONYM.match(lines[i])
+        if not found:
+            continue
+        name = found.group("name").strip(" .!\"'«»")
+        if len(name) > 40 or not _NAME.fullmatch(name):
+            continue  # not a name: leave the line where it is
+        rest = lines[:i] + lines[i + 1:]
+        return name, "\n".join(rest).strip("\n")
+    return None, text
+
+
+def tokens_in(*texts: str) -> set[str]:
+    """Every 8-digit code written as 1234 5678, 1234-5678 or 12345678."""
+    return {a + b for t in texts for a, b in _TOKEN.findall(t or "")}
+
+
+def new_token() -> str:
+    return f"{secrets.randbelow(10 ** 8):08d}"
+
+
+def show_token(token: str) -> str:
+    return f"{token[:4]}-{token[4:]}"
+
+
+def token_digest(secret: str, token: str) -> str:
+    return hmac.new(secret.encode(), b"confirm-token:" + token.encode(), hashlib.sha256).hexdigest()
+
+
+def token_matches(sender: Sender, secret: str, candidates: set[str], now: datetime) -> bool:
+    if not sender.token_hash or not candidates:
+        return False
+    if sender.token_expires_at is not None and sender.token_expires_at < now:
+        return False
+    return any(hmac.compare_digest(token_digest(secret, c), sender.token_hash) for c in candidates)
+
+
+def set_token(sender: Sender, secret: str, token: str, days: int) -> None:
+    sender.token_hash = token_digest(secret, token)
+    sender.token_expires_at = utcnow() + timedelta(days=days)
+
+
+def confirm(sender: Sender) -> None:
+    sender.verified_at = utcnow()
+    sender.token_hash = None  # one-time
+    sender.token_expires_at = None
+
+
+def sender_for(session: Session, address_hash: str) -> Sender:
+    """The writer's row, created on first sight (safe against a concurrent first letter)."""
+    found = session.scalar(select(Sender).where(Sender.address_hash == address_hash))
+    if found is None:
+        try:
+            with session.begin_nested():
+                found = Sender(address_hash=address_hash)
+                session.add(found)
+        except IntegrityError:
+            found = session.scalar(select(Sender).where(Sender.address_hash == address_hash))
+    found.last_seen_at = utcnow()
+    return found
+
+
+def count_letter(session: Session, sender: Sender) -> int:
+    """Count one more letter today and return today's count (one atomic UPDATE, so two
+    workers checking two letters of one writer both count)."""
+    today = utcnow().date().isoformat()
+    session.execute(
+        update(Sender).where(Sender.id == sender.id).values(
+            letters_today=case((Sender.count_day == today, Sender.letters_today + 1), else_=1),
+            count_day=today)
+        .execution_options(synchronize_session=False))
+    session.refresh(sender, ["letters_today", "count_day"])
+    return sender.letters_today
+
+
+def is_suppressed(session: Session, address_hash: str | None) -> bool:
+    if not address_hash:
+        return False
+    return session.scalar(select(Suppression.id).where(
+        Suppression.address_hash == address_hash)) is not None
+
+
+def opt_out(session: Session, address_hash: str) -> None:
+    if session.scalar(select(Suppression).where(Suppression.address_hash == address_hash)):
+        return
+    try:
+        with session.begin_nested():
+            session.add(Suppression(address_hash=address_hash, reason="opted_out",
+                                    note="the writer asked to stop all mail"))
+    except IntegrityError:
+        pass
+
+
+def opt_in(session: Session, address_hash: str) -> None:
+    """Only the writer's own opt-out is lifted; a bounce stays suppressed."""
+    row = session.scalar(select(Suppression).where(Suppression.address_hash == address_hash,
+                                                   Suppression.reason == "opted_out"))
+    if row is not None:
+        session.delete(row)
