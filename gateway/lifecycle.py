@@ -18,7 +18,7 @@ def move(session: Session, letter: Letter, target: LetterState, *, actor: str = 
     check_transition(current, target)
     letter.state = target
     letter.updated_at = utcnow()
-    if note is not None and target not in (LetterState.SUBMITTED,):
+    if note is not None:
         letter.reason = note
     session.add(LetterEvent(letter_id=letter.id, from_state=current, to_state=target,
                             actor=actor, note=note))
