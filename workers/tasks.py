@@ -62,6 +62,14 @@ def publish_checks(ids: list[int]) -> None:
         check_letters.delay(chunk)
 
 
+@signals.worker_init.connect
+def _warm_up(**_kw):
+    # Load the language models and morphology once in the parent, before the pool forks,
+    # so the children share them copy-on-write instead of each building its own.
+    from gateway.rules import warm_up
+    warm_up()
+
+
 @signals.worker_process_init.connect
 def _fresh_connections(**_kw):
     # Forked children must not share the parent's DB or HTTP connections.
