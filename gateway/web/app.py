@@ -6,11 +6,13 @@ script or style anywhere in the templates), pages are never cached."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
 import flask
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.config import Settings, get_settings
 from gateway.db import session_factory
@@ -29,6 +31,7 @@ from gateway.web import (
 )
 from gateway.web.formatting import register_filters
 
+log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -37,6 +40,10 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 
 def create_app(settings: Settings | None = None) -> flask.Flask:
     settings = settings or get_settings()
+    if settings.secret_key.get_secret_value() == Settings.model_fields["secret_key"].default \
+            .get_secret_value():
+        log.warning("dashboard: GATEWAY_SECRET_KEY is the default; sessions can be forged. "
+                    "Set a long random key before anyone but you can reach the dashboard.")
     app = flask.Flask(__name__, template_folder=str(TEMPLATES_DIR),
                       static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config.update(
@@ -50,6 +57,11 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
         SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
         OVERVIEW_SETTLED_SECONDS=60.0,  # settled counts and spend: see overview.py
     )
+    # Deployment knobs that are Flask's own, e.g. GATEWAY_FLASK_SESSION_COOKIE_SECURE=true
+    # behind a TLS proxy, GATEWAY_FLASK_PROXY_HOPS=1 to trust one X-Forwarded-For hop.
+    app.config.from_prefixed_env("GATEWAY_FLASK")
+    if hops := int(app.config.get("PROXY_HOPS", 0)):
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.sessions"] = session_factory(settings.database_url)
     CSRFProtect(app)

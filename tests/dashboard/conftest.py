@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from argon2 import PasswordHasher
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
@@ -17,12 +18,22 @@ from gateway.config import Settings
 from gateway.crypto import address_hash, seal
 from gateway.db import engine_for, session_factory
 from gateway.models import Base, InboundMessage, Letter, LetterEvent, Prisoner, utcnow
+from gateway.web import accounts
 from gateway.web.accounts import create_user
 from gateway.web.app import create_app
 
 SECRET = "dashboard-test-secret"
 PASSWORD = "correct horse battery"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch):
+    """Still argon2id, at the lowest cost: the suite hashes dozens of passwords on a shared
+    machine. The production parameters are argon2-cffi's defaults."""
+    fast = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(accounts, "_hasher", fast)
+    monkeypatch.setattr(accounts, "_DUMMY_HASH", fast.hash("dummy"))
 
 
 @pytest.fixture
