@@ -1,0 +1,308 @@
+"""Exactly-once paid submission against the simulator over HTTP, with injected faults.
+
+Every letter ends SUBMITTED with exactly one charge in the simulator's ledger, or UNKNOWN
+and then resolved by replaying its key, still with one charge."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from gateway.models import Cursor, Letter, LetterEvent, OutboundMail, SubmissionAttempt, utcnow
+from gateway.pipeline import sweeper
+from gateway.pipeline.submission import replay_unknown, submit_many, submit_one
+from gateway.providers import breaker, catalogue
+from gateway.providers.policy import SubmissionPolicy
+from gateway.states import LetterState as S
+from tests.providers.conftest import states
+
+pytestmark = [pytest.mark.providers, pytest.mark.timeout(120)]
+
+
+def drive(sessions, provider, ids, settings, policy, timeout: float = 30.0) -> None:
+    """What the sweeper and the workers do, in one thread: submit whatever is due until
+    every letter has left READY/UNKNOWN-with-a-next-attempt."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sessions() as session:
+            due = Letter.next_attempt_at.is_(None) & (Letter.state == S.READY) | \
+                (Letter.next_attempt_at <= utcnow())
+            pending = list(session.scalars(select(Letter.id).where(
+                Letter.id.in_(ids), Letter.state.in_([S.READY, S.UNKNOWN]), due)))
+            waiting = session.scalar(select(Letter.id).where(
+                Letter.id.in_(ids), Letter.state.in_([S.READY, S.UNKNOWN]),
+                Letter.next_attempt_at > utcnow()).limit(1))
+        if not pending and waiting is None:
+            return
+        if pending:
+            submit_many(sessions, provider, pending, settings, policy)
+        time.sleep(0.05)
+    raise AssertionError(f"letters still pending: {states(sessions, ids)}")
+
+
+def charges_by_key(control) -> Counter:
+    return Counter(c["idempotency_key"] for c in control.ledger())
+
+
+def public_ids(sessions, ids) -> list[str]:
+    with sessions() as session:
+        return [session.get(Letter, i).public_id for i in ids]
+
+
+def events(sessions, letter_id: int) -> list[str]:
+    with sessions() as session:
+        return [e.to_state for e in session.scalars(
+            select(LetterEvent).where(LetterEvent.letter_id == letter_id).order_by(LetterEvent.id))]
+
+
+def test_clean_submission_charges_each_letter_once_and_queues_the_notice(
+        sessions, http, settings, policy, control, letters):
+    ids = letters(3)
+    result = submit_many(sessions, http, ids, settings, policy)
+    assert sorted(result.submitted) == ids
+    assert states(sessions, ids) == ["SUBMITTED"] * 3
+    assert charges_by_key(control) == Counter({k: 1 for k in public_ids(sessions, ids)})
+    with sessions() as session:
+        numbers = {le.provider_number for le in session.scalars(select(Letter))}
+        assert numbers == {m["number"] for m in control.letters()}
+        assert session.scalar(select(OutboundMail).where(OutboundMail.kind == "sent")) is not None
+
+
+FAULTS = {
+    "503 with Retry-After": dict(status=503, retry_after=1, mode="before"),
+    "429": dict(status=429, retry_after=1, mode="before"),
+    "500 after accepting": dict(status=500, mode="after"),
+    "502 before": dict(status=502, mode="before"),
+    "reset after the request was sent": dict(status="reset", mode="after"),
+    "reset before processing": dict(status="reset", mode="before"),
+    "slow answer past the timeout": dict(status=504, mode="after", latency_ms=1600),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
+def test_each_fault_ends_with_one_charge_per_letter(fault, sessions, http, settings, policy,
+                                                    control, letters):
+    ids = letters(4)
+    # The first three submissions fail; later ones (and replays) go through.
+    control.faults(error_rate=1.0, count=3, method="POST", path_prefix="/v1/letters", **fault)
+    if fault.get("latency_ms"):  # latency stays after `count` is spent: lift it by hand
+        submit_many(sessions, http, ids, settings, policy)
+        control.faults()
+    drive(sessions, http, ids, settings, policy)
+    assert states(sessions, ids) == ["SUBMITTED"] * 4
+    keys = public_ids(sessions, ids)
+    assert charges_by_key(control) == Counter({k: 1 for k in keys})
+    assert len(control.letters()) == 4
+    if fault["mode"] == "after":  # charged but unanswered: UNKNOWN, then the replay
+        went_unknown = [i for i in ids if "UNKNOWN" in events(sessions, i)]
+        assert went_unknown, "an answer lost after the charge must make the letter UNKNOWN"
+        with sessions() as session:
+            replays = session.scalars(select(SubmissionAttempt).where(
+                SubmissionAttempt.http_status == 200)).all()
+            assert {a.letter_id for a in replays} >= set(went_unknown)
+    elif fault["status"] in (429, 503):  # the contract's "not processed, come back later"
+        assert not any("UNKNOWN" in events(sessions, i) for i in ids)
+
+
+def test_retry_after_is_honoured(sessions, http, settings, policy, control, letters):
+    [letter_id] = letters(1)
+    control.faults(error_rate=1.0, count=1, status=503, retry_after=3, method="POST")
+    before = utcnow()
+    assert submit_one(sessions, http, letter_id, settings, policy)[0] == "retry"
+    with sessions() as session:
+        letter = session.get(Letter, letter_id)
+        assert letter.state == S.READY
+        assert letter.next_attempt_at >= before + timedelta(seconds=3)
+    # Not due yet: nothing is sent.
+    assert submit_one(sessions, http, letter_id, settings, policy)[0] == "skipped"
+    assert control.ledger() == []
+
+
+def test_a_worker_swept_as_dead_still_records_its_late_success_once(
+        sessions, http, settings, policy, control, letters):
+    [letter_id] = letters(1)
+    control.faults(error_rate=0.0, latency_ms=1200, method="POST")  # slow, but fine
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(
+        submit_one(sessions, http, letter_id, settings, policy)))
+    http.client.timeout = http.client.timeout.__class__(5.0)
+    worker.start()
+    time.sleep(0.5)
+    with sessions() as session:  # the sweeper thinks the worker died mid-call
+        found = sweeper.sweep(session, stuck_after_s=0.1)
+        session.commit()
+    assert found.lost_submissions == [letter_id]
+    worker.join(10)
+    assert outcome[0][0] == "submitted"
+    assert states(sessions, [letter_id]) == ["SUBMITTED"]
+    control.faults()
+    # The sweeper's replay finds nothing left to do; the ledger has one charge.
+    assert submit_one(sessions, http, letter_id, settings, policy)[0] == "skipped"
+    assert len(control.ledger()) == 1
+
+
+def test_unknown_is_replayed_a_bounded_number_of_times_then_handed_to_a_person(
+        sessions, http, settings, policy, control, letters):
+    [letter_id] = letters(1)
+    settings = settings.model_copy(update={"max_submit_attempts": 3})
+    control.faults(error_rate=1.0, status=500, mode="after", method="POST")
+    drive(sessions, http, [letter_id], settings, policy)
+    with sessions() as session:
+        letter = session.get(Letter, letter_id)
+        assert letter.state == S.UNKNOWN and letter.next_attempt_at is None
+        assert "may have reached the provider" in letter.reason
+        assert letter.attempts == 3
+    assert len(control.ledger()) == 1  # three tries, one charge
+    # A person checks and re-drives it: the same key, the same letter, no second charge.
+    control.faults()
+    assert submit_one(sessions, http, letter_id, settings, policy)[0] == "skipped"  # waits
+    with sessions() as session:
+        replay_unknown(session, letter_id, actor="organizer")
+        session.commit()
+    assert submit_one(sessions, http, letter_id, settings, policy)[0] == "submitted"
+    assert len(control.ledger()) == 1
+    [at_sim] = control.letters()
+    with sessions() as session:
+        assert session.get(Letter, letter_id).provider_number == at_sim["number"]
+
+
+def test_402_pauses_the_provider_records_an_alert_and_holds_the_rest(
+        sessions, http, settings, policy, control, letters):
+    ids = letters(3)
+    control.post("/_sim/balance", {"amount": "10.00"})
+    outcomes = [submit_one(sessions, http, i, settings, policy)[0] for i in ids]
+    assert outcomes == ["retry", "deferred", "deferred"]  # one call, then no more
+    with sessions() as session:
+        assert session.get(Cursor, "provider:http:paused_until") is not None
+        alerts = session.scalars(select(Cursor).where(Cursor.name.like("alert:http:%"))).all()
+        assert any("402" in a.value for a in alerts)
+        held = [session.get(Letter, i) for i in ids]
+        assert all(le.state == S.READY and le.next_attempt_at > utcnow() for le in held)
+        assert "paused" in held[1].reason
+        assert session.scalar(select(SubmissionAttempt.id).where(
+            SubmissionAttempt.letter_id == ids[1])) is None
+    assert control.ledger() == []
+    # Topped up, pause lifted by an organizer: all three go, once each.
+    control.post("/_sim/balance", {"amount": "100000.00"})
+    with sessions() as session:
+        session.delete(session.get(Cursor, "provider:http:paused_until"))
+        for i in ids:
+            session.get(Letter, i).next_attempt_at = utcnow()
+        session.commit()
+    drive(sessions, http, ids, settings, policy)
+    assert charges_by_key(control) == Counter({k: 1 for k in public_ids(sessions, ids)})
+
+
+def test_circuit_breaker_opens_stops_calls_and_a_probe_closes_it(
+        sessions, http, settings, control, letters):
+    policy = SubmissionPolicy(retry_base_s=5, breaker_threshold=3, breaker_cooldown_s=0.6)
+    ids = letters(6)
+    control.faults(error_rate=1.0, status=503, retry_after=0, mode="before", method="POST")
+    outcomes = [submit_one(sessions, http, i, settings, policy)[0] for i in ids]
+    assert outcomes[:3] == ["retry"] * 3
+    assert outcomes[3:] == ["deferred"] * 3  # the breaker opened: no further calls
+    with sessions() as session:
+        assert breaker.read(session, "http").state == "open"
+        assert session.scalar(select(SubmissionAttempt.id).where(
+            SubmissionAttempt.letter_id.in_(ids[3:]))) is None
+        assert any("circuit open" in c.value for c in session.scalars(
+            select(Cursor).where(Cursor.name.like("alert:http:breaker:%"))))
+        assert "circuit open" in session.get(Letter, ids[3]).reason
+    time.sleep(0.7)
+    # Still failing: the single probe fails and the breaker reopens for longer.
+    assert submit_one(sessions, http, ids[3], settings, policy)[0] == "retry"  # the probe
+    assert submit_one(sessions, http, ids[5], settings, policy)[0] == "deferred"
+    with sessions() as session:
+        state = breaker.read(session, "http")
+        assert state.state == "open" and state.cooldown_s >= 1.2
+    control.faults()
+    time.sleep(state.cooldown_s + 0.1)
+    with sessions() as session:
+        for i in ids:
+            session.get(Letter, i).next_attempt_at = utcnow()
+        session.commit()
+    assert submit_one(sessions, http, ids[4], settings, policy)[0] == "submitted"  # the probe
+    with sessions() as session:
+        assert breaker.read(session, "http").state == "closed"
+    drive(sessions, http, ids, settings, SubmissionPolicy(retry_base_s=0.05))
+    assert charges_by_key(control) == Counter({k: 1 for k in public_ids(sessions, ids)})
+
+
+def test_daily_spend_cap_holds_the_rest_in_ready_with_a_reason(
+        sessions, http, settings, control, letters):
+    ids = letters(3)
+    with sessions() as session:
+        price = session.get(Letter, ids[0]).price
+    policy = SubmissionPolicy(daily_spend_cap=price * 2 + Decimal("1.00"))
+    result = submit_many(sessions, http, ids, settings, policy)
+    assert result.submitted == ids[:2] and result.deferred == [ids[2]]
+    with sessions() as session:
+        held = session.get(Letter, ids[2])
+        assert held.state == S.READY
+        assert "daily spend cap" in held.reason
+        assert held.next_attempt_at.date() > utcnow().date()
+    assert len(control.ledger()) == 2
+
+
+def test_409_idempotency_conflict_goes_to_a_person_not_to_failed(
+        sessions, http, settings, policy, control, letters):
+    [letter_id] = letters(1)
+    assert submit_one(sessions, http, letter_id, settings, policy)[0] == "submitted"
+    with sessions() as session:  # the letter changed after it was charged, and is replayed
+        letter = session.get(Letter, letter_id)
+        letter.rendered += "\nP.S."
+        letter.state, letter.next_attempt_at = S.UNKNOWN, utcnow()
+        session.commit()
+    assert submit_one(sessions, http, letter_id, settings, policy)[0] == "unknown"
+    with sessions() as session:
+        letter = session.get(Letter, letter_id)
+        assert letter.state == S.UNKNOWN and letter.next_attempt_at is None
+        assert "different text" in letter.reason
+    assert len(control.ledger()) == 1
+
+
+def test_catalogue_sync_and_a_facility_no_provider_reaches_is_held(
+        sessions, http, settings, policy, control, letters):
+    from gateway.models import Prisoner
+
+    with sessions() as session:
+        report = catalogue.sync_catalogue(session, http)
+        session.commit()
+        assert report.total == 7 and report.added == 7
+        assert catalogue.reaches(session, "http", "77-sizo-2") is True
+        prisoner = session.scalar(select(Prisoner).where(Prisoner.code == "K105"))
+        prisoner.facility_id = "59-ik-99"  # a typo in the directory, or a closed colony
+        session.commit()
+        assert [u.prisoner_code for u in catalogue.unreached(session)] == ["K105"]
+    good, bad = letters(1, code="K102")[0], letters(1, code="K105")[0]
+    result = submit_many(sessions, http, [good, bad], settings, policy)
+    assert result.submitted == [good] and result.held == [bad]
+    with sessions() as session:
+        letter = session.get(Letter, bad)
+        assert letter.state == S.HELD and "59-ik-99" in letter.reason
+        assert "catalogue" in letter.reason
+    assert len(control.ledger()) == 1
+
+
+def test_stale_catalogue_is_synced_before_submitting_and_a_failed_sync_does_not_block(
+        sessions, http, settings, policy, control, letters):
+    ids = letters(2)
+    control.faults(error_rate=1.0, status=503, method="GET", path_prefix="/v1/facilities")
+    result = submit_many(sessions, http, ids, settings, policy)
+    assert result.submitted == ids
+    with sessions() as session:
+        assert catalogue.synced_at(session, "http") is None
+    control.faults()
+    with sessions() as session:  # the next try is allowed after a few minutes
+        session.get(Cursor, "provider:http:catalogue_tried").value = \
+            (utcnow() - timedelta(minutes=10)).isoformat()
+        session.commit()
+    submit_many(sessions, http, [], settings, policy)
+    with sessions() as session:
+        assert catalogue.synced_at(session, "http") is not None
