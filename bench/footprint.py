@@ -1,0 +1,87 @@
+"""Peak memory of the gateway's processes, sampled with psutil while the benchmark runs.
+
+Each role (worker, beat, watch, web) is a process tree: the Celery parent, its prefork
+children and their parse subprocesses; gunicorn's master and workers. RSS counts pages
+shared after fork once per process, so the RSS sum overstates what the stack needs; PSS
+(proportional set size) splits shared pages between their users and is the footprint a
+small server actually has to hold. Both are reported; the headline is the RSS sum."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import psutil
+
+MB = 1024 * 1024
+
+
+@dataclass
+class Peaks:
+    role_rss: dict[str, float] = field(default_factory=dict)  # MB, peak of the role's tree sum
+    role_pss: dict[str, float] = field(default_factory=dict)
+    role_procs: dict[str, int] = field(default_factory=dict)  # most processes seen at once
+    process_rss: dict[str, float] = field(default_factory=dict)  # "role:name" -> peak MB
+    total_rss: float = 0.0  # peak of the sum over every role at one instant
+    total_pss: float = 0.0
+    samples: int = 0
+
+
+class Sampler:
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.roots: dict[str, int] = {}
+        self.peaks = Peaks()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._lock = threading.Lock()
+
+    def watch(self, role: str, pid: int) -> None:
+        with self._lock:
+            self.roots[role] = pid
+
+    def start(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> Peaks:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        return self.peaks
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def sample(self) -> None:
+        with self._lock:
+            roots = dict(self.roots)
+        total_rss = total_pss = 0.0
+        p = self.peaks
+        for role, pid in roots.items():
+            try:
+                root = psutil.Process(pid)
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+            rss = pss = 0.0
+            alive = 0
+            for proc in procs:
+                try:
+                    info = proc.memory_full_info()
+                    name = " ".join(proc.cmdline()[1:4])[:60] or proc.name()
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+                alive += 1
+                rss += info.rss / MB
+                pss += getattr(info, "pss", info.rss) / MB
+                key = f"{role}:{proc.pid}:{name}"
+                p.process_rss[key] = max(p.process_rss.get(key, 0.0), info.rss / MB)
+            p.role_rss[role] = max(p.role_rss.get(role, 0.0), rss)
+            p.role_pss[role] = max(p.role_pss.get(role, 0.0), pss)
+            p.role_procs[role] = max(p.role_procs.get(role, 0), alive)
+            total_rss += rss
+            total_pss += pss
+        p.total_rss = max(p.total_rss, total_rss)
+        p.total_pss = max(p.total_pss, total_pss)
+        p.samples += 1

@@ -1,0 +1,183 @@
+"""The dashboard overview with a million letters: rows made directly in SQL (generate_series),
+then `/` and the live fragment requested through the app's test client, logged in.
+
+The history is plausible for two years of a busy group: letters spread evenly over 730
+days, old ones finished (mostly DELIVERED, some REJECTED/IGNORED/...), the newest two
+thousand still on their way; every letter has the events its state implies (RECEIVED,
+READY, SUBMITTING, SUBMITTED, DELIVERED...), so the event log holds ~4 rows a letter."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import create_engine, text
+
+from bench.letters import directory
+
+IN_FLIGHT_TAIL = 2000
+# (share in 1000, state) for finished letters and for the newest ones still moving.
+OLD_MIX = ((760, "DELIVERED"), (800, "SUBMITTED"), (830, "CENSORED"), (930, "REJECTED"),
+           (975, "IGNORED"), (990, "DISCARDED"), (994, "HELD"), (997, "FAILED"),
+           (1000, "QUARANTINED"))
+NEW_MIX = ((300, "SUBMITTED"), (450, "DELIVERED"), (550, "READY"), (600, "SUBMITTING"),
+           (700, "RECEIVED"), (800, "HELD"), (850, "DESK"), (880, "UNKNOWN"), (920, "FAILED"),
+           (950, "QUARANTINED"), (1000, "REJECTED"))
+SPENT = ("SUBMITTED", "DELIVERED", "CENSORED")
+# The events each final state implies, in order (after RECEIVED).
+PATHS = {
+    "DELIVERED": ("READY", "SUBMITTING", "SUBMITTED", "DELIVERED"),
+    "CENSORED": ("READY", "SUBMITTING", "SUBMITTED", "CENSORED"),
+    "SUBMITTED": ("READY", "SUBMITTING", "SUBMITTED"),
+    "SUBMITTING": ("READY", "SUBMITTING"),
+    "UNKNOWN": ("READY", "SUBMITTING", "UNKNOWN"),
+    "FAILED": ("READY", "SUBMITTING", "FAILED"),
+    "READY": ("READY",), "HELD": ("HELD",), "DESK": ("DESK",), "REJECTED": ("REJECTED",),
+    "IGNORED": ("IGNORED",), "DISCARDED": ("HELD", "DISCARDED"), "QUARANTINED": ("QUARANTINED",),
+    "RECEIVED": (),
+}
+
+
+def _case(mix, expr: str) -> str:
+    whens = " ".join(f"WHEN {expr} < {upper} THEN '{state}'" for upper, state in mix)
+    return f"CASE {whens} END"
+
+
+def populate(url: str, n: int, log=print) -> dict[str, float]:
+    """Fill a migrated, empty PostgreSQL database. Returns seconds per step."""
+    engine = create_engine(url)
+    took: dict[str, float] = {}
+    bucket = "((g::bigint * 7919) % 1000)"
+    state = (f"CASE WHEN g > {n - IN_FLIGHT_TAIL} THEN {_case(NEW_MIX, bucket)} "
+             f"ELSE {_case(OLD_MIX, bucket)} END")
+    spent = ", ".join(f"'{s}'" for s in SPENT)
+    steps = [
+        ("prisoners", "INSERT INTO prisoners (code, last_name, first_name, middle_name, birth_year,"
+         " region, facility_name, facility_id, provider, status, can_receive, created_at,"
+         " updated_at) VALUES " + ", ".join(
+             f"('{p.code}', '{p.last_name}', '{p.first_name}', '{p.middle_name}', {p.birth_year},"
+             f" '{p.region}', '{p.facility_name}', '{p.facility_id}', 'http', 'in_custody', true,"
+             " now(), now())" for p in directory())),
+        ("inbound_messages", f"""
+         INSERT INTO inbound_messages (id, mailbox, uidvalidity, uid, content_hash, size, raw,
+                                       received_at)
+         SELECT g, 'letters@127.0.0.1/INBOX', 1, g, md5(g::text) || md5((-g)::text),
+                2400 + g % 3000, convert_to('raw message ' || g, 'UTF8'),
+                now() - interval '730 days' * ({n} - g) / {n}
+         FROM generate_series(1, {n}) g"""),
+        ("letters", f"""
+         INSERT INTO letters (id, public_id, inbound_id, state, prisoner_id, sender_sealed,
+                              sender_hash, writer_name, subject, body, rendered, provider, pages,
+                              photos, price, currency, provider_number, provider_status,
+                              attempts, next_attempt_at, created_at, updated_at, submitted_at,
+                              reason)
+         SELECT g, 'L-' || substr(md5(g::text), 1, 20), g, s.state,
+                (SELECT min(id) FROM prisoners) + g % 200,
+                'sealed', md5('writer' || (g % 50000)), 'Анна', 'Письмо', 'Текст письма ' || g,
+                'Текст письма ' || g, 'http', 1, (g % 5 = 0)::int,
+                CASE WHEN s.state IN ({spent}) THEN 55 + 35 * (g % 5 = 0)::int END,
+                CASE WHEN s.state IN ({spent}) THEN 'RUB' END,
+                CASE WHEN s.state IN ({spent}) THEN 'FP-' || g END,
+                CASE WHEN s.state IN ({spent}) THEN lower(s.state) END,
+                CASE WHEN s.state IN ({spent}) THEN 1 ELSE 0 END, NULL,
+                t.at, t.at + interval '3 minutes',
+                CASE WHEN s.state IN ({spent}) THEN t.at + interval '2 minutes' END,
+                NULL
+         FROM generate_series(1, {n}) g
+         CROSS JOIN LATERAL (SELECT {state} AS state) s
+         CROSS JOIN LATERAL (SELECT now() - interval '730 days' * ({n} - g) / {n} AS at) t"""),
+        ("letter_events", "INSERT INTO letter_events (letter_id, at, from_state, to_state, actor,"
+         " note) SELECT l.id, l.created_at + interval '30 seconds' * (u.n - 1), p.path[u.n - 1],"
+         " u.state, 'system', NULL FROM letters l"
+         " CROSS JOIN LATERAL (SELECT ARRAY['RECEIVED'] || CASE l.state " + " ".join(
+             f"WHEN '{s}' THEN ARRAY[{', '.join(repr(x) for x in path)}]::text[]"
+             for s, path in PATHS.items() if path) +
+         " ELSE ARRAY[]::text[] END AS path) p"
+         " CROSS JOIN LATERAL unnest(p.path) WITH ORDINALITY AS u(state, n)"),
+        ("sequences", "SELECT setval(pg_get_serial_sequence('letters', 'id'), max(id)) FROM letters;"
+         " SELECT setval(pg_get_serial_sequence('inbound_messages', 'id'), max(id))"
+         " FROM inbound_messages"),
+    ]
+    for name, sql in steps:
+        t = time.monotonic()
+        with engine.begin() as conn:
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(text(statement))
+        took[name] = time.monotonic() - t
+        log(f"  {name}: {took[name]:.1f}s")
+    t = time.monotonic()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))  # what autovacuum would have done by now
+    took["vacuum_analyze"] = time.monotonic() - t
+    log(f"  vacuum analyze: {took['vacuum_analyze']:.1f}s")
+    engine.dispose()
+    return took
+
+
+@dataclass(frozen=True)
+class Timing:
+    path: str
+    cached: bool
+    samples_ms: tuple[float, ...]
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples_ms)
+
+    @property
+    def p95(self) -> float:
+        return percentile(self.samples_ms, 95)
+
+
+def percentile(values, pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * pct / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def measure(url: str, requests: int = 40, log=print) -> list[Timing]:
+    """Time `/` and `/overview/live`, logged in: with the overview's cache off (every request
+    computes, as for a single viewer polling every 5 s) and in the default configuration."""
+    from gateway.config import Settings
+    from gateway.db import session_factory
+    from gateway.web.accounts import create_user
+    from gateway.web.app import create_app
+
+    settings = Settings(database_url=url, secret_key="bench-secret")
+    with session_factory(url)() as session:
+        create_user(session, "bench", "bench-password", "admin")
+        session.commit()
+    out: list[Timing] = []
+    for cached in (False, True):
+        app = create_app(settings)
+        if not cached:
+            app.config["OVERVIEW_CACHE_SECONDS"] = 0.0
+        client = app.test_client()
+        page = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+        r = client.post("/login", data={"username": "bench", "password": "bench-password",
+                                        "csrf_token": token})
+        if r.status_code != 302:
+            raise RuntimeError(f"login failed: {r.status_code}")
+        for path in ("/", "/overview/live"):
+            headers = {"HX-Request": "true"} if path != "/" else {}
+            for _ in range(3):  # warm: templates compiled, connections open
+                client.get(path, headers=headers)
+            samples = []
+            for _ in range(requests):
+                t = time.perf_counter()
+                r = client.get(path, headers=headers)
+                samples.append((time.perf_counter() - t) * 1000)
+                if r.status_code != 200:
+                    raise RuntimeError(f"GET {path}: {r.status_code}")
+            timing = Timing(path, cached, tuple(samples))
+            out.append(timing)
+            log(f"  GET {path} ({'cache on' if cached else 'cache off'}): "
+                f"p50 {timing.p50:.1f} ms, p95 {timing.p95:.1f} ms")
+    return out
