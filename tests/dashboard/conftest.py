@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session
 from gateway.config import Settings
 from gateway.crypto import address_hash, seal
 from gateway.db import engine_for, session_factory
-from gateway.models import Base, InboundMessage, Letter, LetterEvent, Prisoner, utcnow
+from gateway.models import (
+    Base,
+    InboundMessage,
+    Letter,
+    LetterEvent,
+    Prisoner,
+    Reply,
+    ReplyPage,
+    utcnow,
+)
 from gateway.web import accounts
 from gateway.web.accounts import create_user
 from gateway.web.app import create_app
@@ -126,6 +135,18 @@ class Seeder:
     def submitted(self, number: str, price: str = "312.50") -> int:
         return self.letter("SUBMITTED", provider_number=number, price=Decimal(price),
                            currency="RUB", submitted_at=utcnow())
+
+    def unmatched_reply(self, number: str | None, page: bytes,
+                        content_type: str = "image/png") -> int:
+        with self.sessions() as session:
+            reply = Reply(source="email", external_id=f"<{uuid.uuid4()}@scan>",
+                          letter_number=number, state="UNMATCHED",
+                          note="no letter with this number; a person decides")
+            session.add(reply)
+            session.flush()
+            session.add(ReplyPage(reply_id=reply.id, n=1, content_type=content_type, data=page))
+            session.commit()
+            return reply.id
 
     def get(self, letter_id: int) -> Letter:
         with self.sessions() as session:

@@ -5,6 +5,7 @@ screenshots in tests/dashboard/artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
+import io
 import threading
 from pathlib import Path
 
@@ -19,6 +20,19 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def scan_png() -> bytes:
+    """A small stand-in for a scanned reply page."""
+    from PIL import Image, ImageDraw
+    image = Image.new("RGB", (300, 420), "#fbf8f0")
+    draw = ImageDraw.Draw(image)
+    draw.text((20, 20), "No FP-2026-00000S", fill="#223")
+    for y in range(60, 400, 18):
+        draw.line((20, y, 280, y), fill="#b9c2d0")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -61,8 +75,11 @@ def test_log_in_see_overview_and_approve_a_held_letter(served, browser_page, see
     seed.letter("FAILED", reason="provider refused: facility closed")
     seed.letter("UNKNOWN", reason="timeout after the request left")
     seed.letter("READY")
+    seed.letter("DESK", provider="desk")
+    seed.letter("QUARANTINED", reason="could not read the message: truncated MIME", writer="x@y.z")
     for n in range(1, 6):
         seed.submitted(f"FP-2026-{n:06d}", price="312.50")
+    seed.unmatched_reply("FP-2026-00000S", scan_png())
 
     page.goto(served + "/")
     expect(page).to_have_url(served + "/login?next=/")
@@ -91,6 +108,14 @@ def test_log_in_see_overview_and_approve_a_held_letter(served, browser_page, see
     expect(page.locator("h1")).to_contain_text("READY")
     expect(page.locator(".timeline")).to_contain_text("moderator")
     page.screenshot(path=str(ARTIFACTS / "letter.png"), full_page=True)
+
+    for name in ("failures", "desk", "replies", "prisoners", "letters"):
+        page.goto(f"{served}/{name}")
+        expect(page.locator("h1")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.goto(f"{served}/replies")
+    expect(page.locator(".scans img")).to_have_count(1)
+    assert page.locator(".scans img").evaluate("img => img.naturalWidth") == 300
 
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.goto(served + "/")
