@@ -38,7 +38,10 @@ def _login_gate():
         db().commit()  # end the read: on SQLite every transaction holds the write lock
         if user is not None and user.active:
             flask.g.user = user
-            flask.session["seen_at"] = now
+            # The overview's 5-second poll is not a person at the keyboard: it must not keep
+            # an abandoned session alive.
+            if not flask.request.headers.get("HX-Request"):
+                flask.session["seen_at"] = now
         else:
             flask.session.clear()
     if flask.g.user is None and flask.request.endpoint not in PUBLIC:

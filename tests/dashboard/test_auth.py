@@ -152,3 +152,16 @@ def test_old_session_expires_even_when_active(as_user):
     with client.session_transaction() as session:
         session["login_at"] -= 13 * 3600
     assert client.get("/").status_code == 302
+
+
+def test_live_polling_does_not_keep_an_idle_session_alive(as_user):
+    client = as_user("viewer")
+    with client.session_transaction() as session:
+        session["seen_at"] -= 3600
+        seen = session["seen_at"]
+    assert client.get("/overview/live", headers={"HX-Request": "true"}).status_code == 200
+    with client.session_transaction() as session:
+        assert session["seen_at"] == seen
+    client.get("/")
+    with client.session_transaction() as session:
+        assert session["seen_at"] > seen
