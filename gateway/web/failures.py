@@ -13,7 +13,7 @@ import flask
 from sqlalchemy import select
 
 from gateway.lifecycle import move
-from gateway.models import Letter
+from gateway.models import Letter, utcnow
 from gateway.notices import queue_notice
 from gateway.states import ALLOWED
 from gateway.states import LetterState as S
@@ -72,7 +72,7 @@ def resolve(letter_id: int):
         message = f"Letter #{letter.id} recorded as submitted, number {number}."
     elif form.get("outcome") == "not_submitted":
         move(db(), letter, S.READY, actor=actor(), note="not submitted (checked by hand)")
-        letter.next_attempt_at = None
+        letter.next_attempt_at = utcnow()  # due now: the next sweep submits it
         audit("resolve_not_submitted", letter_id=letter.id)
         message = f"Letter #{letter.id} will be submitted again."
     else:
@@ -90,7 +90,7 @@ def retry(letter_id: int):
     # FAILED goes back to submission; QUARANTINED back to reading and checking.
     target = S.READY if letter.state == S.FAILED else S.RECEIVED
     move(db(), letter, target, actor=actor(), note=f"retry by {actor()}")
-    letter.next_attempt_at = None
+    letter.next_attempt_at = utcnow() if target == S.READY else None
     audit("retry", letter_id=letter.id, detail=f"-> {target}")
     db().commit()
     return _back(f"Letter #{letter.id} is {target} again.")

@@ -12,7 +12,7 @@ import flask
 from sqlalchemy import func, select
 
 from gateway.lifecycle import move
-from gateway.models import Letter
+from gateway.models import Letter, utcnow
 from gateway.notices import queue_notice
 from gateway.states import LetterState as S
 from gateway.web.auth import requires
@@ -100,7 +100,7 @@ def approve(letter_id: int):
         return flask.redirect(flask.url_for("moderation.index"))
     note = flask.request.form.get("note", "").strip()
     move(db(), letter, S.READY, actor=actor(), note="approved" + (f": {note}" if note else ""))
-    letter.next_attempt_at = None  # the sweeper picks up READY letters with no wait
+    letter.next_attempt_at = utcnow()  # due now: the next sweep (seconds) submits it
     audit("approve", letter_id=letter.id, detail=note or None)
     return _done(f"Letter #{letter.id} approved: it will be submitted shortly.")
 
