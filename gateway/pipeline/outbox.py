@@ -1,5 +1,7 @@
 """Send queued e-mails to writers. SMTP 4xx and timeouts retry from the database with
-backoff; 5xx is recorded as a bounce. The To header is added here from the sealed address."""
+backoff; 5xx is recorded as a bounce (and a bad mailbox suppresses the writer). Each message
+leaves with its own VERP envelope sender, so a later DSN names its outbound row. The To
+header is added here from the sealed address."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from gateway import faults
 from gateway.crypto import unseal
 from gateway.models import OutboundMail, utcnow
 from gateway.pipeline.submission import backoff
+from gateway.replies.bounces import record_bounce, verp_address
 
 log = logging.getLogger(__name__)
 
@@ -48,30 +51,40 @@ def send_pending(session_factory: Callable[[], Session], settings, ids: list[int
                     if smtp is None:
                         smtp = _connect(settings)
                     faults.point("outbox.before_send")
-                    smtp.send_message(msg, from_addr=settings.gateway_address,
+                    smtp.send_message(msg, from_addr=verp_address(settings, row.id),
                                       to_addrs=[recipient])
                     faults.point("outbox.after_send")
                     row.state, row.sent_at, row.last_error = "SENT", utcnow(), None
                     counts["sent"] += 1
                 except smtplib.SMTPResponseException as exc:
                     smtp = _drop(smtp) if exc.smtp_code in (421,) else smtp
-                    _failed(row, exc.smtp_code, str(exc.smtp_error), settings, counts)
+                    _failed(session, row, exc.smtp_code, _text(exc.smtp_error), settings, counts)
                 except smtplib.SMTPRecipientsRefused as exc:
                     code, text = next(iter(exc.recipients.values()))
-                    _failed(row, code, str(text), settings, counts)
+                    _failed(session, row, code, _text(text), settings, counts)
                 except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+                    # A timeout after DATA may have delivered: retrying risks a rare
+                    # duplicate to the right person, which beats losing the mail.
                     smtp = _drop(smtp)
-                    _failed(row, 0, repr(exc), settings, counts)
+                    _failed(session, row, 0, repr(exc), settings, counts)
                 session.commit()
     finally:
         _drop(smtp)
     return counts
 
 
-def _failed(row: OutboundMail, code: int, text: str, settings, counts: dict) -> None:
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _failed(session: Session, row: OutboundMail, code: int, text: str, settings,
+            counts: dict) -> None:
     row.last_error = f"{code} {text}"[:500]
-    if 500 <= code < 600 or row.attempts >= settings.max_send_attempts:
-        row.state = "FAILED"  # a bounce: kept for organizers, never silently dropped
+    if 500 <= code < 600:
+        record_bounce(session, row.id, f"{code} {text}")  # FAILED, kept for organizers
+        counts["bounced"] += 1
+    elif row.attempts >= settings.max_send_attempts:
+        row.state = "FAILED"  # gave up retrying: kept for organizers, never silently dropped
         counts["bounced"] += 1
     else:
         row.next_attempt_at = utcnow() + backoff(row.attempts, base=10)

@@ -1,16 +1,22 @@
-"""Ask the provider what became of submitted letters, less often as they age."""
+"""Ask the provider what became of submitted letters, less often as they age.
+
+DELIVERED and CENSORED are recorded, told to the writer (a 'delivered' / 'censored'
+notice in the same transaction), and the censor's reason is kept per facility
+(`censor_decisions`) so organizers learn what each censor stops."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.lifecycle import move
-from gateway.models import Letter, utcnow
-from gateway.providers.base import Provider, ProviderError
+from gateway.models import CensorDecision, Letter, Prisoner, utcnow
+from gateway.notices import queue_notice
+from gateway.providers.base import PermanentError, Provider, ProviderError, TransientError
 from gateway.states import LetterState as S
 
 
@@ -22,15 +28,42 @@ def next_look(age: timedelta) -> timedelta:
     return timedelta(hours=12)
 
 
+# A letter nobody has news of after this long stops being polled; a person may look.
+GIVE_UP_AFTER = timedelta(days=45)
+
+
 def due_for_status(session: Session, provider: str, limit: int = 200) -> list[int]:
     return list(session.scalars(
         select(Letter.id).where(Letter.state == S.SUBMITTED, Letter.provider == provider,
-                                Letter.next_attempt_at <= utcnow()).limit(limit)))
+                                Letter.next_attempt_at <= utcnow())
+        .order_by(Letter.next_attempt_at).limit(limit)))
+
+
+def record_delivered(session: Session, letter: Letter, settings) -> list[int]:
+    move(session, letter, S.DELIVERED, note="delivered to the prisoner")
+    letter.next_attempt_at = None
+    return queue_notice(session, settings, letter, "delivered")
+
+
+def record_censored(session: Session, letter: Letter, reason: str | None, settings,
+                    provider: str | None = None) -> list[int]:
+    move(session, letter, S.CENSORED, note=f"censor: {reason or 'no reason given'}")
+    letter.next_attempt_at = None
+    prisoner = session.get(Prisoner, letter.prisoner_id) if letter.prisoner_id else None
+    session.add(CensorDecision(
+        letter_id=letter.id, provider=provider or letter.provider,
+        facility_id=prisoner.facility_id if prisoner else None,
+        facility_name=prisoner.facility_name if prisoner else None, reason=reason))
+    return queue_notice(session, settings, letter, "censored", reason=reason or "")
 
 
 def poll_statuses(session_factory: Callable[[], Session], provider: Provider,
-                  letter_ids: list[int]) -> dict[str, int]:
-    counts = {"delivered": 0, "censored": 0, "unchanged": 0, "errors": 0}
+                  letter_ids: list[int], settings=None) -> dict[str, int]:
+    """Returns counts, and under "mail" the outbound ids to send (notices)."""
+    if settings is None:
+        from gateway.config import get_settings
+        settings = get_settings()
+    counts: dict = {"delivered": 0, "censored": 0, "unchanged": 0, "errors": 0, "mail": []}
     for letter_id in letter_ids:
         with session_factory() as session:
             letter = session.get(Letter, letter_id)
@@ -38,20 +71,50 @@ def poll_statuses(session_factory: Callable[[], Session], provider: Provider,
                 continue
             try:
                 status = provider.status(letter.provider_number)
-            except ProviderError:
+            except ProviderError as exc:
                 counts["errors"] += 1
-                letter.next_attempt_at = utcnow() + timedelta(minutes=15)
+                wait = timedelta(minutes=15)
+                if isinstance(exc, TransientError) and exc.retry_after:
+                    wait = max(wait, timedelta(seconds=exc.retry_after))
+                if isinstance(exc, PermanentError):  # e.g. 404: not the provider's letter
+                    wait = timedelta(hours=12)
+                letter.next_attempt_at = utcnow() + wait
                 session.commit()
+                if isinstance(exc, TransientError):
+                    break  # the provider is struggling: the rest wait for the next round
                 continue
             letter.provider_status = status.status
             if status.status == "delivered":
-                move(session, letter, S.DELIVERED, note="delivered to the prisoner")
+                counts["mail"] += record_delivered(session, letter, settings)
                 counts["delivered"] += 1
             elif status.status == "rejected":
-                move(session, letter, S.CENSORED, note=f"censor: {status.reason or 'no reason given'}")
+                counts["mail"] += record_censored(session, letter, status.reason, settings,
+                                                  provider.name)
                 counts["censored"] += 1
             else:
-                letter.next_attempt_at = utcnow() + next_look(utcnow() - letter.submitted_at)
+                age = utcnow() - (letter.submitted_at or utcnow())
+                letter.next_attempt_at = None if age > GIVE_UP_AFTER else utcnow() + next_look(age)
                 counts["unchanged"] += 1
             session.commit()
     return counts
+
+
+@dataclass(frozen=True)
+class CensorReason:
+    facility_id: str | None
+    facility_name: str | None
+    reason: str | None
+    letters: int
+    last_at: datetime
+
+
+def censor_reasons(session: Session, facility_id: str | None = None) -> list[CensorReason]:
+    """What censors stopped, grouped by facility and reason, most frequent first."""
+    query = (select(CensorDecision.facility_id, CensorDecision.facility_name,
+                    CensorDecision.reason, func.count(), func.max(CensorDecision.at))
+             .group_by(CensorDecision.facility_id, CensorDecision.facility_name,
+                       CensorDecision.reason)
+             .order_by(func.count().desc(), func.max(CensorDecision.at).desc()))
+    if facility_id is not None:
+        query = query.where(CensorDecision.facility_id == facility_id)
+    return [CensorReason(*row) for row in session.execute(query)]

@@ -123,6 +123,38 @@ class PrintedLetter:
     date: object
 
 
+# Layout budget of letter.html.j2 (A4, 10 pt DejaVu Serif, line-height 1.35): characters a
+# printed line holds (an underestimate, so pages never overflow) and lines a page holds.
+LINE_CHARS = 80
+FIRST_PAGE_LINES = 34  # below the address block
+PAGE_LINES = 48
+
+
+def _lines(text: str) -> int:
+    return sum(max(1, -(-len(line) // LINE_CHARS)) for line in text.split("\n"))
+
+
+def print_pages(text: str, page_chars: int = 2500) -> tuple[str, ...]:
+    """The text as printed pages: the service's pages of `page_chars`, each cut again at a
+    line break where short lines (a poem, a list) would overflow the paper. One printed
+    page is one PDF page, so the page numbers are known before rendering."""
+    pages: list[str] = []
+    for chunk in split_pages(text, page_chars):
+        while _lines(chunk) > (budget := FIRST_PAGE_LINES if not pages else PAGE_LINES):
+            lines, used, cut = chunk.split("\n"), 0, 0
+            for i, line in enumerate(lines):
+                used += max(1, -(-len(line) // LINE_CHARS))
+                if used > budget:
+                    break
+                cut = i + 1
+            if cut == 0:
+                break
+            pages.append("\n".join(lines[:cut]) + "\n")
+            chunk = "\n".join(lines[cut:])
+        pages.append(chunk)
+    return tuple(pages)
+
+
 def postal_address(session: Session, prisoner: Prisoner) -> str:
     """The synced post catalogue first, then the addresses file, then what the directory knows."""
     row = session.scalar(select(ProviderFacility).where(
@@ -223,7 +255,7 @@ def build_batch(session: Session, facility_id: str, actor: str, settings,
             letter_id=letter.id, number=number_for(batch.id, n),
             recipient=_recipient(letter.prisoner), postal_address=postal_address(
                 session, letter.prisoner),
-            pages=split_pages(letter.rendered or letter.body or "", profile.page_chars),
+            pages=print_pages(letter.rendered or letter.body or "", profile.page_chars),
             photos=photos, date=letter.created_at))
     batch.pdf, batch.pages = render_batch_pdf(batch.id, prisoner.facility_name, address,
                                               printed, settings)

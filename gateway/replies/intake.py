@@ -1,5 +1,12 @@
-"""Replies arrive two ways: the provider's API and scans e-mailed to the reply mailbox.
-Both land here as Reply rows; the cursor is saved only in the same commit as the replies."""
+"""Replies arrive three ways: the provider's API, scans e-mailed to the reply mailbox, and
+uploads by volunteers (post replies, scans a person received). All land here as Reply rows;
+the cursor is saved only in the same commit as the replies.
+
+One reply, one forward: the same scan by API and by e-mail has the same pages hash and is
+recorded as DUPLICATE of the first; a second reply to one letter cannot be forwarded twice
+either (the outbox's dedup key). A reply whose letter number is missing or unknown waits in
+triage (UNMATCHED) with a *suggested* letter; a person confirms. A reply for a writer who
+opted out or bounced is KEPT for organizers, not lost."""
 
 from __future__ import annotations
 
@@ -14,57 +21,136 @@ from sqlalchemy.orm import Session
 
 from gateway import faults
 from gateway.mail.compose import Page
-from gateway.models import Cursor, Letter, Reply, ReplyPage
+from gateway.models import Cursor, Letter, OutboundMail, Reply, ReplyPage, Suppression, utcnow
 from gateway.notices import queue_notice
 from gateway.pipeline.intake import Mailbox, connect, ensure_folder
 from gateway.providers.base import Provider
-from gateway.replies.matching import find_number, match_letter
+from gateway.replies.bounces import handle_bounce
+from gateway.replies.matching import find_number, match_letter, suggest_letter
 
 log = logging.getLogger(__name__)
 
+SCAN_TYPES = ("image/jpeg", "image/png", "application/pdf")
+MAX_REPLY_MAIL = 40 * 1024 * 1024
+
+
+def pages_hash(pages: list[tuple[str, bytes]]) -> str | None:
+    if not pages:
+        return None
+    digest = hashlib.sha256()
+    for content_type, data in pages:
+        digest.update(content_type.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
 
 def _store(session: Session, settings, *, source: str, external_id: str,
-           letter_number: str | None, pages: list[tuple[str, bytes]]) -> tuple[Reply | None, list[int]]:
+           letter_number: str | None, pages: list[tuple[str, bytes]],
+           prisoner_id: int | None = None, facility_id: str | None = None,
+           note: str | None = None) -> tuple[Reply | None, list[int]]:
     if session.scalar(select(Reply.id).where(Reply.source == source,
                                              Reply.external_id == external_id)):
         return None, []
-    reply = Reply(source=source, external_id=external_id, letter_number=letter_number)
+    digest = pages_hash(pages)
+    reply = Reply(source=source, external_id=external_id, letter_number=letter_number,
+                  pages_hash=digest, note=note)
     session.add(reply)
     session.flush()
     for n, (content_type, data) in enumerate(pages, start=1):
         session.add(ReplyPage(reply_id=reply.id, n=n, content_type=content_type, data=data))
-    return reply, route(session, settings, reply, pages)
+    first = session.scalar(select(Reply).where(Reply.pages_hash == digest, Reply.id != reply.id)
+                           .order_by(Reply.id).limit(1)) if digest else None
+    if first is not None:
+        reply.state, reply.letter_id = "DUPLICATE", first.letter_id
+        reply.note = f"the same scan as reply #{first.id} (by {first.source})"
+        return reply, []
+    return reply, route(session, settings, reply, pages, prisoner_id=prisoner_id,
+                        facility_id=facility_id)
 
 
-def route(session: Session, settings, reply: Reply, pages: list[tuple[str, bytes]]) -> list[int]:
-    """Match and queue the forward. One forward per letter: the second copy of a reply that
-    came both ways is recorded as DUPLICATE, never sent twice."""
+def route(session: Session, settings, reply: Reply, pages: list[tuple[str, bytes]], *,
+          prisoner_id: int | None = None, facility_id: str | None = None) -> list[int]:
+    """Match by the letter number and forward; otherwise UNMATCHED with a suggestion."""
     letter = match_letter(session, reply.letter_number)
     if letter is None or letter.sender_sealed is None:
         reply.state = "UNMATCHED"
-        reply.note = "no letter with this number; a person decides"
+        suggestion = suggest_letter(session, reply.letter_number, reply.received_at or utcnow(),
+                                    prisoner_id=prisoner_id, facility_id=facility_id)
+        if suggestion is not None:
+            reply.suggested_letter_id, reply.suggestion = suggestion.letter_id, suggestion.why
+        reply.note = ("no letter number on the form" if not reply.letter_number else
+                      f"no letter with the number {reply.letter_number!r}") + "; a person decides"
         return []
     reply.letter_id = letter.id
     return forward(session, settings, reply, letter, pages)
 
 
+def _suppressed(session: Session, letter: Letter) -> Suppression | None:
+    if not letter.sender_hash:
+        return None
+    return session.scalar(select(Suppression).where(
+        Suppression.address_hash == letter.sender_hash))
+
+
 def forward(session: Session, settings, reply: Reply, letter: Letter,
             pages: list[tuple[str, bytes]]) -> list[int]:
+    """Queue the forward (pages attached, the prisoner's name and the letter's date in the
+    text). FORWARDED, or DUPLICATE when this letter's reply already went, or KEPT when the
+    writer must not be mailed."""
+    reply.letter_id = letter.id
+    stop = _suppressed(session, letter)
+    if stop is not None:
+        reply.state = "KEPT"
+        reply.note = (f"the writer {'opted out' if stop.reason == 'opted_out' else 'bounced'}; "
+                      "kept for organizers")
+        return []
     attachments = tuple(
-        Page(f"reply-{letter.provider_number}-{n}.{_ext(ct)}", ct, data)
+        Page(f"reply-{letter.provider_number or letter.id}-{n}.{_ext(ct)}", ct, data)
         for n, (ct, data) in enumerate(pages, start=1))
     ids = queue_notice(session, settings, letter, "reply", reply_id=reply.id, pages=attachments)
     if ids:
         reply.state = "FORWARDED"
-    else:
+    elif session.scalar(select(OutboundMail.id).where(
+            OutboundMail.dedup_key == f"reply:{letter.id}")) is not None:
         reply.state = "DUPLICATE"
         reply.note = "this letter's reply was already forwarded"
+    else:
+        reply.state = "KEPT"
+        reply.note = "the writer cannot be mailed now; kept for organizers"
+    return ids
+
+
+def confirm_match(session: Session, settings, reply_id: int, letter_id: int,
+                  actor: str) -> list[int]:
+    """A person confirms which letter a reply answers (the suggestion, or another). The
+    caller commits. Returns outbound mail ids."""
+    reply = session.get(Reply, reply_id, with_for_update=True, populate_existing=True)
+    letter = session.get(Letter, letter_id)
+    if reply is None or letter is None:
+        raise LookupError("no such reply or letter")
+    if reply.state != "UNMATCHED":
+        return []
+    pages = [(p.content_type, p.data) for p in session.scalars(
+        select(ReplyPage).where(ReplyPage.reply_id == reply.id).order_by(ReplyPage.n))]
+    ids = forward(session, settings, reply, letter, pages)
+    reply.note = f"matched by {actor}" + (f"; {reply.note}" if reply.note else "")
     return ids
 
 
 def _ext(content_type: str) -> str:
     return {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}.get(
         content_type, "bin")
+
+
+def store_upload(session: Session, settings, *, pages: list[tuple[str, bytes]],
+                 letter_number: str | None, uploaded_by: str, prisoner_id: int | None = None,
+                 facility_id: str | None = None) -> tuple[Reply | None, list[int]]:
+    """A reply a volunteer scanned or received (the post's replies). The caller commits."""
+    pages = [(ct, data) for ct, data in pages if ct in SCAN_TYPES and data]
+    if not pages:
+        raise ValueError("a reply needs at least one page (JPEG, PNG or PDF)")
+    return _store(session, settings, source="upload", external_id=f"upload:{pages_hash(pages)}",
+                  letter_number=letter_number, pages=pages, prisoner_id=prisoner_id,
+                  facility_id=facility_id, note=f"uploaded by {uploaded_by}")
 
 
 def poll_provider(session_factory: Callable[[], Session], provider: Provider, settings,
@@ -79,14 +165,18 @@ def poll_provider(session_factory: Callable[[], Session], provider: Provider, se
         replies, next_cursor = provider.replies(after, limit)
         if not replies:
             return mail
+        pages_of = {remote.id: [provider.reply_page(p) for p in remote.pages]
+                    for remote in replies}  # fetched before the transaction opens
         with session_factory() as session:
             for remote in replies:
-                pages = [provider.reply_page(p) for p in remote.pages]
                 _reply, ids = _store(session, settings, source="api", external_id=remote.id,
-                                     letter_number=remote.letter_number, pages=pages)
+                                     letter_number=remote.letter_number,
+                                     pages=pages_of[remote.id])
                 mail += ids
             row = session.get(Cursor, cursor_name)
-            if row is None:
+            if next_cursor is None:
+                pass  # contract: keep the old cursor when none is given
+            elif row is None:
                 session.add(Cursor(name=cursor_name, value=next_cursor))
             else:
                 row.value = next_cursor
@@ -97,8 +187,24 @@ def poll_provider(session_factory: Callable[[], Session], provider: Provider, se
             return mail
 
 
+def read_reply_mail(raw: bytes) -> tuple[str | None, list[tuple[str, bytes]], str]:
+    """(letter number as written, scan pages, external id) from a service's reply e-mail."""
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    try:
+        body = msg.get_body(preferencelist=("plain", "html"))
+        text = body.get_content() if body is not None else ""
+    except (LookupError, ValueError):  # a broken charset or transfer encoding
+        text = ""
+    number = find_number(str(msg.get("Subject", "") or ""), text)
+    pages = [(part.get_content_type(), part.get_payload(decode=True) or b"")
+             for part in msg.iter_attachments() if part.get_content_type() in SCAN_TYPES]
+    external_id = str(msg.get("Message-ID", "") or "").strip() or hashlib.sha256(raw).hexdigest()
+    return number, [p for p in pages if p[1]], external_id[:200]
+
+
 def poll_mailbox(session_factory: Callable[[], Session], mailbox: Mailbox, settings) -> list[int]:
-    """Scans e-mailed by the services to the organization's reply address."""
+    """Scans e-mailed by the services to the organization's reply address, and bounces of
+    our own mail to its VERP addresses."""
     mail: list[int] = []
     client = connect(mailbox)
     try:
@@ -107,27 +213,29 @@ def poll_mailbox(session_factory: Callable[[], Session], mailbox: Mailbox, setti
         uids = sorted(client.search("ALL"))
         for start in range(0, len(uids), 100):
             chunk = uids[start:start + 100]
-            fetched = client.fetch(chunk, ["BODY.PEEK[]"])
+            sizes = client.fetch(chunk, ["RFC822.SIZE"])
+            wanted = [u for u in chunk if sizes[u][b"RFC822.SIZE"] <= MAX_REPLY_MAIL]
+            fetched = client.fetch(wanted, ["BODY.PEEK[]"]) if wanted else {}
             with session_factory() as session:
                 for uid in chunk:
+                    if uid not in fetched:
+                        log.warning("reply mail uid %s is too large; left for a person", uid)
+                        continue
                     raw = fetched[uid][b"BODY[]"]
-                    msg = email.message_from_bytes(raw, policy=policy.default)
-                    body = msg.get_body(preferencelist=("plain", "html"))
-                    text = body.get_content() if body is not None else ""
-                    number = find_number(str(msg.get("Subject", "")), text)
-                    pages = [(part.get_content_type(), part.get_payload(decode=True) or b"")
-                             for part in msg.iter_attachments()
-                             if part.get_content_type() in ("image/jpeg", "image/png",
-                                                            "application/pdf")]
-                    external_id = str(msg.get("Message-ID") or "") or \
-                        hashlib.sha256(raw).hexdigest()
+                    if handle_bounce(session, raw, settings) is not None:
+                        continue
+                    try:
+                        number, pages, external_id = read_reply_mail(raw)
+                    except Exception as exc:  # noqa: BLE001 - hostile mail must not stop the rest
+                        log.warning("unreadable reply mail uid %s: %r", uid, exc)
+                        number, pages, external_id = None, [], hashlib.sha256(raw).hexdigest()
                     _reply, ids = _store(session, settings, source="email",
-                                         external_id=external_id[:200], letter_number=number,
+                                         external_id=external_id, letter_number=number,
                                          pages=pages)
                     mail += ids
                 session.commit()
             faults.point("replies.mail_after_commit")
-            client.move(chunk, mailbox.processed_folder)
+            client.move([u for u in chunk if u in fetched], mailbox.processed_folder)
     finally:
         try:
             client.logout()

@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.config import Settings
 from gateway.crypto import address_hash, seal
 from gateway.db import make_engine
+from gateway.devstack.smtp import SmtpSink
 from gateway.directory import DEMO_CSV, import_rows, read_rows
 from gateway.formatting import render_letter
 from gateway.migrate import upgrade
 from gateway.models import InboundMessage, Letter, LetterEvent, Prisoner
+from gateway.pipeline.intake import Mailbox
 from gateway.pricing import quote
 from gateway.providers.http import HttpProvider
 from gateway.providers.policy import SubmissionPolicy
@@ -30,6 +32,7 @@ from gateway.states import LetterState as S
 from tests.e2e.conftest import make_stack  # noqa: F401 - the fixture, reused as is
 
 TOKEN = "providers-token"
+REPLIES = "replies@gateway.local"
 SECRET = "providers-secret"
 WARM = ("Здравствуйте, Мария!\n\nПишу вам из Петербурга. У нас выпал первый снег, и город "
         "стал тихим и светлым. Мы все помним о вас и ждём.\n\nОбнимаю,\nАнна")
@@ -54,16 +57,35 @@ def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Iterator[SimulatorServer]:
-    with SimulatorServer(str(tmp_path / "sim.db"), token=TOKEN) as server:
+def sink(mailboxes) -> Iterator[SmtpSink]:
+    """Outgoing SMTP: the reply mailbox's address delivers into Dovecot, the rest is kept."""
+    with SmtpSink(deliver={REPLIES: (mailboxes, "replies")}) as server:
         yield server
 
 
 @pytest.fixture
-def settings(db_url: str, sim: SimulatorServer) -> Settings:
+def sim(request, tmp_path: Path) -> Iterator[SimulatorServer]:
+    server = SimulatorServer(str(tmp_path / "sim.db"), token=TOKEN)
+    if "sink" in request.fixturenames:  # the service mails scans to the reply mailbox too
+        smtp = request.getfixturevalue("sink")
+        server.smtp_host, server.smtp_port = smtp.host, smtp.port
+    with server:
+        yield server
+
+
+@pytest.fixture
+def reply_mailbox(mailboxes) -> Mailbox:
+    return Mailbox(mailboxes.host, mailboxes.port, "replies", "secret")
+
+
+@pytest.fixture
+def settings(request, db_url: str, sim: SimulatorServer) -> Settings:
+    smtp = request.getfixturevalue("sink") if "sink" in request.fixturenames else None
     return Settings(database_url=db_url, provider_url=sim.url, provider_token=TOKEN,
                     provider_timeout=1.0, secret_key=SECRET, max_submit_attempts=30,
-                    _env_file=None)
+                    org_reply_email=REPLIES, smtp_host="127.0.0.1",
+                    smtp_port=smtp.port if smtp else 1, smtp_timeout=5.0,
+                    max_send_attempts=5, _env_file=None)
 
 
 @pytest.fixture

@@ -1,0 +1,183 @@
+"""Replies home: by API and by e-mail (real Dovecot), deduplicated into one forward sent over
+real SMTP (aiosmtpd) with a VERP return path; triage with suggestions; SMTP 451 retried
+from the database, 550 recorded as a bounce that keeps later replies for organizers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from email.message import EmailMessage, Message
+from email.mime.message import MIMEMessage
+
+import pytest
+from sqlalchemy import select
+
+from gateway.models import Cursor, Letter, OutboundMail, Reply, Suppression, utcnow
+from gateway.pipeline.outbox import send_pending
+from gateway.pipeline.submission import submit_many
+from gateway.replies.bounces import handle_bounce, outbound_id_from, verp_address
+from gateway.replies.intake import confirm_match, poll_mailbox, poll_provider, store_upload
+
+pytestmark = [pytest.mark.providers, pytest.mark.timeout(90)]
+
+WRITER = "anna@example.org"
+
+
+def submit(sessions, http, settings, policy, letters, n=1, **kw) -> list[Letter]:
+    ids = letters(n, **kw)
+    assert submit_many(sessions, http, ids, settings, policy).submitted == ids
+    with sessions() as session:
+        return [session.get(Letter, i) for i in ids]
+
+
+def pending_mail(sessions, kind: str | None = None) -> list[int]:
+    with sessions() as session:
+        query = select(OutboundMail.id).where(OutboundMail.state == "PENDING")
+        if kind:
+            query = query.where(OutboundMail.kind == kind)
+        return list(session.scalars(query))
+
+
+def make_due(sessions) -> None:
+    with sessions() as session:
+        for row in session.scalars(select(OutboundMail).where(OutboundMail.state == "PENDING")):
+            row.next_attempt_at = utcnow() - timedelta(seconds=1)
+        session.commit()
+
+
+def to_writer(sink, writer=WRITER) -> list:
+    return [m for m in sink.messages if writer in m.rcpt_tos]
+
+
+def forwards(sink, writer=WRITER) -> list:
+    return [m for m in to_writer(sink, writer)
+            if any(p.get_content_type() == "image/jpeg" for p in m.message.iter_attachments())]
+
+
+def test_same_reply_by_api_and_email_forwards_once_with_pages_name_date_and_verp(
+        sessions, http, settings, policy, control, letters, sink, reply_mailbox):
+    [letter] = submit(sessions, http, settings, policy, letters, code="K102")
+    made = control.post(f"/_sim/letters/{letter.provider_number}/reply",
+                        {"pages": 2, "by_email": True})
+    assert made["emailed"], made
+    mail = poll_provider(sessions, http, settings)
+    mail += poll_mailbox(sessions, reply_mailbox, settings)
+    assert len(mail) == 1
+    with sessions() as session:
+        states = sorted((r.source, r.state) for r in session.scalars(select(Reply)))
+        assert states == [("api", "FORWARDED"), ("email", "DUPLICATE")]
+        assert session.get(Cursor, "replies:http") is not None
+    sink.clear()
+    counts = send_pending(sessions, settings, pending_mail(sessions))
+    assert counts["sent"] >= 1
+    [forward] = forwards(sink)
+    pages = list(forward.message.iter_attachments())
+    assert len(pages) == 2 and all(p.get_content()[:3] == b"\xff\xd8\xff" for p in pages)
+    body = forward.message.get_body(("plain",)).get_content()
+    assert "Петрова Мария" in body and letter.provider_number in body
+    assert str(letter.created_at.year) in body  # the letter's date
+    assert forward.message["Auto-Submitted"].startswith("auto-")
+    # VERP: the envelope sender names this outbound row, and only with our tag.
+    with sessions() as session:
+        row = session.scalar(select(OutboundMail).where(OutboundMail.kind == "reply"))
+    assert forward.mail_from == verp_address(settings, row.id)
+    assert outbound_id_from(forward.mail_from, settings) == row.id
+    assert outbound_id_from(forward.mail_from.replace("-", "-9", 1), settings) is None
+    # Polling again (cursor saved, mailbox moved) brings nothing new.
+    assert poll_provider(sessions, http, settings) == []
+    assert poll_mailbox(sessions, reply_mailbox, settings) == []
+    assert len(forwards(sink)) == 1
+
+
+def test_unknown_letter_number_goes_to_triage_with_a_suggestion_a_person_confirms(
+        sessions, http, settings, policy, control, letters):
+    [letter] = submit(sessions, http, settings, policy, letters, code="K102")
+    misread = letter.provider_number[:-1] + str((int(letter.provider_number[-1]) + 1) % 10)
+    control.post(f"/_sim/letters/{letter.provider_number}/reply",
+                 {"pages": 1, "letter_number": misread})
+    assert poll_provider(sessions, http, settings) == []  # nothing forwarded on a guess
+    with sessions() as session:
+        reply = session.scalar(select(Reply))
+        assert reply.state == "UNMATCHED" and reply.letter_id is None
+        assert reply.suggested_letter_id == letter.id
+        assert "one digit" in reply.suggestion
+        assert not session.scalars(select(OutboundMail).where(OutboundMail.kind == "reply")).all()
+        ids = confirm_match(session, settings, reply.id, reply.suggested_letter_id, "moderator")
+        session.commit()
+        assert ids and session.get(Reply, reply.id).state == "FORWARDED"
+
+
+def test_a_blank_number_with_the_prisoner_known_suggests_their_latest_letter(
+        sessions, http, settings, policy, control, letters):
+    older, newer = submit(sessions, http, settings, policy, letters, n=2, code="K101")
+    with sessions() as session:
+        session.get(Letter, older.id).submitted_at = utcnow() - timedelta(days=5)
+        session.commit()
+        reply, mail = store_upload(session, settings, pages=[("application/pdf", b"%PDF-1.4 x")],
+                                   letter_number=None, uploaded_by="volunteer",
+                                   prisoner_id=newer.prisoner_id)
+        session.commit()
+        assert mail == [] and reply.state == "UNMATCHED"
+        assert reply.suggested_letter_id == newer.id
+
+
+def test_smtp_451_then_success_delivers_once(sessions, http, settings, policy, letters, sink):
+    submit(sessions, http, settings, policy, letters)
+    [notice] = pending_mail(sessions, "sent")
+    sink.fail_codes = {WRITER: "451 4.3.0 try again later"}
+    assert send_pending(sessions, settings, [notice])["retry"] == 1
+    with sessions() as session:
+        row = session.get(OutboundMail, notice)
+        assert row.state == "PENDING" and row.next_attempt_at > utcnow()
+        assert row.last_error.startswith("451")
+    assert send_pending(sessions, settings, [notice]) == {"sent": 0, "retry": 0, "bounced": 0}
+    sink.fail_codes = None
+    make_due(sessions)
+    assert send_pending(sessions, settings, [notice])["sent"] == 1
+    assert send_pending(sessions, settings, [notice])["sent"] == 0  # sent is final
+    assert len(to_writer(sink)) == 1
+
+
+def test_550_records_a_bounce_suppresses_the_writer_and_keeps_their_reply(
+        sessions, http, settings, policy, control, letters, sink):
+    [letter] = submit(sessions, http, settings, policy, letters, writer="gone@example.org")
+    [notice] = pending_mail(sessions, "sent")
+    sink.fail_codes = {"gone@example.org": "550 5.1.1 no such user"}
+    assert send_pending(sessions, settings, [notice])["bounced"] == 1
+    with sessions() as session:
+        row = session.get(OutboundMail, notice)
+        assert row.state == "FAILED" and "5.1.1" in row.last_error
+        assert session.scalar(select(Suppression.reason)) == "bounced"
+        assert session.scalar(select(Cursor).where(Cursor.name.like("alert:mail:bounce:%")))
+    control.post(f"/_sim/letters/{letter.provider_number}/reply", {"pages": 1})
+    assert poll_provider(sessions, http, settings) == []
+    with sessions() as session:
+        reply = session.scalar(select(Reply))
+        assert reply.state == "KEPT" and reply.letter_id == letter.id
+        assert "bounced" in reply.note
+
+
+def test_a_dsn_to_the_verp_address_records_the_bounce(sessions, http, settings, policy,
+                                                      letters):
+    submit(sessions, http, settings, policy, letters)
+    [notice] = pending_mail(sessions, "sent")
+    dsn = EmailMessage()
+    dsn["From"] = "MAILER-DAEMON@mx.example.org"
+    dsn["To"] = verp_address(settings, notice)
+    dsn["Subject"] = "Undelivered Mail Returned to Sender"
+    dsn.set_content("This is the mail system.")
+    dsn.make_mixed()
+    per_recipient = Message()
+    per_recipient["Final-Recipient"] = "rfc822; anna@example.org"
+    per_recipient["Action"] = "failed"
+    per_recipient["Status"] = "5.1.1"
+    per_recipient["Diagnostic-Code"] = "smtp; 550 5.1.1 user unknown"
+    part = MIMEMessage(per_recipient, "delivery-status")  # per-message, then per-recipient
+    part.set_payload([Message(), per_recipient])
+    dsn.attach(part)
+    with sessions() as session:
+        assert handle_bounce(session, dsn.as_bytes(), settings) == notice
+        session.commit()
+        assert session.get(OutboundMail, notice).state == "FAILED"
+        assert session.scalar(select(Suppression.reason)) == "bounced"
+        forged = dsn.as_bytes().replace(b"+bounce-", b"+bounce-1")
+        assert handle_bounce(session, forged, settings) is None
