@@ -125,9 +125,11 @@ def imap_watch() -> None:
     from gateway.pipeline.watcher import watch
     from workers.tasks import fetch_inbox, inbox
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from gateway.heartbeat import Throttled
     mailbox = inbox()
     console.print(f"watching {mailbox.label}")
-    watch(mailbox, on_new=lambda: fetch_inbox.delay())
+    watch(mailbox, on_new=lambda: fetch_inbox.delay(),
+          on_heartbeat=Throttled(_sessions(), "imap-watch"))
 
 
 @app.command()

@@ -192,8 +192,10 @@ def poll_statuses() -> dict:
 
 @app.task(name="workers.tasks.sweep")
 def sweep() -> dict:
+    from gateway.heartbeat import beat
     with _sessions()() as session:
         found = sweeper.sweep(session, _settings().stuck_after_s)
+        beat(session, "worker")  # the dashboard's canary: a worker ran the sweep
         session.commit()
     publish_checks(found.check)
     for chunk in _chunks(found.submit):
