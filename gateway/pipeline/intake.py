@@ -8,11 +8,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -106,6 +107,39 @@ def ingest(session_factory: Callable[[], Session], mailbox: Mailbox, *, batch: i
 
     `on_stored` is called after each batch's commit with the new letter ids (the caller
     publishes the next step there: published only after the commit)."""
+    with exclusive_ingest(session_factory, mailbox) as mine:
+        if not mine:
+            log.info("another ingester holds %s; leaving it the work", mailbox.label)
+            return []
+        return _ingest(session_factory, mailbox, batch=batch, on_stored=on_stored)
+
+
+@contextmanager
+def exclusive_ingest(session_factory: Callable[[], Session], mailbox: Mailbox) -> Iterator[bool]:
+    """One ingester per mailbox, guarded in SQL too (the Celery task also holds a Redis lock).
+
+    On PostgreSQL a session advisory lock on its own autocommit connection: it dies with the
+    process, so a crashed ingester never blocks the next one. SQLite serialises writers
+    anyway, and the unique keys make a concurrent store harmless, so it takes no lock."""
+    with session_factory() as session:
+        engine = session.get_bind()
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = int.from_bytes(hashlib.sha256(f"ingest:{mailbox.label}".encode()).digest()[:8],
+                         "big", signed=True)
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+def _ingest(session_factory: Callable[[], Session], mailbox: Mailbox, *, batch: int,
+            on_stored: Callable[[list[int]], None] | None) -> list[int]:
     new_ids: list[int] = []
     client = connect(mailbox)
     try:
