@@ -194,7 +194,8 @@ def poll_statuses() -> dict:
 def sweep() -> dict:
     from gateway.heartbeat import beat
     with _sessions()() as session:
-        found = sweeper.sweep(session, _settings().stuck_after_s)
+        found = sweeper.sweep(session, _settings().stuck_after_s,
+                              unconfirmed_after_s=_settings().confirm_token_days * 86400)
         beat(session, "worker")  # the dashboard's canary: a worker ran the sweep
         session.commit()
     publish_checks(found.check)

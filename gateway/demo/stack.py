@@ -44,6 +44,8 @@ def _env(base: Path, redis_url: str, dovecot_port: int, smtp_port: int, sim_port
         "GATEWAY_SWEEP_INTERVAL_S": "5", "GATEWAY_STUCK_AFTER_S": "20",
         "GATEWAY_REPLY_POLL_S": "5", "GATEWAY_STATUS_POLL_S": "30",
         "PYTHONUNBUFFERED": "1",
+        # The demo's writers are made up: no confirmation round-trip before the first letter.
+        "GATEWAY_CONFIRM_SENDERS": "false",
     })
     env.setdefault("GATEWAY_SECRET_KEY", _secret(base))
     return env

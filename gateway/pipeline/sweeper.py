@@ -21,9 +21,11 @@ class Sweep:
     submit: list[int] = field(default_factory=list)
     send: list[int] = field(default_factory=list)
     lost_submissions: list[int] = field(default_factory=list)
+    expired: list[int] = field(default_factory=list)
 
 
-def sweep(session: Session, stuck_after_s: float, limit: int = 1000) -> Sweep:
+def sweep(session: Session, stuck_after_s: float, limit: int = 1000,
+          unconfirmed_after_s: float | None = None) -> Sweep:
     now = utcnow()
     stuck = now - timedelta(seconds=stuck_after_s)
     result = Sweep()
@@ -44,6 +46,14 @@ def sweep(session: Session, stuck_after_s: float, limit: int = 1000) -> Sweep:
     result.submit = list(session.scalars(
         select(Letter.id).where(lost_ready | due).order_by(Letter.id).limit(limit)))
     result.submit += [i for i in result.lost_submissions if i not in result.submit]
+    if unconfirmed_after_s is not None:
+        # The writer never confirmed their address: the letter is not ours to send.
+        expired = now - timedelta(seconds=unconfirmed_after_s)
+        for letter in session.scalars(
+                select(Letter).where(Letter.state == S.AWAITING_SENDER,
+                                     Letter.updated_at <= expired).limit(limit)):
+            move(session, letter, S.DISCARDED, note="the writer did not confirm their address")
+            result.expired.append(letter.id)
     result.send = list(session.scalars(
         select(OutboundMail.id).where(OutboundMail.state == "PENDING",
                                       OutboundMail.next_attempt_at <= now - timedelta(seconds=5))
