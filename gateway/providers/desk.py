@@ -123,14 +123,16 @@ def _task(session: Session, letter: Letter, settings) -> DeskTask:
     fields = (
         DeskField("region", "Регион", "Region", p.region if p else ""),
         DeskField("facility", "Учреждение", "Facility", p.facility_name if p else ""),
-        DeskField("last_name", "Фамилия", "Surname", p.last_name if p else ""),
-        DeskField("first_name", "Имя", "First name", p.first_name if p else ""),
-        DeskField("middle_name", "Отчество", "Patronymic", (p.middle_name or "") if p else ""),
+        DeskField("last_name", "Фамилия", "Recipient surname", p.last_name if p else ""),
+        DeskField("first_name", "Имя", "Recipient first name", p.first_name if p else ""),
+        DeskField("middle_name", "Отчество", "Recipient patronymic",
+                  (p.middle_name or "") if p else ""),
         DeskField("birth_year", "Год рождения", "Birth year",
                   str(p.birth_year or "") if p else ""),
-        DeskField("author", "Отправитель", "Author", letter.writer_name or settings.org_name),
-        DeskField("author_email", "E-mail отправителя", "Author e-mail", settings.org_reply_email),
-        DeskField("author_phone", "Телефон отправителя", "Author phone", settings.org_phone),
+        DeskField("author", "Отправитель", "Sender", letter.writer_name or settings.org_name),
+        DeskField("author_email", "E-mail отправителя", "Sender e-mail",
+                  settings.org_reply_email),
+        DeskField("author_phone", "Телефон отправителя", "Sender phone", settings.org_phone),
     )
     photos = tuple(DeskPhoto(*row) for row in session.execute(
         select(LetterAttachment.id, LetterAttachment.filename, LetterAttachment.content_type,
