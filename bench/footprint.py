@@ -27,18 +27,35 @@ class Peaks:
     samples: int = 0
 
 
+GATEWAY_ROLES = frozenset({"worker", "beat", "watch", "web"})
+
+
 class Sampler:
+    """Samples the trees of the watched roles. Only GATEWAY_ROLES count towards the totals;
+    other roles (the simulator, the naive script) are watched for their CPU and own peaks."""
+
     def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
         self.roots: dict[str, int] = {}
+        self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, last cumulative CPU s)
         self.peaks = Peaks()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
         self._lock = threading.Lock()
+        self._sampling = threading.Lock()  # the thread and cpu() both sample
 
     def watch(self, role: str, pid: int) -> None:
         with self._lock:
             self.roots[role] = pid
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each role's processes (alive or gone), as last sampled."""
+        self.sample()
+        out: dict[str, float] = {}
+        with self._lock:
+            for role, seconds in self._cpu.values():
+                out[role] = out.get(role, 0.0) + seconds
+        return out
 
     def start(self) -> Sampler:
         self._thread.start()
@@ -54,6 +71,10 @@ class Sampler:
             self.sample()
 
     def sample(self) -> None:
+        with self._sampling:
+            self._sample()
+
+    def _sample(self) -> None:
         with self._lock:
             roots = dict(self.roots)
         total_rss = total_pss = 0.0
@@ -70,8 +91,11 @@ class Sampler:
                 try:
                     info = proc.memory_full_info()
                     name = " ".join(proc.cmdline()[1:4])[:60] or proc.name()
+                    times = proc.cpu_times()
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
+                with self._lock:
+                    self._cpu[proc.pid] = (role, times.user + times.system)
                 alive += 1
                 rss += info.rss / MB
                 pss += getattr(info, "pss", info.rss) / MB
@@ -80,8 +104,9 @@ class Sampler:
             p.role_rss[role] = max(p.role_rss.get(role, 0.0), rss)
             p.role_pss[role] = max(p.role_pss.get(role, 0.0), pss)
             p.role_procs[role] = max(p.role_procs.get(role, 0), alive)
-            total_rss += rss
-            total_pss += pss
+            if role in GATEWAY_ROLES:
+                total_rss += rss
+                total_pss += pss
         p.total_rss = max(p.total_rss, total_rss)
         p.total_pss = max(p.total_pss, total_pss)
         p.samples += 1

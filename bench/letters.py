@@ -297,6 +297,8 @@ def make_letter(index: int, prisoners: list[Prisoner], seed: int = 8) -> Letter:
     if photo:
         msg.add_attachment(rng.choice(photos()), maintype="image", subtype="jpeg",
                            filename=f"IMG_{rng.randint(1000, 9999)}.jpg")
+    for n, part in enumerate(p for p in msg.walk() if p.is_multipart()):
+        part.set_boundary(f"=_bench_{seed}_{index}_{n}")  # the default one is random
     return Letter(index, prisoner, msg.as_bytes(policy=SMTP), kind, charset, photo)
 
 

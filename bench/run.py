@@ -70,6 +70,7 @@ def raw_fetch(dovecot: DovecotServer, batch: int = 500) -> dict:
 
 
 def naive(dovecot: DovecotServer, sim: Simulator, csv_path: Path, sampler) -> dict:
+    meter = CpuMeter(sampler)
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("naive_gateway.py")),
          "--imap-port", str(dovecot.port), "--user", "naive", "--password", USERS["naive"],
@@ -80,11 +81,27 @@ def naive(dovecot: DovecotServer, sim: Simulator, csv_path: Path, sampler) -> di
     if proc.returncode != 0:
         raise RuntimeError(f"the naive gateway failed ({proc.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
+    result["cpu_ms_per_letter"] = meter.per_letter_ms(result["letters"])
     with sampler._lock:
         sampler.roots.pop("naive", None)
     result["peak_rss_mb"] = sampler.peaks.role_rss.pop("naive", None)
     sampler.peaks.role_pss.pop("naive", None)
     return result
+
+
+class CpuMeter:
+    """CPU seconds each role used during a part, per letter."""
+
+    def __init__(self, sampler: footprint.Sampler) -> None:
+        self.sampler = sampler
+        self.before = sampler.cpu()
+
+    def per_letter_ms(self, letters: int) -> dict[str, float]:
+        after = self.sampler.cpu()
+        out = {role: (after[role] - self.before.get(role, 0.0)) * 1000 / max(letters, 1)
+               for role in after}
+        out["gateway"] = sum(v for k, v in out.items() if k in footprint.GATEWAY_ROLES)
+        return {k: round(v, 2) for k, v in out.items() if v > 0.005}
 
 
 def wait_settled(gw: Gateway, expected: int, what: str, stall_s: float = 120.0,
@@ -143,11 +160,12 @@ def throughput(gw: Gateway, dovecot: DovecotServer, sink: CountingSink, raws: li
     assert prime_index(dovecot, "letters") == len(raws)
     spy = None
     if profile is not None:
-        spy = subprocess.Popen(["py-spy", "record", "--pid", str(gw.procs["worker"].pid),
+        spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(gw.procs["worker"].pid),
                                 "--subprocesses", "--rate", "50", "--format", "raw",
                                 "--output", str(profile)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     say(f"throughput: {len(raws)} letters in the inbox; the clock starts at the first fetch")
+    meter = CpuMeter(sampler)
     t0_wall, t0 = datetime.now(UTC), time.monotonic()
     gw.send_task("workers.tasks.fetch_inbox", "intake")
     sampler.watch("watch", gw.start("watch").pid)
@@ -163,6 +181,7 @@ def throughput(gw: Gateway, dovecot: DovecotServer, sink: CountingSink, raws: li
     seconds = (last - t0_wall).total_seconds()
     notices_at = wait_notices(sink, len(times))
     return {
+        "cpu_ms_per_letter": meter.per_letter_ms(len(raws)),
         "letters": len(raws), "submitted": len(times), "states": states,
         "not_submitted": gw.reasons(),
         "seconds": seconds, "lps": len(times) / seconds,
@@ -200,6 +219,32 @@ def per_letter_latency(gw: Gateway, appended: list[tuple[int, datetime]]) -> lis
     return [(done[uid] - at).total_seconds() for uid, at in appended if uid in done]
 
 
+STAGES = ("RECEIVED", "READY", "SUBMITTING", "SUBMITTED")
+
+
+def stage_medians(gw: Gateway, appended: list[tuple[int, datetime]]) -> dict[str, float]:
+    """Median seconds between APPEND and each state's first event: where latency goes."""
+    uids = ",".join(str(uid) for uid, _ in appended)
+    rows = gw.query(
+        "SELECT m.uid, e.to_state, min(e.at) FROM letter_events e JOIN letters l ON "
+        "l.id = e.letter_id JOIN inbound_messages m ON m.id = l.inbound_id WHERE "
+        f"m.mailbox LIKE 'letters@%' AND m.uid IN ({uids}) GROUP BY m.uid, e.to_state")
+    at = {(uid, state): when for uid, state, when in rows}
+    out: dict[str, float] = {}
+    previous = "APPEND"
+    for state in STAGES:
+        gaps = []
+        for uid, appended_at in appended:
+            start = appended_at if previous == "APPEND" else at.get((uid, previous))
+            end = at.get((uid, state))
+            if start is not None and end is not None:
+                gaps.append((end - start).total_seconds())
+        if gaps:
+            out[f"{previous}->{state}"] = round(statistics.median(gaps), 3)
+        previous = state
+    return out
+
+
 def latency(gw: Gateway, dovecot: DovecotServer, raws: list[bytes], rate: float) -> dict:
     say(f"latency: {len(raws)} letters at {rate:g}/s ({len(raws) / rate:.0f} s)")
     appended = append_timed(dovecot, raws, rate)
@@ -210,7 +255,8 @@ def latency(gw: Gateway, dovecot: DovecotServer, raws: list[bytes], rate: float)
     return {"letters": len(raws), "rate": rate, "submitted": len(values),
             "p50_s": statistics.median(values) if values else None,
             "p99_s": percentile(values, 99) if values else None,
-            "max_s": max(values) if values else None}
+            "max_s": max(values) if values else None,
+            "stage_medians_s": stage_medians(gw, appended)}
 
 
 def burst(gw: Gateway, dovecot: DovecotServer, raws: list[bytes]) -> dict:
@@ -223,7 +269,8 @@ def burst(gw: Gateway, dovecot: DovecotServer, raws: list[bytes]) -> dict:
                  where=f"inbound_id IN (SELECT id FROM inbound_messages m WHERE {where})")
     times = submitted_times(gw, where)
     return {"letters": len(raws), "submitted": len(times), "append_s": append_s,
-            "seconds": (max(times) - t0_wall).total_seconds() if times else None}
+            "seconds": (max(times) - t0_wall).total_seconds() if times else None,
+            "stage_medians_s": stage_medians(gw, appended)}
 
 
 def replies(gw: Gateway, sim: Simulator, sink: CountingSink, count: int, sampler) -> dict:
@@ -337,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         pg_url = stack.enter_context(throwaway_database())
         sim = Simulator(root).start()
         stack.callback(sim.stop)
+        sampler.watch("simulator", sim.proc.pid)
         sim.request("POST", "/_sim/balance", json={"amount": "100000000.00"}).raise_for_status()
         sink = CountingSink().start()
         stack.callback(sink.stop)
