@@ -162,15 +162,16 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             session.add(LetterAttachment(letter_id=letter.id, filename=att.filename,
                                          content_type=att.content_type, data=att.data))
         letter.photos = len(parsed.attachments)
-        decision = weigh(session, letter, prisoner, parsed, rule_settings)
-        letter.findings = [_finding_dict(f) for f in decision.findings]
+        # Render first: pages and price are weighed on exactly what the provider will print.
+        render(letter, prisoner, settings)
+        decision = weigh(session, letter, prisoner, parsed, rule_settings, settings)
+        letter.findings = [f.to_dict() for f in decision.findings]
         if decision.outcome == "return":
             move(session, letter, S.REJECTED, note="returned to the writer: " +
                  "; ".join(f.reason_organizer for f in decision.findings if f.severity == "return"))
             result.mail += queue_notice(session, settings, letter, "returned", parsed=parsed,
                                         findings=decision.findings)
             continue
-        render(letter, prisoner, settings)
         reasons = [f for f in decision.findings if f.severity == "hold"]
         today = writers.count_letter(session, sender)
         if today > settings.sender_daily_limit:
@@ -287,7 +288,7 @@ def _take_writer(letter: Letter, parsed: ParsedLetter, settings) -> None:
 
 
 def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLetter,
-          rule_settings: RuleSettings) -> Decision:
+          rule_settings: RuleSettings, settings) -> Decision:
     previous = tuple(session.scalars(
         select(Letter.body).where(Letter.prisoner_id == prisoner.id,
                                   Letter.sender_hash == letter.sender_hash,
@@ -304,6 +305,7 @@ def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLe
         prisoner_status=prisoner.status, prisoner_can_receive=prisoner.can_receive,
         profile=prisoner.provider, previous_texts=tuple(t for t in previous if t),
         month_spent=Decimal(spent),
+        rendered_text=letter.rendered, reply_ordered=settings.reply_ordered,
     )
     return run_rules(draft, rule_settings)
 
@@ -315,12 +317,6 @@ def render(letter: Letter, prisoner: Prisoner, settings) -> None:
     profile = load_profiles().get(prisoner.provider) or load_profiles()["http"]
     q = quote(letter.rendered, letter.photos, settings.reply_ordered, profile)
     letter.pages, letter.price, letter.currency = q.pages, q.amount, q.currency
-
-
-def _finding_dict(f) -> dict:
-    return {"rule": f.rule, "severity": f.severity, "passages": list(f.passages),
-            "reason_ru": f.reason_ru, "reason_en": f.reason_en,
-            "reason_organizer": f.reason_organizer}
 
 
 def reclaim(session: Session, letter_id: int) -> Letter | None:
