@@ -4,6 +4,7 @@ held with that reason instead of being paid for and refused."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,6 +14,8 @@ from sqlalchemy.orm import Session
 from gateway.models import Prisoner, ProviderFacility, utcnow
 from gateway.providers.base import Facility, Provider
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class SyncReport:
@@ -20,7 +23,7 @@ class SyncReport:
     added: int
     updated: int
     removed: int
-    total: int
+    total: int  # -1: the sync failed
 
 
 def store_catalogue(session: Session, provider: str, facilities: list[Facility]) -> SyncReport:
@@ -60,6 +63,25 @@ def sync_catalogue(session: Session, provider: Provider) -> SyncReport:
     if not facilities:
         return SyncReport(provider.name, 0, 0, 0, 0)
     return store_catalogue(session, provider.name, facilities)
+
+
+def sync_all(session: Session, settings) -> list[SyncReport]:
+    """Sync every registered adapter's catalogue (the caller commits). One failing
+    provider does not stop the others; its old catalogue stays."""
+    from gateway.providers.registry import adapter_names, open_provider
+
+    reports = []
+    for name in adapter_names():
+        provider = open_provider(name, settings)
+        try:
+            with session.begin_nested():
+                reports.append(sync_catalogue(session, provider))
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            reports.append(SyncReport(name, 0, 0, 0, -1))
+            log.warning("catalogue sync for %s failed: %r", name, exc)
+        finally:
+            provider.close()
+    return reports
 
 
 def synced_at(session: Session, provider: str) -> datetime | None:

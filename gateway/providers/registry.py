@@ -17,3 +17,7 @@ def adapter_class(name: str) -> type:
 
 def open_provider(name: str, settings) -> Provider:
     return adapter_class(name).from_settings(settings)
+
+
+def adapter_names() -> list[str]:
+    return sorted({ep.name for ep in entry_points(group="gateway.providers")})

@@ -39,8 +39,13 @@ WARM = ("Здравствуйте, Мария!\n\nПишу вам из Пете�
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+def db_url(request, tmp_path: Path) -> str:
+    """SQLite by default; `@pytest.mark.parametrize("db_url", ["sqlite", "postgres"],
+    indirect=True)` runs a test on a throwaway PostgreSQL database too."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        url = request.getfixturevalue("pg_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'gateway.db'}"
     upgrade(url)
     return url
 

@@ -61,6 +61,7 @@ def events(sessions, letter_id: int) -> list[str]:
             select(LetterEvent).where(LetterEvent.letter_id == letter_id).order_by(LetterEvent.id))]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 def test_clean_submission_charges_each_letter_once_and_queues_the_notice(
         sessions, http, settings, policy, control, letters):
     ids = letters(3)
@@ -85,6 +86,7 @@ FAULTS = {
 }
 
 
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 @pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
 def test_each_fault_ends_with_one_charge_per_letter(fault, sessions, http, settings, policy,
                                                     control, letters):
@@ -172,6 +174,7 @@ def test_unknown_is_replayed_a_bounded_number_of_times_then_handed_to_a_person(
         assert session.get(Letter, letter_id).provider_number == at_sim["number"]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 def test_402_pauses_the_provider_records_an_alert_and_holds_the_rest(
         sessions, http, settings, policy, control, letters):
     ids = letters(3)
@@ -199,6 +202,7 @@ def test_402_pauses_the_provider_records_an_alert_and_holds_the_rest(
     assert charges_by_key(control) == Counter({k: 1 for k in public_ids(sessions, ids)})
 
 
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 def test_circuit_breaker_opens_stops_calls_and_a_probe_closes_it(
         sessions, http, settings, control, letters):
     policy = SubmissionPolicy(retry_base_s=5, breaker_threshold=3, breaker_cooldown_s=0.6)
@@ -234,6 +238,7 @@ def test_circuit_breaker_opens_stops_calls_and_a_probe_closes_it(
     assert charges_by_key(control) == Counter({k: 1 for k in public_ids(sessions, ids)})
 
 
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 def test_daily_spend_cap_holds_the_rest_in_ready_with_a_reason(
         sessions, http, settings, control, letters):
     ids = letters(3)
@@ -267,6 +272,7 @@ def test_409_idempotency_conflict_goes_to_a_person_not_to_failed(
     assert len(control.ledger()) == 1
 
 
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 def test_catalogue_sync_and_a_facility_no_provider_reaches_is_held(
         sessions, http, settings, policy, control, letters):
     from gateway.models import Prisoner
@@ -306,3 +312,18 @@ def test_stale_catalogue_is_synced_before_submitting_and_a_failed_sync_does_not_
     submit_many(sessions, http, [], settings, policy)
     with sessions() as session:
         assert catalogue.synced_at(session, "http") is not None
+
+
+def test_sync_all_fills_every_adapters_catalogue_and_survives_a_failing_one(
+        sessions, settings, control):
+    control.faults(error_rate=1.0, status=503, method="GET", path_prefix="/v1/facilities")
+    with sessions() as session:
+        reports = {r.provider: r.total for r in catalogue.sync_all(session, settings)}
+        session.commit()
+    assert reports == {"desk": 0, "http": -1, "post": 4}
+    control.faults()
+    with sessions() as session:
+        reports = {r.provider: r.total for r in catalogue.sync_all(session, settings)}
+        session.commit()
+        assert reports == {"desk": 0, "http": 7, "post": 4}
+        assert catalogue.facility(session, "post", "77-sizo-2").postal_address
