@@ -10,7 +10,6 @@ from functools import lru_cache
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 DEFAULT_SECRET = "change-me-in-production"
 
 
@@ -73,11 +72,25 @@ class Settings(BaseSettings):
     status_poll_s: float = 300.0
     stuck_after_s: float = 60.0
     max_submit_attempts: int = 8
+    # How hard a paid provider is pushed (gateway.providers.policy.SubmissionPolicy)
+    daily_spend_cap_rub: float | None = None  # all paid providers together, per UTC day
+    submit_retry_base_s: float = 5.0  # first retry delay; doubles, with jitter
+    submit_retry_cap_s: float = 3600.0
+    breaker_threshold: int = 5  # consecutive transient failures that open the circuit
+    breaker_cooldown_s: float = 60.0  # first open period; doubles while probes fail
+    breaker_max_cooldown_s: float = 1800.0
+    pause_on_402_minutes: int = 30  # the account is empty: stop paying calls this long
+    catalogue_max_age_h: float = 24.0  # re-sync the provider's facility catalogue after
     max_send_attempts: int = 10
 
     # Dashboard
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    # How many different organizers must confirm a reply match that is only a person's
+    # reading (the number on the scan does not name the letter): 2 = four-eyes rule.
+    reply_match_confirmations: int = Field(default=1, ge=1, le=2)
+    # Queue depth (Redis LLEN of letters, intake or mail) above which the overview alerts.
+    queue_alert_depth: int = 500
 
     # Checks: names of rules to switch off, comma separated
     rules_disabled: str = Field(default="")
