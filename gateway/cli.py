@@ -21,6 +21,12 @@ user_app = typer.Typer(help="Organizer accounts for the dashboard.", no_args_is_
 app.add_typer(db_app, name="db")
 app.add_typer(prisoners_app, name="prisoners")
 app.add_typer(user_app, name="user")
+providers_app = typer.Typer(help="Prison e-mail services and their catalogues.",
+                            no_args_is_help=True)
+post_app = typer.Typer(help="Letters that go by post: printable batches for volunteers.",
+                       no_args_is_help=True)
+app.add_typer(providers_app, name="providers")
+app.add_typer(post_app, name="post")
 console = Console()
 
 
@@ -191,6 +197,70 @@ def user_password(username: str,
         set_password(user, password)
         session.commit()
     console.print(f"password of [bold]{username}[/] set to [bold]{password}[/]")
+
+
+@providers_app.command("sync")
+def providers_sync() -> None:
+    """Fetch every provider's facility catalogue and match the directory against it."""
+    from gateway.providers.catalogue import sync_all, unreached
+    with _sessions()() as session:
+        reports = sync_all(session, get_settings())
+        session.commit()
+        missing = unreached(session)
+    for r in reports:
+        if r.total < 0:
+            console.print(f"[red]{r.provider}: sync failed; the old catalogue stays[/]")
+        else:
+            console.print(f"{r.provider}: {r.total} facilities (+{r.added} ~{r.updated} "
+                          f"-{r.removed})")
+    for item in missing:
+        console.print(f"[yellow]not reached:[/] {item.prisoner_code} {item.prisoner_name}: "
+                      f"{item.provider} has no facility {item.facility_id} "
+                      f"({item.facility_name})")
+
+
+@post_app.command("queue")
+def post_queue_cmd() -> None:
+    """Letters waiting to be printed, per facility."""
+    from gateway.providers.post import post_queue
+    with _sessions()() as session:
+        queue = post_queue(session)
+        if not queue:
+            console.print("nothing waits for the post")
+        for facility_id, letters in queue.items():
+            console.print(f"{facility_id}: {len(letters)} letter(s)")
+
+
+@post_app.command("batch")
+def post_batch(facility_id: str, out: Path = typer.Option(None, help="Where to write the PDF."),
+               actor: str = typer.Option("cli", help="Who prints it (for the event log).")) -> None:
+    """Print the letters waiting for one facility into one PDF."""
+    from gateway.providers.post import PostError, build_batch
+    with _sessions()() as session:
+        try:
+            batch = build_batch(session, facility_id, actor, get_settings())
+        except PostError as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from exc
+        session.commit()
+        out = out or Path(f"post-batch-{batch.id}.pdf")
+        out.write_bytes(batch.pdf)
+        console.print(f"batch {batch.id}: {batch.pages} page(s) written to {out}; after posting "
+                      f"run: gateway post posted {batch.id}")
+
+
+@post_app.command("posted")
+def post_posted(batch_id: int, actor: str = typer.Option("cli")) -> None:
+    """Mark a printed batch as posted: its letters become SUBMITTED and writers are told."""
+    from gateway.providers.post import PostError, mark_posted
+    with _sessions()() as session:
+        try:
+            mail = mark_posted(session, batch_id, actor, get_settings())
+        except PostError as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from exc
+        session.commit()
+    console.print(f"batch {batch_id} marked posted; {len(mail)} notice(s) queued")
 
 
 @app.command()

@@ -32,6 +32,7 @@ app.conf.update(
         "fetch-inbox": {"task": "workers.tasks.fetch_inbox", "schedule": settings.inbox_poll_s},
         "poll-replies": {"task": "workers.tasks.poll_replies", "schedule": settings.reply_poll_s},
         "poll-statuses": {"task": "workers.tasks.poll_statuses", "schedule": settings.status_poll_s},
+        "sync-catalogues": {"task": "workers.tasks.sync_catalogues", "schedule": 6 * 3600.0},
     },
     timezone="UTC",
 )

@@ -185,9 +185,30 @@ def poll_replies() -> int:
 
 @app.task(name="workers.tasks.poll_statuses")
 def poll_statuses() -> dict:
+    counts: dict = {}
+    for name in _api_providers():
+        with _sessions()() as session:
+            ids = statuses.due_for_status(session, name)
+        result = statuses.poll_statuses(_sessions(), _provider(name), ids, _settings())
+        if result.get("mail"):
+            send_mail.delay(result["mail"])
+        counts[name] = {k: v for k, v in result.items() if k != "mail"}
+    return counts
+
+
+def _api_providers() -> list[str]:
+    """Providers with an API to ask (desk and post letters are carried by people)."""
+    from gateway.providers.registry import adapter_class, adapter_names
+    return [n for n in adapter_names() if not getattr(adapter_class(n), "assisted", False)]
+
+
+@app.task(name="workers.tasks.sync_catalogues")
+def sync_catalogues() -> list:
+    from gateway.providers.catalogue import sync_all
     with _sessions()() as session:
-        ids = statuses.due_for_status(session, "http")
-    return statuses.poll_statuses(_sessions(), _provider("http"), ids)
+        reports = sync_all(session, _settings())
+        session.commit()
+    return [r.__dict__ for r in reports]
 
 
 @app.task(name="workers.tasks.sweep")

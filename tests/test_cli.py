@@ -1,0 +1,72 @@
+"""The `gateway` command as an organizer uses it (typer's runner, a real SQLite file and
+the simulator over HTTP)."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.config import get_settings
+from gateway.directory import DEMO_CSV
+from gateway.simulator.server import SimulatorServer
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    sim = SimulatorServer(str(tmp_path / "sim.db"), token="t").start()
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite:///{tmp_path / 'gw.db'}")
+    monkeypatch.setenv("GATEWAY_PROVIDER_URL", sim.url)
+    monkeypatch.setenv("GATEWAY_PROVIDER_TOKEN", "t")
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, result.output
+        return result.output
+
+    invoke("db", "upgrade")
+    yield invoke
+    sim.stop()
+    get_settings.cache_clear()
+
+
+def test_reimporting_the_directory_updates_in_place(run, tmp_path):
+    assert "added 6, updated 0" in run("prisoners", "import", str(DEMO_CSV))
+    changed = tmp_path / "moved.csv"
+    text = DEMO_CSV.read_text(encoding="utf-8").replace("K101,Иванов,Иван,Иванович,1985,"
+                                                         "Санкт-Петербург и Ленинградская область,"
+                                                         "СИЗО-1 «Кресты»,78-sizo-1",
+                                                         "K101,Иванов,Иван,Иванович,1985,Москва,"
+                                                         "СИЗО-2 «Бутырка»,77-sizo-2")
+    changed.write_text(text, encoding="utf-8")
+    assert "would add 0, updated 1, unchanged 5" in run("prisoners", "import", str(changed),
+                                                        "--dry-run")
+    assert "added 0, updated 1, unchanged 5" in run("prisoners", "import", str(changed))
+
+
+def test_a_bad_directory_row_is_named_and_fails(run, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code,last_name,first_name,facility_name,facility_id,birth_year\n"
+                   "K9,Орлова,,ИК-1,x-ik-1,nineteen\n", encoding="utf-8")
+    out = run("prisoners", "import", str(bad), code=1)
+    assert "line 2: missing first_name" in out
+
+
+def test_catalogue_sync_reports_the_directory_against_the_provider(run, tmp_path):
+    csv = tmp_path / "p.csv"
+    csv.write_text(DEMO_CSV.read_text(encoding="utf-8") +
+                   "K999,Орлова,Вера,,1970,Марс,ИК-0,mars-ik-0,http\n", encoding="utf-8")
+    run("prisoners", "import", str(csv))
+    out = run("providers", "sync")
+    assert "http: " in out and "facilities" in out
+    assert "K999" in out and "mars-ik-0" in out  # the one facility the service doesn't reach
+
+
+def test_status_and_accounts(run):
+    assert "Letters" in run("status")
+    out = run("user", "add", "alice", "--role", "moderator", "--password", "long-enough-1")
+    assert "alice" in out and "moderator" in out
+    run("user", "add", "alice", "--password", "long-enough-2", code=1)
+    assert "set to" in run("user", "password", "alice", "--password", "long-enough-3")
