@@ -39,9 +39,10 @@ def compose(kind: str, *, to: str | None, from_addr: str, from_name: str, subjec
     # Deterministic Message-ID: a re-sent copy after a crash is recognisably the same mail.
     digest = hashlib.sha256(dedup_key.encode()).hexdigest()[:24]
     msg["Message-ID"] = f"<{digest}@{domain}>" if domain else make_msgid()
-    if in_reply_to:
-        msg["In-Reply-To"] = _clean_header(in_reply_to)
-        msg["References"] = _clean_header(in_reply_to)
+    if in_reply_to:  # a msg-id has angle brackets (RFC 5322 3.6.4), or clients cannot thread
+        ref = "<" + _clean_header(in_reply_to).strip("<>") + ">"
+        msg["In-Reply-To"] = ref
+        msg["References"] = ref
     msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Content-Language"] = "ru, en"
