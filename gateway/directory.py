@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from gateway.models import Prisoner
 
 COLUMNS = ("code", "last_name", "first_name", "middle_name", "birth_year", "region",
            "facility_name", "facility_id", "provider")
+OPTIONAL = ("birth_date",)  # 1991-03-14 or 14.03.1991; a row without the column keeps it
 REQUIRED = ("code", "last_name", "first_name", "facility_name", "facility_id")
 
 
@@ -22,6 +24,16 @@ class ImportReport:
     updated: int
     unchanged: int
     errors: tuple[str, ...]
+
+
+def parse_birth_date(raw: str) -> date:
+    """ISO (1991-03-14) or as Russian lists write it (14.03.1991)."""
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(raw, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"birth_date {raw!r} is not a date like 1991-03-14 or 14.03.1991")
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -44,12 +56,26 @@ def import_rows(session: Session, rows: list[dict[str, str]]) -> ImportReport:
         except ValueError:
             errors.append(f"line {line}: birth_year {row['birth_year']!r} is not a year")
             continue
+        birth_date = None
+        if row.get("birth_date"):
+            try:
+                birth_date = parse_birth_date(row["birth_date"])
+            except ValueError as exc:
+                errors.append(f"line {line}: {exc}")
+                continue
+            if birth_year is not None and birth_year != birth_date.year:
+                errors.append(f"line {line}: birth_date {row['birth_date']} is not in "
+                              f"birth_year {birth_year}")
+                continue
+            birth_year = birth_date.year
         values = {
             "last_name": row["last_name"], "first_name": row["first_name"],
             "middle_name": row.get("middle_name") or None, "birth_year": birth_year,
             "region": row.get("region", ""), "facility_name": row["facility_name"],
             "facility_id": row["facility_id"], "provider": row.get("provider") or "http",
         }
+        if "birth_date" in row:  # only a file with the column may set or clear it
+            values["birth_date"] = birth_date
         prisoner = existing.get(row["code"])
         if prisoner is None:
             prisoner = Prisoner(code=row["code"], **values)
@@ -66,3 +92,43 @@ def import_rows(session: Session, rows: list[dict[str, str]]) -> ImportReport:
 
 
 DEMO_CSV = Path(__file__).parent / "demo" / "prisoners.csv"
+
+
+@dataclass(frozen=True)
+class Birthday:
+    prisoner_id: int
+    code: str
+    name: str
+    facility_name: str
+    on: date  # the coming birthday
+    turns: int
+
+    @property
+    def in_days(self) -> int:
+        return (self.on - date.today()).days
+
+
+def _birthday_in(born: date, year: int) -> date:
+    try:
+        return born.replace(year=year)
+    except ValueError:  # 29 February in a common year: marked on 1 March
+        return date(year, 3, 1)
+
+
+def upcoming_birthdays(session: Session, today: date | None = None,
+                       days: int = 14) -> list[Birthday]:
+    """Prisoners in custody whose birthday falls within `days` from today, soonest first.
+    Reads only the few columns of prisoners with a known date (a directory is small)."""
+    today = today or date.today()
+    found = []
+    for pid, code, last, first, middle, facility, born in session.execute(
+            select(Prisoner.id, Prisoner.code, Prisoner.last_name, Prisoner.first_name,
+                   Prisoner.middle_name, Prisoner.facility_name, Prisoner.birth_date)
+            .where(Prisoner.birth_date.is_not(None), Prisoner.status != "retired")):
+        on = _birthday_in(born, today.year)
+        if on < today:
+            on = _birthday_in(born, today.year + 1)
+        if (on - today).days <= days:
+            name = " ".join(p for p in (last, first, middle) if p)
+            found.append(Birthday(pid, code, name, facility, on, on.year - born.year))
+    return sorted(found, key=lambda b: (b.on, b.name))

@@ -5,7 +5,7 @@ Portable types only, so the same migrations run on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -55,6 +55,8 @@ class Prisoner(Base):
     first_name: Mapped[str] = mapped_column(String(100))
     middle_name: Mapped[str | None] = mapped_column(String(100))
     birth_year: Mapped[int | None]
+    # Known for some: organizers send cards for birthdays (the dashboard lists the next ones).
+    birth_date: Mapped[date | None]
     region: Mapped[str] = mapped_column(String(200), default="")
     facility_name: Mapped[str] = mapped_column(String(200))
     facility_id: Mapped[str] = mapped_column(String(100))  # the provider's catalogue id

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import flask
-import redis
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -21,12 +20,12 @@ from sqlalchemy.orm import Session
 from gateway.models import Letter, OutboundMail, Reply, utcnow
 from gateway.states import LetterState
 from gateway.web.context import db
+from gateway.web.health import queue_depths
 from gateway.web.overview import Settled, compute, settled_cache
 
 bp = flask.Blueprint("metrics", __name__)
 log = logging.getLogger(__name__)
 
-QUEUES = ("letters", "intake", "mail")
 
 
 class GatewayCollector(Collector):
@@ -95,28 +94,26 @@ class GatewayCollector(Collector):
                     .group_by(Letter.state)):
                 failing.add_metric([state], n)
             yield failing
+            beats = GaugeMetricFamily("gateway_heartbeat_age_seconds",
+                                      "Seconds since each long-lived process last reported "
+                                      "(absent: never)", labels=["process"])
+            for beat in overview.heartbeats:
+                if beat.last is not None:
+                    beats.add_metric([beat.who], (now - beat.last).total_seconds())
+            yield beats
         yield from self._queues()
 
     def _queues(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("gateway_broker_up", "1 when Redis answered the scrape")
         depth = GaugeMetricFamily("gateway_queue_depth", "Tasks waiting in each Celery queue",
                                   labels=["queue"])
-        try:
-            client = redis.Redis.from_url(self._broker_url, socket_timeout=0.5,
-                                          socket_connect_timeout=0.5)
-            try:
-                lengths = [client.llen(q) for q in QUEUES]
-            finally:
-                client.close()
-        except (redis.RedisError, OSError) as exc:
-            log.warning("metrics: broker unreachable: %s", exc)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        for queue, n in zip(QUEUES, lengths, strict=True):
-            depth.add_metric([queue], n)
+        lengths = queue_depths(self._broker_url)
+        up.add_metric([], 0 if lengths is None else 1)
         yield up
+        if lengths is None:
+            return
+        for queue, n in lengths.items():
+            depth.add_metric([queue], n)
         yield depth
 
 

@@ -15,7 +15,7 @@ from gateway.lifecycle import move
 from gateway.models import Letter, utcnow
 from gateway.notices import queue_notice
 from gateway.states import LetterState as S
-from gateway.web.auth import requires
+from gateway.web.auth import _safe_next, requires
 from gateway.web.context import actor, audit, db, settings
 from gateway.web.highlight import highlight
 from gateway.web.letters import masked_address
@@ -73,7 +73,9 @@ def _held_letter(letter_id: int) -> Letter | None:
 def _done(message: str):
     db().commit()
     flask.flash(message, "ok")
-    return flask.redirect(flask.request.form.get("next") or flask.url_for("moderation.index"))
+    # Local paths only: a form field must not send the organizer to another site.
+    target = flask.request.form.get("next")
+    return flask.redirect(_safe_next(target) if target else flask.url_for("moderation.index"))
 
 
 @bp.route("/moderation")

@@ -23,6 +23,7 @@ from gateway.models import Cursor, Letter, OutboundMail, Prisoner, Reply, utcnow
 from gateway.providers.breaker import BreakerState
 from gateway.states import LetterState as S
 from gateway.web.context import db, settings
+from gateway.web.health import Heartbeat, heartbeats, queue_depths
 
 bp = flask.Blueprint("overview", __name__)
 log = logging.getLogger(__name__)
@@ -83,6 +84,10 @@ class Overview:
     provider_alerts: tuple[tuple[str, str, datetime], ...]
     computed_at: datetime
     settled_at: datetime  # when the settled counts and the spend were read
+    heartbeats: tuple[Heartbeat, ...] = ()
+    # Celery queue depths; None when Redis did not answer, {} when not looked at.
+    queues: dict[str, int] | None = None
+    queue_alert_depth: int = 500
 
     def count(self, state: str) -> int:
         return next((r.count for r in self.states if r.state == state), 0)
@@ -120,6 +125,19 @@ class Overview:
         if self.budget is not None and self.spend_rub > Decimal(str(self.budget)):
             out.append(Alert("bad", f"Spend this month is over the budget of "
                                     f"{self.budget:,.0f} RUB", None))
+        for beat in self.heartbeats:
+            if beat.silent(self.computed_at):
+                since = (f"silent since {beat.last:%d %b %H:%M} UTC" if beat.last
+                         else "has never reported")
+                out.append(Alert("bad", f"{beat.label} {since}: {beat.consequence}", None))
+        if self.queues is None:
+            out.append(Alert("bad", "The task queue (Redis) does not answer: nothing moves "
+                                    "until it is back", None))
+        else:
+            for queue, depth in self.queues.items():
+                if depth > self.queue_alert_depth:
+                    out.append(Alert("warn", f"Queue {queue} is growing: {depth:,} tasks wait "
+                                             "(workers are behind or stuck)", None))
         for provider, why, at in self.provider_alerts:
             out.append(Alert("warn", f"{provider}: {why} ({at:%d %b %H:%M})", None))
         return out
@@ -152,7 +170,8 @@ def settled_figures(session: Session, now: datetime | None = None) -> Settled:
 
 
 def compute(session: Session, budget: float | None = None,
-            settled: Settled | None = None) -> Overview:
+            settled: Settled | None = None, queues: dict[str, int] | None = None,
+            queue_alert_depth: int = 500) -> Overview:
     """Every figure on the overview. `settled` may be a cached earlier result: the rest is
     read fresh, each from an index range that holds only letters still in flight."""
     now = utcnow()
@@ -207,8 +226,9 @@ def compute(session: Session, budget: float | None = None,
             select(func.count()).select_from(Reply).where(Reply.state == "UNMATCHED")) or 0,
         failed_mail=session.scalar(select(func.count()).select_from(OutboundMail)
                                    .where(OutboundMail.state == "FAILED")) or 0,
-        paused=tuple(paused), breakers=tuple(breakers), provider_alerts=provider_alerts, computed_at=now,
-        settled_at=settled.computed_at)
+        paused=tuple(paused), breakers=tuple(breakers), provider_alerts=provider_alerts,
+        computed_at=now, settled_at=settled.computed_at, heartbeats=heartbeats(session),
+        queues=queues, queue_alert_depth=queue_alert_depth)
 
 
 def latest_letters(session: Session, limit: int = 20) -> list[Letter]:
@@ -269,8 +289,9 @@ def settled_cache(app: flask.Flask) -> SettledCache:
 
 
 def current() -> Overview:
-    return compute(db(), settings().monthly_budget_rub,
-                   settled=settled_cache(flask.current_app).get())
+    s = settings()
+    return compute(db(), s.monthly_budget_rub, settled=settled_cache(flask.current_app).get(),
+                   queues=queue_depths(s.broker_url), queue_alert_depth=s.queue_alert_depth)
 
 
 @bp.route("/")

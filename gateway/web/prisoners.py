@@ -11,7 +11,15 @@ import flask
 from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.directory import COLUMNS, REQUIRED, ImportReport, import_rows
+from gateway.directory import (
+    COLUMNS,
+    OPTIONAL,
+    REQUIRED,
+    ImportReport,
+    import_rows,
+    parse_birth_date,
+    upcoming_birthdays,
+)
 from gateway.models import CensorDecision, Letter, Prisoner
 from gateway.web.auth import requires
 from gateway.web.context import audit, db
@@ -19,8 +27,8 @@ from gateway.web.context import audit, db
 bp = flask.Blueprint("prisoners", __name__)
 
 PAGE = 50
-EDITABLE = ("code", "last_name", "first_name", "middle_name", "birth_year", "region",
-            "facility_name", "facility_id", "provider")
+EDITABLE = ("code", "last_name", "first_name", "middle_name", "birth_year", "birth_date",
+            "region", "facility_name", "facility_id", "provider")
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,7 @@ def index():
             .group_by(Letter.prisoner_id)).all()) if prisoners else {}
         rows = [(p, counts_by_id.get(p.id, 0)) for p in prisoners]
     return flask.render_template("dashboard/prisoners.html", rows=rows, q=q, status=status,
-                                 sort=sort)
+                                 sort=sort, birthdays=upcoming_birthdays(session))
 
 
 def _form_values(form) -> tuple[dict, list[str]]:
@@ -123,6 +131,18 @@ def _form_values(form) -> tuple[dict, list[str]]:
             values["birth_year"] = int(values["birth_year"])
     else:
         values["birth_year"] = None
+    if values["birth_date"]:
+        try:
+            values["birth_date"] = parse_birth_date(values["birth_date"])
+        except ValueError as exc:
+            errors.append(str(exc))
+        else:
+            if values["birth_year"] is None:
+                values["birth_year"] = values["birth_date"].year
+            elif values["birth_year"] != values["birth_date"].year:
+                errors.append("birth date and birth year disagree")
+    else:
+        values["birth_date"] = None
     values["middle_name"] = values["middle_name"] or None
     values["provider"] = values["provider"] or "http"
     return values, errors
@@ -183,7 +203,7 @@ def retire(prisoner_id: int):
 def import_csv():
     if flask.request.method == "GET":
         return flask.render_template("dashboard/prisoners_import.html", preview=None,
-                                     csv_text="", columns=COLUMNS)
+                                     csv_text="", columns=COLUMNS, optional=OPTIONAL)
     upload = flask.request.files.get("file")
     data = upload.read() if upload else flask.request.form.get("csv_text", "").encode()
     if not data.strip():
@@ -206,8 +226,29 @@ def import_csv():
         return flask.redirect(flask.url_for("prisoners.index"))
     return flask.render_template("dashboard/prisoners_import.html",
                                  preview=preview_import(db(), rows), csv_text=text,
-                                 columns=COLUMNS)
+                                 columns=COLUMNS, optional=OPTIONAL)
 
+
+@bp.route("/prisoners/export.csv")
+@requires("moderator")
+def export_csv():
+    """The directory as a CSV the import takes back (same columns). Audited: it is a list
+    of political prisoners and where they are held."""
+    session = db()
+    prisoners = session.scalars(select(Prisoner).order_by(Prisoner.code)).all()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    columns = (*COLUMNS, *OPTIONAL, "status")
+    writer.writerow(columns)
+    for p in prisoners:
+        writer.writerow(["" if getattr(p, c) is None else getattr(p, c) for c in columns])
+    audit("export_prisoners", detail=f"{len(prisoners)} prisoners")
+    session.commit()
+    response = flask.make_response(out.getvalue().encode("utf-8-sig"))  # BOM: Excel reads UTF-8
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = 'attachment; filename="prisoners.csv"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.route("/facilities")

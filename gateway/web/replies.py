@@ -1,26 +1,71 @@
 """Replies triage: scans no letter number matched, shown as images, matched by a person.
 
 Suggestions are letters whose number differs from what was read by one digit (a misread
-handwritten digit), found with one indexed IN query, never a scan of all letters."""
+handwritten digit), found with one indexed IN query, never a scan of all letters.
+
+Four eyes: with GATEWAY_REPLY_MATCH_CONFIRMATIONS=2, a match that is only a person's reading
+(the number on the scan does not name the letter) is forwarded only when a second, different
+organizer confirms the same letter. The first confirmation is an audit row, so it is shared
+by every web process and says who read what."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import timedelta
 
 import flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.models import Letter, Reply, ReplyPage
+from gateway.models import AuditEntry, Letter, Reply, ReplyPage, utcnow
 from gateway.replies.intake import forward
 from gateway.replies.matching import match_letter, normalise_number
 from gateway.web.auth import requires
-from gateway.web.context import audit, db, settings
+from gateway.web.context import actor, audit, db, settings
 from gateway.web.letters import reply_pages
 
 bp = flask.Blueprint("replies", __name__)
 
 PAGE = 30
+FIRST_CONFIRMATION = "confirm_match"
+# A first confirmation older than this no longer counts (keeps the audit query on its index).
+CONFIRMATION_WINDOW = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One organizer's match waiting for a second organizer."""
+    username: str
+    letter_id: int
+    number: str  # what to type to confirm the same letter
+
+
+def needs_second_person(reply: Reply, letter: Letter) -> bool:
+    """Two confirmations are asked for when set, unless the number read on the scan itself
+    names the letter (then the match is not a person's guess)."""
+    if settings().reply_match_confirmations < 2:
+        return False
+    read, number = reply.letter_number, letter.provider_number
+    return not (read and number and normalise_number(read) == normalise_number(number))
+
+
+def pending_matches(session: Session, reply_ids: list[int]) -> dict[int, Pending]:
+    """The latest first confirmation of each reply, from the audit log."""
+    if not reply_ids:
+        return {}
+    wanted = {f"reply {i}": i for i in reply_ids}
+    found: dict[int, Pending] = {}
+    rows = session.execute(
+        select(AuditEntry.detail, AuditEntry.username, AuditEntry.letter_id, Letter.provider_number)
+        .join(Letter, Letter.id == AuditEntry.letter_id)
+        .where(AuditEntry.action == FIRST_CONFIRMATION,
+               AuditEntry.at >= utcnow() - CONFIRMATION_WINDOW,
+               AuditEntry.detail.in_(list(wanted)))
+        .order_by(AuditEntry.id))
+    for detail, username, letter_id, number in rows:
+        found[wanted[detail]] = Pending(username, letter_id, number or f"#{letter_id}")
+    return found
 
 
 def one_digit_away(number: str) -> list[str]:
@@ -67,7 +112,8 @@ def index():
     return flask.render_template(
         "dashboard/replies.html", replies=replies, total=total,
         pages=reply_pages(session, [r.id for r in replies]),
-        suggested={r.id: suggestions(session, r) for r in replies})
+        suggested={r.id: suggestions(session, r) for r in replies},
+        pending=pending_matches(session, [r.id for r in replies]))
 
 
 @bp.route("/replies/<int:reply_id>/match", methods=["POST"])
@@ -89,11 +135,27 @@ def match(reply_id: int):
     if not letter.sender_sealed:
         flask.flash(f"Letter #{letter.id} has no writer address to forward to.", "error")
         return flask.redirect(flask.url_for("replies.index"))
+    if needs_second_person(reply, letter):
+        first = pending_matches(session, [reply.id]).get(reply.id)
+        if first is None or first.letter_id != letter.id:
+            audit(FIRST_CONFIRMATION, letter_id=letter.id, detail=f"reply {reply.id}")
+            session.commit()
+            flask.flash(f"Reply #{reply.id}: your match to letter #{letter.id} is recorded. "
+                        "A second organizer must confirm it before it is forwarded.", "ok")
+            return flask.redirect(flask.url_for("replies.index"))
+        if first.username == actor():
+            flask.flash(f"You already matched reply #{reply.id}: a different organizer must "
+                        "confirm it.", "error")
+            return flask.redirect(flask.url_for("replies.index"))
+        confirmed = f" (read by {first.username}, confirmed by {actor()})"
+    else:
+        confirmed = ""
     pages = [(p.content_type, p.data) for p in session.scalars(
         select(ReplyPage).where(ReplyPage.reply_id == reply.id).order_by(ReplyPage.n))]
     reply.letter_id = letter.id
     forward(session, settings(), reply, letter, pages)
-    audit("match_reply", letter_id=letter.id, detail=f"reply {reply.id} -> {reply.state}")
+    audit("match_reply", letter_id=letter.id,
+          detail=f"reply {reply.id} -> {reply.state}{confirmed}")
     session.commit()
     if reply.state == "FORWARDED":
         flask.flash(f"Reply #{reply.id} matched to letter #{letter.id} and forwarded.", "ok")

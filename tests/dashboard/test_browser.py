@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 
 from .conftest import HELD_FINDINGS, PASSWORD
 
-pytestmark = pytest.mark.dashboard
+pytestmark = [pytest.mark.dashboard, pytest.mark.browser]
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
