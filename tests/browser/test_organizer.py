@@ -6,11 +6,13 @@ main page land in tests/browser/artifacts/."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import signal
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import text
 
 from tests.e2e.stack import letter
 
@@ -201,9 +203,12 @@ def test_an_evening_at_the_dashboard(stack, organizer, tmp_path):
     expect(admin.page.locator("table")).to_contain_text("mod2")
     admin.shot("users")
 
-    # The overview now: nothing to moderate, nothing at the desk.
+    # The overview now: nothing to moderate, nothing at the desk, the processes answer,
+    # and the birthday just imported is there.
     mod1.go("/")
     expect(page.locator("a.tile", has_text="To moderate").locator(".n")).to_have_text("0")
+    expect(page.locator("section[aria-labelledby=alerts-h]")).to_contain_text("All clear")
+    expect(page.locator("section[aria-labelledby=bd-h]")).to_contain_text("Белова Ольга")
     mod1.shot("overview-after")
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     mod1.go("/moderation")
@@ -214,3 +219,23 @@ def test_an_evening_at_the_dashboard(stack, organizer, tmp_path):
     for person in (mod1, mod2, admin):
         assert person.errors == [], person.errors
         assert person.dialogs == []  # no script ran from a letter
+
+
+def test_the_overview_says_when_the_inbox_watcher_stops_and_when_it_is_back(stack, organizer):
+    viewer = organizer("viewer")
+    alerts = viewer.page.locator("section[aria-labelledby=alerts-h]")
+    expect(alerts).not_to_contain_text("Inbox watcher")
+    stack.kill("watch", signal.SIGTERM)
+    # Its last heartbeat four minutes ago: as if it had died then (waiting 3 minutes for real
+    # would triple the suite).
+    old = (datetime.now(UTC) - timedelta(minutes=4)).isoformat()
+    with stack.engine.begin() as conn:
+        conn.execute(text("UPDATE cursors SET value = :v WHERE name = 'heartbeat:imap-watch'"),
+                     {"v": old})
+    # No reload: the live part refreshes itself.
+    expect(alerts).to_contain_text("Inbox watcher silent since", timeout=12_000)
+    expect(alerts).to_contain_text("new letters are not being picked up")
+    viewer.shot("overview-watcher-silent")
+    stack.start_process("watch")
+    expect(alerts).not_to_contain_text("Inbox watcher", timeout=30_000)
+    assert viewer.errors == []
