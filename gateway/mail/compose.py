@@ -6,7 +6,9 @@ writer's address appears only in the envelope and To header, never in the text."
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
+from email import message_from_bytes, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -22,9 +24,31 @@ class Page:
     data: bytes
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# A msg-id we repeat in In-Reply-To: no whitespace, brackets, quotes or specials.
+_MSG_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]{1,250}")
+
+
 def _clean_header(value: str) -> str:
-    # Anything that reaches a header is one line: no injected headers, ever.
-    return " ".join(value.replace("\r", " ").replace("\n", " ").split())
+    # Anything that reaches a header is one line of printable text: no injected headers,
+    # ever (CR, LF, NUL, NEL and the Unicode line separators all become spaces). "=?" is
+    # broken up too: the email package DEcodes RFC 2047 words in a value we set, so
+    # "=?UTF-8?Q?=0ABcc:_x?=" would turn into a real line break (CVE-2024-6923, unfixed
+    # in Python 3.11.7).
+    return " ".join(_CONTROLS.sub(" ", value).replace("=?", "= ?").split())
+
+
+def _msg_id(value: str) -> str | None:
+    bare = value.strip().strip("<>")
+    return f"<{bare}>" if _MSG_ID.fullmatch(bare) and "=?" not in bare else None
+
+
+def _verify(msg: EmailMessage) -> None:
+    """The bytes we would store carry exactly the headers we set, in order: the last guard
+    against a value the email package turns into a header of its own."""
+    written = [k.lower() for k in message_from_bytes(bytes(msg), policy=policy.SMTP).keys()]
+    if written != [k.lower() for k in msg.keys()]:
+        raise ValueError(f"composed mail would carry headers we did not write: {written}")
 
 
 def compose(kind: str, *, to: str | None, from_addr: str, from_name: str, subject: str,
@@ -39,16 +63,20 @@ def compose(kind: str, *, to: str | None, from_addr: str, from_name: str, subjec
     # Deterministic Message-ID: a re-sent copy after a crash is recognisably the same mail.
     digest = hashlib.sha256(dedup_key.encode()).hexdigest()[:24]
     msg["Message-ID"] = f"<{digest}@{domain}>" if domain else make_msgid()
-    if in_reply_to:  # a msg-id has angle brackets (RFC 5322 3.6.4), or clients cannot thread
-        ref = "<" + _clean_header(in_reply_to).strip("<>") + ">"
+    # A msg-id has angle brackets (RFC 5322 3.6.4), or clients cannot thread; an unusable
+    # one is dropped rather than repeated.
+    ref = _msg_id(in_reply_to) if in_reply_to else None
+    if ref:
         msg["In-Reply-To"] = ref
         msg["References"] = ref
     msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
-    msg["Content-Language"] = "ru, en"
     msg.set_content(render_text(f"email/{kind}.txt.j2", **context), cte="quoted-printable")
     for page in pages:
         maintype, _, subtype = page.content_type.partition("/")
         msg.add_attachment(page.data, maintype=maintype, subtype=subtype or "octet-stream",
-                           filename=page.filename)
+                           filename=_clean_header(page.filename) or "page")
+    # Last: set_content clears Content-* headers and add_attachment moves them into a part.
+    msg["Content-Language"] = "ru, en"
+    _verify(msg)
     return msg

@@ -152,6 +152,10 @@ def injections() -> list[Case]:
         "msgid_space": f"<a@b> Bcc: x@{MARK}",
         "msgid_long": "<" + "a" * 5000 + "@b>",
         "msgid_angle": f"<<a@{MARK}>>",
+        # No whitespace, so it survives as a msg-id; the email package would decode it
+        # into a line break when set as In-Reply-To (CVE-2024-6923 on 3.11.7).
+        "msgid_encoded_word": f"<=?UTF-8?Q?a=0ABcc:_x@{MARK}?=>",
+        "msgid_encoded_word_bare": f"=?UTF-8?Q?a=0D=0ABcc:_x@{MARK}?=",
     }.items():
         raw = f"Message-ID: {value}\r\n".encode()
         out.append(Case(f"inject_{key}", "header", lambda raw=raw, k=key: mail(
