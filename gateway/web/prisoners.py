@@ -64,7 +64,10 @@ def preview_import(session: Session, rows: list[dict[str, str]]) -> Preview:
         changes: list[Change] = []
         for obj in session.new:
             if isinstance(obj, Prisoner):
-                changes.append(Change(obj.code, obj.full_name, "add", ()))
+                shown = ("birth_date", "birth_year", "facility_name", "provider")
+                changes.append(Change(obj.code, obj.full_name, "add", tuple(
+                    (name, "", str(getattr(obj, name))) for name in shown
+                    if getattr(obj, name) not in (None, ""))))
         for obj in session.dirty:
             if not isinstance(obj, Prisoner):
                 continue
