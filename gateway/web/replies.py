@@ -109,6 +109,9 @@ def index():
                               .order_by(Reply.received_at, Reply.id).limit(PAGE)).all()
     total = session.scalar(select(func.count()).select_from(Reply)
                            .where(Reply.state == "UNMATCHED")) or 0
+    for reply in replies:  # a scan is a prisoner's letter: its view is audited like a letter's
+        audit("view_reply", detail=f"reply {reply.id}: triage")
+    session.commit()
     return flask.render_template(
         "dashboard/replies.html", replies=replies, total=total,
         pages=reply_pages(session, [r.id for r in replies]),

@@ -239,3 +239,11 @@ def test_the_directory_export_round_trips_and_is_audited(as_user, seed, sessions
         assert import_rows(session, rows).unchanged == 1  # the import takes it back as is
         entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "export_prisoners"))
         assert (entry.username, entry.detail) == ("moderator", "1 prisoners")
+
+
+def test_viewing_unmatched_scans_is_audited(as_user, seed, sessions):
+    reply_id = unmatched(sessions, "XX-0000-9")
+    assert as_user("viewer").get("/replies").status_code == 200
+    with sessions() as session:
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "view_reply"))
+        assert (entry.username, entry.detail) == ("viewer", f"reply {reply_id}: triage")
