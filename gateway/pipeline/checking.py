@@ -34,6 +34,7 @@ from gateway.models import (
 from gateway.notices import notice_answered, queue_notice
 from gateway.pricing import quote
 from gateway.providers.profiles import load_profiles
+from gateway.providers.registry import profile_name_for
 from gateway.rules import run_rules
 from gateway.rules.base import Decision, LetterDraft, RuleSettings
 from gateway.states import LetterState as S
@@ -303,7 +304,7 @@ def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLe
         photos=tuple((a.content_type, len(a.data)) for a in parsed.attachments),
         sender=parsed.sender,
         prisoner_status=prisoner.status, prisoner_can_receive=prisoner.can_receive,
-        profile=prisoner.provider, previous_texts=tuple(t for t in previous if t),
+        profile=profile_name_for(prisoner.provider), previous_texts=tuple(t for t in previous if t),
         month_spent=Decimal(spent),
         rendered_text=letter.rendered, reply_ordered=settings.reply_ordered,
     )
@@ -314,7 +315,7 @@ def render(letter: Letter, prisoner: Prisoner, settings) -> None:
     letter.rendered = render_letter(prisoner.provider, prisoner=prisoner,
                                     writer_name=letter.writer_name or "Друг",
                                     body=letter.body or "")
-    profile = load_profiles().get(prisoner.provider) or load_profiles()["http"]
+    profile = load_profiles().get(profile_name_for(prisoner.provider)) or load_profiles()["http"]
     q = quote(letter.rendered, letter.photos, settings.reply_ordered, profile)
     letter.pages, letter.price, letter.currency = q.pages, q.amount, q.currency
 

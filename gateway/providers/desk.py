@@ -35,8 +35,9 @@ class DeskProvider:
 
     name = "desk"
     assisted = True
+    default_profile = "fsin-pismo"  # the service an organizer types letters into
 
-    def __init__(self, profile_name: str = "fsin-pismo"):
+    def __init__(self, profile_name: str = default_profile):
         self.profile_name = profile_name
 
     @classmethod

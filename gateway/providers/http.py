@@ -50,9 +50,10 @@ NOT_PROCESSED = frozenset({408, 429, 503})
 class HttpProvider:
     name = "http"
     assisted = False
+    default_profile = "http"
 
     def __init__(self, base_url: str, token: str, timeout: float = 10.0,
-                 profile_name: str = "http"):
+                 profile_name: str = default_profile):
         self.base_url = base_url.rstrip("/")
         self.profile_name = profile_name
         # One keep-alive client per adapter: a new connection per letter costs more than the POST.

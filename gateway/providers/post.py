@@ -71,6 +71,7 @@ class PostProvider:
 
     name = "post"
     assisted = True
+    default_profile = "post"
 
     def __init__(self, addresses: Path = DEFAULT_ADDRESSES):
         self.addresses = Path(addresses)
@@ -81,7 +82,7 @@ class PostProvider:
 
     @property
     def profile(self) -> ProviderProfile:
-        return load_profiles()["post"]
+        return load_profiles()[self.default_profile]
 
     def submit(self, submission: Submission, idempotency_key: str) -> Accepted:
         raise PermanentError("the post is carried by volunteers: build a batch", code="assisted")

@@ -21,3 +21,12 @@ def open_provider(name: str, settings) -> Provider:
 
 def adapter_names() -> list[str]:
     return sorted({ep.name for ep in entry_points(group="gateway.providers")})
+
+
+def profile_name_for(adapter: str) -> str:
+    """The pricing and limits profile (profiles.toml) of the letters an adapter carries:
+    the desk types into FSIN-Pismo's form, so its letters are priced as FSIN-Pismo's."""
+    try:
+        return getattr(adapter_class(adapter), "default_profile", adapter)
+    except LookupError:
+        return adapter
