@@ -6,6 +6,7 @@ Every field here is documented in the README's configuration table; keep them in
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,7 +81,11 @@ class Settings(BaseSettings):
     breaker_cooldown_s: float = 60.0  # first open period; doubles while probes fail
     breaker_max_cooldown_s: float = 1800.0
     pause_on_402_minutes: int = 30  # the account is empty: stop paying calls this long
-    catalogue_max_age_h: float = 24.0  # re-sync the provider's facility catalogue after
+    catalogue_max_age_h: float = 24.0
+    # Letters by post: facilities' postal addresses (CSV facility_id,name,region,postal_address;
+    # default: the packaged demo file) and the return address printed on every letter.
+    post_addresses: Path | None = None
+    org_postal_address: str = ""  # re-sync the provider's facility catalogue after
     max_send_attempts: int = 10
 
     # Dashboard

@@ -17,11 +17,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.config import get_settings
 from gateway.lifecycle import claim
 from gateway.models import (
     Letter,
@@ -50,13 +50,6 @@ from gateway.templating import TEMPLATES_DIR, ru_date
 DEFAULT_ADDRESSES = Path(__file__).with_name("post_addresses.csv")
 
 
-class PostSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
-
-    post_addresses: Path = DEFAULT_ADDRESSES  # CSV: facility_id,name,region,postal_address
-    org_postal_address: str = ""  # the return address printed on every letter
-
-
 def load_addresses(path: Path) -> list[Facility]:
     with Path(path).open(newline="", encoding="utf-8-sig") as fh:
         return [Facility(id=row["facility_id"].strip(), name=row.get("name", "").strip(),
@@ -78,7 +71,7 @@ class PostProvider:
 
     @classmethod
     def from_settings(cls, settings) -> PostProvider:
-        return cls(PostSettings().post_addresses)
+        return cls(settings.post_addresses or DEFAULT_ADDRESSES)
 
     @property
     def profile(self) -> ProviderProfile:
@@ -162,7 +155,7 @@ def postal_address(session: Session, prisoner: Prisoner) -> str:
         ProviderFacility.provider == "post", ProviderFacility.facility_id == prisoner.facility_id))
     if row is not None and row.postal_address:
         return row.postal_address
-    for fac in load_addresses(PostSettings().post_addresses):
+    for fac in load_addresses(get_settings().post_addresses or DEFAULT_ADDRESSES):
         if fac.id == prisoner.facility_id and fac.postal_address:
             return fac.postal_address
     return "\n".join(x for x in (prisoner.facility_name, prisoner.region) if x)
@@ -176,15 +169,14 @@ def render_letter_pdf(printed: PrintedLetter, settings):
     """One letter as a WeasyPrint document (its own page counter)."""
     from weasyprint import HTML  # heavy import: only where a PDF is made
 
-    post = PostSettings()
     photos = [f"data:{ct};base64,{base64.b64encode(data).decode()}"
               for ct, data in printed.photos]
     html = _html_environment().get_template("letters/post/letter.html.j2").render(
         number=printed.number, footer_ref=printed.number, recipient=printed.recipient,
         postal_address=printed.postal_address, pages=printed.pages, photos=photos,
         date=printed.date, org_name=settings.org_name, org_reply_email=settings.org_reply_email,
-        org_postal_address=post.org_postal_address,
-        reply_note="ответ можно прислать по обратному адресу" if post.org_postal_address else "")
+        org_postal_address=settings.org_postal_address,
+        reply_note="ответ можно прислать по обратному адресу" if settings.org_postal_address else "")
     return HTML(string=html, base_url=str(TEMPLATES_DIR)).render()
 
 
