@@ -7,12 +7,14 @@ from functools import lru_cache
 
 import redis
 from celery import signals
+from imapclient.exceptions import IMAPClientError
 from sqlalchemy.exc import DBAPIError
 
 from gateway.config import get_settings
 from gateway.db import session_factory
 from gateway.pipeline import checking, outbox, statuses, submission, sweeper
 from gateway.pipeline.intake import Mailbox, ingest
+from gateway.providers.base import ProviderError
 from gateway.providers.registry import open_provider
 from gateway.replies import intake as replies
 from workers.celery_app import app
@@ -170,9 +172,18 @@ def poll_replies() -> int:
     lock = _redis().lock("gateway:lock:replies", timeout=300, blocking_timeout=0)
     if not lock.acquire(blocking=False):
         return 0
+    mail: list[int] = []
     try:
-        mail = replies.poll_provider(_sessions(), _provider("http"), _settings())
-        mail += replies.poll_mailbox(_sessions(), reply_mailbox(), _settings())
+        # Two independent ways in: one being down must not stop the other.
+        for name in _api_providers():
+            try:
+                mail += replies.poll_provider(_sessions(), _provider(name), _settings())
+            except ProviderError as exc:
+                log.warning("replies from %s not polled this time: %s", name, exc)
+        try:
+            mail += replies.poll_mailbox(_sessions(), reply_mailbox(), _settings())
+        except (OSError, IMAPClientError) as exc:
+            log.warning("reply mailbox not polled this time: %s", exc)
     finally:
         try:
             lock.release()
