@@ -99,7 +99,7 @@ _STEP_RANK = {"empty": 0, "declared": 1, "utf-8": 2, "detected": 3, "replacement
 _SILENT_TYPES = {"application/pgp-signature", "application/pkcs7-signature",
                  "application/x-pkcs7-signature", "message/delivery-status",
                  "message/disposition-notification", "text/rfc822-headers"}
-_MSGID = re.compile(r"<([^<>\s]{1,500})>")
+_MSGID = re.compile(r"<([^<>\s\x00-\x1f\x7f]{1,500})>")  # one printable token, never a control
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}charset\s*=\s*[\"']?([A-Za-z0-9_.:\-]{1,40})", re.I)
 
 
@@ -193,7 +193,7 @@ class _ParseRun:
         if found:
             return found.group(1)
         bare = values[0].strip()
-        return bare if bare and len(bare) <= 500 and re.fullmatch(r"[!-~]+", bare) else None
+        return bare if bare and len(bare) <= 500 and re.fullmatch(r"[!-;=?-~]+", bare) else None
 
     def _references(self) -> tuple[str, ...]:
         ids: list[str] = []

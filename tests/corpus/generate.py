@@ -156,6 +156,7 @@ def injections() -> list[Case]:
         # into a line break when set as In-Reply-To (CVE-2024-6923 on 3.11.7).
         "msgid_encoded_word": f"<=?UTF-8?Q?a=0ABcc:_x@{MARK}?=>",
         "msgid_encoded_word_bare": f"=?UTF-8?Q?a=0D=0ABcc:_x@{MARK}?=",
+        "msgid_nul": "<a\0\0\0b@example.org>",  # found by fuzz/fuzz_parse.py
     }.items():
         raw = f"Message-ID: {value}\r\n".encode()
         out.append(Case(f"inject_{key}", "header", lambda raw=raw, k=key: mail(
@@ -521,11 +522,17 @@ def cases() -> list[Case]:
 
 
 def main(argv: list[str]) -> None:
+    """generate.py DIR [MAX_BYTES]: write every case (up to MAX_BYTES each) as DIR/name.eml."""
     out = Path(argv[1] if len(argv) > 1 else "corpus")
+    limit = int(argv[2]) if len(argv) > 2 else None
     out.mkdir(parents=True, exist_ok=True)
+    written = 0
     for case in cases():
-        (out / f"{case.name}.eml").write_bytes(case.build())
-    print(f"{len(cases())} messages in {out}")
+        raw = case.build()
+        if limit is None or len(raw) <= limit:
+            (out / f"{case.name}.eml").write_bytes(raw)
+            written += 1
+    print(f"{written} messages in {out}")
 
 
 if __name__ == "__main__":

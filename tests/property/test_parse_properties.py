@@ -57,7 +57,8 @@ def test_a_plain_letter_keeps_its_writer_and_words(local, domain, name, words, c
     msg.set_content(" ".join(words) + "\n", charset=charset)
     letter = parse_message(bytes(msg))
     assert letter.sender == sender.lower()
-    assert letter.sender_name == name
+    # Without whitespace: the stdlib folder can drop a space between two encoded words.
+    assert "".join((letter.sender_name or "").split()) == "".join(name.split())
     assert letter.text.split() == words
 
 
@@ -96,7 +97,7 @@ def test_nothing_parsed_from_a_stranger_can_break_a_header(name, subject):
         return
     for value in (letter.subject, letter.sender_name or "", letter.message_id or ""):
         assert not BREAKS.search(value), repr(value)
-    assert letter.message_id is None or not re.search(r"[\s<>]", letter.message_id)
+    assert letter.message_id is None or not re.search(r"[\s<>\x00-\x1f]", letter.message_id)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
