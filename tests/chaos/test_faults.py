@@ -51,7 +51,9 @@ def test_redis_restarted_empty_mid_batch(make_chaos_stack):
     for i in range(8):
         stack.post(i)
     stack.wait("the batch under way", lambda: len(stack.letters()) >= 2, timeout=60)
-    stack.restart_redis_empty()  # queues, unacked tasks and locks: all gone
+    for _ in range(3):  # three times in a few seconds: queues, unacked tasks, locks all gone
+        stack.restart_redis_empty()
+        time.sleep(1)
     stack.sim("POST", "/_sim/faults", json={})
     for i in range(8, 10):
         stack.post(i)
@@ -115,6 +117,23 @@ def test_provider_faults_charge_once(make_chaos_stack):
     stack.wait("the slow letter resolved by replaying its key", _all_submitted(stack, n + 1),
                timeout=60)
     assert [m["charges"] for m in stack.sim_letters()] == [1] * (n + 1)
+
+    # Replies while the reply API fails: each reaches its own writer once; one whose number
+    # the prisoner wrote wrong is held for a person, never guessed.
+    stack.sim("POST", "/_sim/faults", json={"error_rate": 1, "status": 500, "count": 3,
+                                            "method": "GET", "path_prefix": "/v1/replies"})
+    stack.fault("reply API 500 x3")
+    numbers = [r["provider_number"] for r in stack.letters()]
+    for number in numbers[:3]:
+        stack.sim("POST", f"/_sim/letters/{number}/reply", json={"pages": 1, "by_email": True})
+    stack.sim("POST", f"/_sim/letters/{numbers[3]}/reply",
+              json={"pages": 1, "letter_number": "FP-1999-999999"})
+
+    def routed() -> list[str] | None:
+        states = sorted(r["state"] for r in stack.query("SELECT state FROM replies"))
+        return states if len(states) == 7 and _quiet(stack) else None
+    states = stack.wait("the replies routed", routed, timeout=60)
+    assert states == ["DUPLICATE"] * 3 + ["FORWARDED"] * 3 + ["UNMATCHED"]
     assert_invariants(stack)
 
 
