@@ -145,14 +145,18 @@ def _charges(stack, report: Report) -> None:
 # -- each e-mail reaches its own writer, replies at most once --------------------------------
 def _mail(stack, report: Report) -> None:
     outbound = stack.query(
-        "SELECT o.dedup_key, o.kind, o.state, l.sender_sealed FROM outbound_mail o "
-        "LEFT JOIN letters l ON l.id = o.letter_id")
+        "SELECT o.dedup_key, o.kind, o.state, o.recipient_sealed, l.sender_sealed "
+        "FROM outbound_mail o LEFT JOIN letters l ON l.id = o.letter_id")
     domain = stack.env.get("GATEWAY_GATEWAY_ADDRESS", "letters@gateway.local").partition("@")[2]
     expected: dict[str, tuple[str, str]] = {}
     for row in outbound:
         digest = hashlib.sha256(row["dedup_key"].encode()).hexdigest()[:24]
-        writer = unseal(SECRET, row["sender_sealed"]).lower() if row["sender_sealed"] else ""
-        expected[f"{digest}@{domain}"] = (writer, row["kind"])
+        recipient = unseal(SECRET, row["recipient_sealed"]).lower()
+        expected[f"{digest}@{domain}"] = (recipient, row["kind"])
+        writer = unseal(SECRET, row["sender_sealed"]).lower() if row["sender_sealed"] else None
+        if row["kind"] == "reply" and recipient != writer:
+            report.tally.misrouted += 1
+            report.problems.append(f"reply mail {row['dedup_key']} addressed to another person")
         if row["state"] == "PENDING" and row["kind"] == "reply":
             report.problems.append(f"reply mail {row['dedup_key']} still pending")
             report.tally.lost += 1
@@ -166,13 +170,13 @@ def _mail(stack, report: Report) -> None:
                 report.tally.misrouted += 1
                 report.problems.append(f"unexplained mail {message_id!r} to a writer")
             continue
-        writer, kind = expected[message_id]
+        recipient, kind = expected[message_id]
         deliveries[message_id] += 1
-        if rcpts != [writer]:
+        if rcpts != [recipient]:
             report.tally.misrouted += 1
             report.problems.append(f"{kind} mail {message_id} went to {rcpts}, not its writer")
         to = email.message_from_bytes(mail.raw, policy=email.policy.default)["To"]
-        if str(to).lower() != writer:
+        if str(to).lower() != recipient:
             report.tally.misrouted += 1
             report.problems.append(f"{kind} mail {message_id} is addressed To another person")
     for message_id, n in deliveries.items():
