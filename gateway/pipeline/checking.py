@@ -296,9 +296,11 @@ def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLe
                                   Letter.id != letter.id,
                                   Letter.state.not_in([S.REJECTED, S.DISCARDED, S.IGNORED]))
         .order_by(Letter.id.desc()).limit(20)))
-    month_start = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    spent = session.scalar(select(func.coalesce(func.sum(Letter.price), 0)).where(
-        Letter.submitted_at >= month_start)) or Decimal(0)
+    spent = Decimal(0)
+    if rule_settings.monthly_budget is not None:  # a sum over the month: only when it matters
+        month_start = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        spent = session.scalar(select(func.coalesce(func.sum(Letter.price), 0)).where(
+            Letter.submitted_at >= month_start)) or Decimal(0)
     draft = LetterDraft(
         text=letter.body or "",
         photos=tuple((a.content_type, len(a.data)) for a in parsed.attachments),
