@@ -34,8 +34,11 @@ class Sampler:
     """Samples the trees of the watched roles. Only GATEWAY_ROLES count towards the totals;
     other roles (the simulator, the naive script) are watched for their CPU and own peaks."""
 
-    def __init__(self, interval: float = 0.5) -> None:
+    def __init__(self, interval: float = 1.0, pss_every: int = 5) -> None:
+        # RSS is cheap to read; PSS walks the page tables (smaps_rollup), so it is read
+        # every `pss_every` samples only: the sampler must not load the machine it measures.
         self.interval = interval
+        self.pss_every = pss_every
         self.roots: dict[str, int] = {}
         self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, last cumulative CPU s)
         self.peaks = Peaks()
@@ -79,6 +82,7 @@ class Sampler:
             roots = dict(self.roots)
         total_rss = total_pss = 0.0
         p = self.peaks
+        with_pss = p.samples % self.pss_every == 0
         for role, pid in roots.items():
             try:
                 root = psutil.Process(pid)
@@ -89,7 +93,7 @@ class Sampler:
             alive = 0
             for proc in procs:
                 try:
-                    info = proc.memory_full_info()
+                    info = proc.memory_full_info() if with_pss else proc.memory_info()
                     name = " ".join(proc.cmdline()[1:4])[:60] or proc.name()
                     times = proc.cpu_times()
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -102,11 +106,13 @@ class Sampler:
                 key = f"{role}:{proc.pid}:{name}"
                 p.process_rss[key] = max(p.process_rss.get(key, 0.0), info.rss / MB)
             p.role_rss[role] = max(p.role_rss.get(role, 0.0), rss)
-            p.role_pss[role] = max(p.role_pss.get(role, 0.0), pss)
+            if with_pss:
+                p.role_pss[role] = max(p.role_pss.get(role, 0.0), pss)
             p.role_procs[role] = max(p.role_procs.get(role, 0), alive)
             if role in GATEWAY_ROLES:
                 total_rss += rss
                 total_pss += pss
         p.total_rss = max(p.total_rss, total_rss)
-        p.total_pss = max(p.total_pss, total_pss)
+        if with_pss:
+            p.total_pss = max(p.total_pss, total_pss)
         p.samples += 1

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,12 @@ class Arrivals:
     lock: threading.Lock = field(default_factory=threading.Lock)
     notices: list[float] = field(default_factory=list)
     forwards: list[float] = field(default_factory=list)
+    message_ids: Counter = field(default_factory=Counter)
+
+    def duplicates(self) -> int:
+        """Messages that arrived more than once (the same Message-ID): a writer mailed twice."""
+        with self.lock:
+            return sum(n - 1 for n in self.message_ids.values() if n > 1)
 
 
 class CountingSink:
@@ -55,10 +62,12 @@ class CountingSink:
         self._controller: Controller | None = None
 
     async def handle_DATA(self, server, session, envelope) -> str:
-        subject = str(self._parser.parsebytes(envelope.content).get("Subject", ""))
+        headers = self._parser.parsebytes(envelope.content)
+        subject = str(headers.get("Subject", ""))
         now = time.monotonic()
         with self.arrivals.lock:
             (self.arrivals.forwards if REPLY_SUBJECT in subject else self.arrivals.notices).append(now)
+            self.arrivals.message_ids[str(headers.get("Message-ID", "")).strip()] += 1
         return "250 OK"
 
     def start(self) -> CountingSink:
@@ -243,6 +252,34 @@ class Gateway:
 
     def states(self) -> dict[str, int]:
         return dict(self.query("SELECT state, count(*) FROM letters GROUP BY state"))
+
+    def queued(self) -> int:
+        """Tasks waiting in the broker's queues (kombu keeps one Redis list a queue, plus
+        one a priority step)."""
+        import redis
+
+        client = redis.Redis.from_url(self.env["GATEWAY_BROKER_URL"])
+        try:
+            return sum(client.llen(key) for key in client.scan_iter(count=1000)
+                       if key.split(b"\x06")[0] in (b"letters", b"intake", b"mail")
+                       and client.type(key) == b"list")
+        finally:
+            client.close()
+
+    def quiesce(self, quiet_s: float = 3.0, timeout: float = 300.0) -> float:
+        """Wait until no task has been queued for `quiet_s`, so one part's leftovers do not
+        land in the next part's figures. Returns the seconds waited."""
+        started = time.monotonic()
+        quiet_since = None
+        while time.monotonic() - started < timeout:
+            if self.queued() == 0:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= quiet_s:
+                    break
+            else:
+                quiet_since = None
+            time.sleep(0.5)
+        return time.monotonic() - started
 
     def send_task(self, name: str, queue: str) -> None:
         """Start a task as beat or the watcher would: through the broker."""

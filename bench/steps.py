@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=25)
     ap.add_argument("--profile", choices=("pyinstrument", "cprofile"))
     ap.add_argument("--only", default="store,check,submit,send")
+    ap.add_argument("--history", type=int, default=0,
+                    help="letters of history made in SQL first (as the overview part does)")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     out: dict = {}
@@ -110,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = Settings()
         upgrade(url)
+        if args.history:
+            from bench.overview import populate
+            print(f"history: {args.history:,} letters made in SQL")
+            populate(url, args.history, log=print)
         sessions = session_factory(url)
         from gateway.db import engine_for
         count_statements(engine_for(url))
@@ -133,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                     for raw in chunk:
                         uid += 1
                         fetched[uid] = raw
-                    ids += store_messages(session, mailbox, 1, fetched, {})
+                    ids += store_messages(session, mailbox, 2, fetched, {})
                     session.commit()
         from gateway.mail.parse import parse_message_bounded
         parse_message_bounded(raws[0])  # start the parse worker outside the clock
