@@ -21,6 +21,7 @@ from workers.celery_app import app
 
 log = logging.getLogger(__name__)
 BATCH = 25
+LOCK_TTL_S = 30
 
 
 def _settings():
@@ -83,13 +84,19 @@ def _fresh_connections(**_kw):
 @app.task(name="workers.tasks.fetch_inbox")
 def fetch_inbox() -> int:
     """One ingester per mailbox at a time, whoever asks (watcher, beat, a person)."""
-    lock = _redis().lock(f"gateway:lock:ingest:{_settings().imap_user}", timeout=300,
+    # A short lock, renewed after each batch: a worker killed mid-ingest blocks intake for
+    # at most LOCK_TTL_S, never for the length of a long lock.
+    lock = _redis().lock(f"gateway:lock:ingest:{_settings().imap_user}", timeout=LOCK_TTL_S,
                          blocking_timeout=0)
     if not lock.acquire(blocking=False):
         return 0
+
+    def stored(ids: list[int]) -> None:
+        publish_checks(ids)
+        lock.extend(LOCK_TTL_S, replace_ttl=True)
+
     try:
-        return len(ingest(_sessions(), inbox(), batch=_settings().imap_batch,
-                          on_stored=publish_checks))
+        return len(ingest(_sessions(), inbox(), batch=_settings().imap_batch, on_stored=stored))
     finally:
         try:
             lock.release()
@@ -169,7 +176,7 @@ def send_mail(mail_ids: list[int]) -> dict:
 
 @app.task(name="workers.tasks.poll_replies")
 def poll_replies() -> int:
-    lock = _redis().lock("gateway:lock:replies", timeout=300, blocking_timeout=0)
+    lock = _redis().lock("gateway:lock:replies", timeout=4 * LOCK_TTL_S, blocking_timeout=0)
     if not lock.acquire(blocking=False):
         return 0
     mail: list[int] = []

@@ -10,11 +10,6 @@ from tests.chaos.invariants import assert_invariants
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(120)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "workers/tasks.py fetch_inbox takes a Redis lock with timeout=300 and no renewal: a "
-    "worker killed while ingesting blocks all intake for 5 minutes. Fix: a short lock "
-    "(e.g. 30 s) extended per batch (Lock.extend / reacquire), or a database advisory lock "
-    "that dies with the connection; the same for poll_replies' lock."))
 def test_intake_resumes_soon_after_a_worker_dies_inside_it(make_chaos_stack):
     # Beat asks for the inbox every 5 s, so a lock that expires in time is noticed.
     stack = make_chaos_stack(extra_env={"GATEWAY_INBOX_POLL_S": "5"}).start(
@@ -25,4 +20,7 @@ def test_intake_resumes_soon_after_a_worker_dies_inside_it(make_chaos_stack):
     stack.post(1)
     stack.wait("both letters taken in within 45 s", lambda: len(stack.letters()) == 2,
                timeout=45)
+    stack.wait("both submitted", lambda: [r["state"] for r in stack.letters()]
+               == ["SUBMITTED", "SUBMITTED"] and not stack.query(
+                   "SELECT id FROM outbound_mail WHERE state = 'PENDING'"), timeout=60)
     assert_invariants(stack)
