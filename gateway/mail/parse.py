@@ -355,11 +355,12 @@ class _ParseRun:
         return_path = self._return_path()
         self._walk(self.msg, 0, want_text=True)
         text, step = self._body()
+        too_long = f"the letter text is longer than {self.limits.max_text_chars} characters"
+        if len(text) > 2 * self.limits.max_text_chars:  # refuse before the costly cleaning
+            raise UnparseableMessage(too_long)
         text = clean_letter_text(text, subject)
         if len(text) > self.limits.max_text_chars:
-            raise UnparseableMessage(
-                f"the letter text is longer than {self.limits.max_text_chars} characters"
-            )
+            raise UnparseableMessage(too_long)
         attachments, declined = self._carry_files()
         automated = automated_reason(
             self.msg.raw_items(),
