@@ -3,11 +3,13 @@ live in its own package: `[project.entry-points."gateway.providers"] mine = "pkg
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import entry_points
 
 from gateway.providers.base import Provider
 
 
+@cache  # entry points do not change while a process runs; reading them is slow
 def adapter_class(name: str) -> type:
     for ep in entry_points(group="gateway.providers"):
         if ep.name == name:
@@ -19,8 +21,13 @@ def open_provider(name: str, settings) -> Provider:
     return adapter_class(name).from_settings(settings)
 
 
+@cache
+def _names() -> tuple[str, ...]:
+    return tuple(sorted({ep.name for ep in entry_points(group="gateway.providers")}))
+
+
 def adapter_names() -> list[str]:
-    return sorted({ep.name for ep in entry_points(group="gateway.providers")})
+    return list(_names())
 
 
 def profile_name_for(adapter: str) -> str:
