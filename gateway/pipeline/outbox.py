@@ -9,8 +9,10 @@ import email
 import logging
 import smtplib
 from collections.abc import Callable
+from datetime import timedelta
 from email import policy
 
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from gateway import faults
@@ -31,6 +33,9 @@ def _connect(settings) -> smtplib.SMTP:
     return smtp
 
 
+SEND_LEASE = timedelta(seconds=120)
+
+
 def send_pending(session_factory: Callable[[], Session], settings, ids: list[int]) -> dict:
     counts = {"sent": 0, "retry": 0, "bounced": 0}
     secret = settings.secret_key.get_secret_value()
@@ -38,12 +43,21 @@ def send_pending(session_factory: Callable[[], Session], settings, ids: list[int
     try:
         for mail_id in ids:
             with session_factory() as session:
-                row = session.get(OutboundMail, mail_id)
-                if row is None or row.state != "PENDING":
+                # Claim the row with a lease before sending: two tasks handed the same id
+                # (a sweep re-publishing a queued task) cannot both send it. A worker that
+                # dies holding the lease leaves the row PENDING; it is due again after it.
+                now = utcnow()
+                claimed = session.execute(
+                    update(OutboundMail)
+                    .where(OutboundMail.id == mail_id, OutboundMail.state == "PENDING",
+                           or_(OutboundMail.next_attempt_at.is_(None),
+                               OutboundMail.next_attempt_at <= now))
+                    .values(next_attempt_at=now + SEND_LEASE, attempts=OutboundMail.attempts + 1)
+                    .execution_options(synchronize_session=False)).rowcount
+                session.commit()
+                if claimed != 1:
                     continue
-                if row.next_attempt_at and row.next_attempt_at > utcnow():
-                    continue
-                row.attempts += 1
+                row = session.get(OutboundMail, mail_id, populate_existing=True)
                 msg = email.message_from_bytes(row.message, policy=policy.SMTP)
                 recipient = unseal(secret, row.recipient_sealed)
                 msg["To"] = recipient

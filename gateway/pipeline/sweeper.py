@@ -55,8 +55,10 @@ def sweep(session: Session, stuck_after_s: float, limit: int = 1000,
             move(session, letter, S.DISCARDED, note="the writer did not confirm their address")
             result.expired.append(letter.id)
     result.send = list(session.scalars(
+        # Due for stuck_after_s: a send task merely waiting in a busy queue is not re-published
+        # (and if it were, the send's lease claim would still make it one send).
         select(OutboundMail.id).where(OutboundMail.state == "PENDING",
-                                      OutboundMail.next_attempt_at <= now - timedelta(seconds=5))
+                                      OutboundMail.next_attempt_at <= stuck)
         .order_by(OutboundMail.id).limit(limit)))
     faults.point("sweep.before_commit")
     return result
