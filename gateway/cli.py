@@ -108,7 +108,7 @@ def _redact(url: str) -> str:
 @app.command()
 def worker(concurrency: int = typer.Option(2, help="Worker processes."),
            pool: str = typer.Option("prefork", help="prefork or threads."),
-           queues: str = typer.Option("letters,intake,mail")) -> None:
+           queues: str = typer.Option("letters,submit,intake,mail")) -> None:
     """Run a Celery worker."""
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",
                                "worker", "-Q", queues, "-c", str(concurrency), "-P", pool,

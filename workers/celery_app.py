@@ -26,6 +26,9 @@ app.conf.update(
         "workers.tasks.fetch_inbox": {"queue": "intake"},
         "workers.tasks.poll_replies": {"queue": "intake"},
         "workers.tasks.send_mail": {"queue": "mail"},
+        # Its own queue: during a burst, submissions interleave with the checks instead of
+        # waiting behind every one of them (the worker takes from its queues in turn).
+        "workers.tasks.submit_letters": {"queue": "submit"},
     },
     beat_schedule={
         "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_interval_s},

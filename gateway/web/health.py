@@ -16,7 +16,7 @@ from gateway.models import Cursor
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("letters", "intake", "mail")
+QUEUES = ("letters", "submit", "intake", "mail")
 # The watcher beats at most every 30 s, the sweep every few seconds: 3 minutes of silence
 # is a process that is gone or stuck, not a slow moment.
 STALE_AFTER = timedelta(minutes=3)

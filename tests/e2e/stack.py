@@ -101,7 +101,7 @@ class Stack:
 
     COMMANDS = {
         "worker": ["-m", "celery", "-A", "workers.celery_app", "worker", "-Q",
-                   "letters,intake,mail", "-c", "2", "--without-gossip", "--without-mingle",
+                   "letters,submit,intake,mail", "-c", "2", "--without-gossip", "--without-mingle",
                    "-l", "INFO"],
         "beat": ["-m", "gateway.cli", "beat", "--schedule", "{root}/beat-schedule"],
         "watch": ["-m", "gateway.cli", "imap-watch"],
