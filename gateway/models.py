@@ -116,7 +116,7 @@ class Letter(Base):
     next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    submitted_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None] = mapped_column(index=True)  # spend sums
 
     prisoner: Mapped[Prisoner | None] = relationship(lazy="joined")
     events: Mapped[list[LetterEvent]] = relationship(
