@@ -156,6 +156,31 @@ def queue_notice(session: Session, settings, letter: Letter, kind: str, *, parse
     return [row.id]
 
 
+STILL_ON_ITS_WAY = (LetterState.READY, LetterState.SUBMITTING, LetterState.UNKNOWN,
+                    LetterState.DESK)
+
+
+def queue_late_received(session: Session, settings, limit: int = 200) -> list[int]:
+    """'Received, here is what happens next' for letters still not sent after
+    `received_notice_after_s`. Queued here, late, rather than for every letter at check
+    time: most letters are sent within seconds, and their 'sent' notice says it all."""
+    now = utcnow()
+    after = timedelta(seconds=settings.received_notice_after_s)
+    told = select(OutboundMail.id).where(
+        OutboundMail.letter_id == Letter.id,
+        OutboundMail.kind.in_(["received", *SUPERSEDES_RECEIVED])).exists()
+    letters = session.scalars(
+        select(Letter).where(Letter.state.in_(STILL_ON_ITS_WAY),
+                             Letter.created_at <= now - after,
+                             Letter.created_at >= now - after - timedelta(days=1),
+                             Letter.sender_sealed.is_not(None), ~told)
+        .order_by(Letter.id).limit(limit))
+    queued: list[int] = []
+    for letter in letters:
+        queued += queue_notice(session, settings, letter, "received")
+    return queued
+
+
 def notice_answered(session: Session, message_ids: tuple[str, ...],
                     writer_hash: str | None) -> OutboundMail | None:
     """The newest of our notices to this writer that a message answers (In-Reply-To or

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from gateway.config import get_settings
 from gateway.db import session_factory
+from gateway.notices import queue_late_received
 from gateway.pipeline import checking, outbox, statuses, submission, sweeper
 from gateway.pipeline.intake import Mailbox, ingest
 from gateway.providers.base import ProviderError
@@ -236,6 +237,8 @@ def sweep() -> dict:
         found = sweeper.sweep(session, _settings().stuck_after_s,
                               unconfirmed_after_s=_settings().confirm_token_days * 86400)
         beat(session, "worker")  # the dashboard's canary: a worker ran the sweep
+        session.commit()
+        found.send += queue_late_received(session, _settings())
         session.commit()
     publish_checks(found.check)
     for chunk in _chunks(found.submit):

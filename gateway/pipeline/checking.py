@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -185,9 +184,8 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             continue
         move(session, letter, S.READY, note="checked and rendered")
         result.ready.append(letter.id)
-        # Not published: it waits, and goes only if the letter is not sent meanwhile.
-        queue_notice(session, settings, letter, "received", parsed=parsed,
-                     send_after=timedelta(seconds=settings.received_notice_after_s))
+        # No 'received' notice now: the sweeper queues one only if the letter is still not
+        # sent after received_notice_after_s (notices.queue_late_received).
     faults.point("check.before_commit")
     return result
 

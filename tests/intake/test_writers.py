@@ -5,14 +5,13 @@ notices rate-limited, and a reply to our own notice addressed to the right priso
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from gateway.mail.authentication import authenticate
-from gateway.models import LetterEvent, Sender, Suppression, utcnow
-from gateway.notices import queue_notice
+from gateway.models import Letter, LetterEvent, Sender, Suppression
+from gateway.notices import queue_late_received, queue_notice
 from gateway.states import LetterState as S
 from tests.intake.conftest import LETTERS, WARM, mail
 
@@ -189,14 +188,22 @@ def test_the_same_notice_goes_once_a_day_and_the_daily_cap_holds(gw):
 def test_received_is_sent_late_and_only_if_nothing_else_was(gw):
     gw.settings.confirm_senders = False
     [lid] = gw.send(mail("Петровой Марии"))
-    [received] = gw.outbox("received")
-    assert received.state == "PENDING" and received.next_attempt_at > utcnow() + timedelta(minutes=5)
+    [other] = gw.send(mail("Иванову Ивану", WARM))
+    assert gw.outbox("received") == []  # nothing composed while the letters may go at once
     with gw.sessions() as session:
-        letter = session.get(type(gw.letter(lid)), lid)
+        assert queue_late_received(session, gw.settings) == []  # not late yet
+        letter = session.get(Letter, other)
         letter.provider_number = "FSIN-1"
-        assert queue_notice(session, gw.settings, letter, "sent")
+        assert queue_notice(session, gw.settings, letter, "sent")  # this one went
         session.commit()
-    assert gw.outbox("received")[0].state == "SUPERSEDED"
+    gw.settings.received_notice_after_s = 0
+    with gw.sessions() as session:
+        late = queue_late_received(session, gw.settings)
+        session.commit()
+        assert len(late) == 1 and queue_late_received(session, gw.settings) == []
+    [received] = gw.outbox("received")
+    assert received.letter_id == lid and received.state == "PENDING"
+    assert "Петровой Марии" in gw.message(received).get_body(("plain",)).get_content()
 
 
 # -- addressing by answering our notice -------------------------------------------------------
