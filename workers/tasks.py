@@ -94,7 +94,12 @@ def fetch_inbox() -> int:
 
     def stored(ids: list[int]) -> None:
         publish_checks(ids)
-        lock.extend(LOCK_TTL_S, replace_ttl=True)
+        try:
+            lock.extend(LOCK_TTL_S, replace_ttl=True)
+        except redis.exceptions.LockError:
+            # The lock expired or was cleared under us: finish this ingest anyway; the
+            # content-hash dedup (and PostgreSQL's advisory lock) keep it one letter each.
+            log.warning("ingest lock lost mid-ingest; finishing")
 
     try:
         return len(ingest(_sessions(), inbox(), batch=_settings().imap_batch, on_stored=stored))

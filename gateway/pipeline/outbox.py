@@ -33,12 +33,16 @@ def _connect(settings) -> smtplib.SMTP:
     return smtp
 
 
-SEND_LEASE = timedelta(seconds=120)
+def send_lease(settings) -> timedelta:
+    """Long enough for one SMTP conversation; a worker that dies holding it delays that
+    one mail by about this much."""
+    return timedelta(seconds=settings.smtp_timeout + 10)
 
 
 def send_pending(session_factory: Callable[[], Session], settings, ids: list[int]) -> dict:
     counts = {"sent": 0, "retry": 0, "bounced": 0}
     secret = settings.secret_key.get_secret_value()
+    lease = send_lease(settings)
     smtp: smtplib.SMTP | None = None
     try:
         for mail_id in ids:
@@ -52,7 +56,7 @@ def send_pending(session_factory: Callable[[], Session], settings, ids: list[int
                     .where(OutboundMail.id == mail_id, OutboundMail.state == "PENDING",
                            or_(OutboundMail.next_attempt_at.is_(None),
                                OutboundMail.next_attempt_at <= now))
-                    .values(next_attempt_at=now + SEND_LEASE, attempts=OutboundMail.attempts + 1)
+                    .values(next_attempt_at=now + lease, attempts=OutboundMail.attempts + 1)
                     .execution_options(synchronize_session=False)).rowcount
                 session.commit()
                 if claimed != 1:
