@@ -43,6 +43,13 @@ def _redis():
     return redis.Redis.from_url(_settings().broker_url)
 
 
+def _release(lock) -> None:
+    try:
+        lock.release()
+    except redis.exceptions.LockError:  # expired (or cleared) under us: nothing to free
+        pass
+
+
 def inbox() -> Mailbox:
     s = _settings()
     return Mailbox(s.imap_host, s.imap_port, s.imap_user, s.imap_password.get_secret_value(),
@@ -104,10 +111,7 @@ def fetch_inbox() -> int:
     try:
         return len(ingest(_sessions(), inbox(), batch=_settings().imap_batch, on_stored=stored))
     finally:
-        try:
-            lock.release()
-        except redis.exceptions.LockError:
-            pass
+        _release(lock)
 
 
 def _set_aside(letter_id: int, expected: str, target: str, exc: BaseException) -> None:
@@ -198,10 +202,7 @@ def poll_replies() -> int:
         except (OSError, IMAPClientError) as exc:
             log.warning("reply mailbox not polled this time: %s", exc)
     finally:
-        try:
-            lock.release()
-        except redis.exceptions.LockError:
-            pass
+        _release(lock)
     if mail:
         send_mail.delay(mail)
     return len(mail)

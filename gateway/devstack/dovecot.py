@@ -25,7 +25,7 @@ from types import TracebackType
 from imapclient import IMAPClient
 
 from gateway.devstack.ports import ensure_free, free_port, wait_for_port
-from gateway.devstack.process_group import ProcessGroup
+from gateway.devstack.process_group import GroupServer, ProcessGroup
 
 DEFAULT_USERS = {"letters": "secret", "replies": "secret"}
 _UNSELECTABLE = {b"\\noselect", b"\\nonexistent"}
@@ -156,8 +156,9 @@ def _searchable_by_others(root: Path) -> bool:
     return all(os.stat(ancestor).st_mode & 0o001 for ancestor in root.parents)
 
 
-class DovecotServer:
+class DovecotServer(GroupServer):
     """Own Dovecot instance: `DovecotServer(root).start()`, then IMAP on host:port."""
+    label = "Dovecot"
 
     host = "127.0.0.1"
 
@@ -209,24 +210,6 @@ class DovecotServer:
         if self._process is not None:
             self._process.stop()
             self._process = None
-
-    def pause(self) -> None:
-        """Freeze every Dovecot process: connections hang instead of failing."""
-        self._running().pause()
-
-    def resume(self) -> None:
-        self._running().resume()
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.exited() is None
-
-    @property
-    def paused(self) -> bool:
-        return self._process is not None and self._process.paused
-
-    def pids(self) -> list[int]:
-        return self._process.pids() if self._process else []
 
     def __enter__(self) -> DovecotServer:
         return self.start()
@@ -289,11 +272,6 @@ class DovecotServer:
                     imap.expunge()
 
     # --- internals -------------------------------------------------------------------
-
-    def _running(self) -> ProcessGroup:
-        if self._process is None:
-            raise RuntimeError("Dovecot is not running")
-        return self._process
 
     def _write_config(self, user: str, group: str) -> Path:
         template = _CONFIG_24 if dovecot_version() >= (2, 4) else _CONFIG_23

@@ -144,3 +144,34 @@ def _group_members(group: int) -> list[tuple[int, str]]:
         if int(pgrp) == group and state != "Z":
             members.append((int(entry.name), state))
     return members
+
+
+class GroupServer:
+    """What a server run as one ProcessGroup offers the tests: freeze, thaw, look.
+    Subclasses set `_process` (None when stopped) and `label`."""
+
+    label = "server"
+    _process: ProcessGroup | None = None
+
+    def pause(self) -> None:
+        """Freeze every process of the server: connections hang instead of failing."""
+        self._running().pause()
+
+    def resume(self) -> None:
+        self._running().resume()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.exited() is None
+
+    @property
+    def paused(self) -> bool:
+        return self._process is not None and self._process.paused
+
+    def pids(self) -> list[int]:
+        return self._process.pids() if self._process else []
+
+    def _running(self) -> ProcessGroup:
+        if self._process is None:
+            raise RuntimeError(f"{self.label} is not running")
+        return self._process

@@ -12,7 +12,7 @@ from types import TracebackType
 import redis
 
 from gateway.devstack.ports import ensure_free, free_port
-from gateway.devstack.process_group import ProcessGroup
+from gateway.devstack.process_group import GroupServer, ProcessGroup
 
 
 def redis_binary() -> str:
@@ -24,12 +24,13 @@ def redis_binary() -> str:
     return found
 
 
-class RedisServer:
+class RedisServer(GroupServer):
     """Own redis-server: `RedisServer().start()`, then use `.url`.
 
     Nothing is saved to disk, so `restart_empty()` simulates a Redis that lost its data
     (broker restart without AOF) on the same port.
     """
+    label = "redis-server"
 
     host = "127.0.0.1"
 
@@ -86,23 +87,6 @@ class RedisServer:
         self.stop()
         self.start()
 
-    def pause(self) -> None:
-        self._running().pause()
-
-    def resume(self) -> None:
-        self._running().resume()
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.exited() is None
-
-    @property
-    def paused(self) -> bool:
-        return self._process is not None and self._process.paused
-
-    def pids(self) -> list[int]:
-        return self._process.pids() if self._process else []
-
     def cleanup(self) -> None:
         """Stop and remove the working directory (logs)."""
         self.stop()
@@ -120,11 +104,6 @@ class RedisServer:
         tb: TracebackType | None,
     ) -> None:
         self.cleanup()
-
-    def _running(self) -> ProcessGroup:
-        if self._process is None:
-            raise RuntimeError("redis-server is not running")
-        return self._process
 
     def _wait_for_ping(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
