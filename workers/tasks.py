@@ -194,7 +194,7 @@ def poll_replies() -> int:
         # Two independent ways in: one being down must not stop the other.
         for name in _api_providers():
             try:
-                mail += replies.poll_provider(_sessions(), _provider(name), _settings())
+                replies.poll_provider(_sessions(), _provider(name), _settings(), sent=mail)
             except ProviderError as exc:
                 log.warning("replies from %s not polled this time: %s", name, exc)
         try:

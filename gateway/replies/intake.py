@@ -1,6 +1,6 @@
 """Replies arrive three ways: the provider's API, scans e-mailed to the reply mailbox, and
 uploads by volunteers (post replies, scans a person received). All land here as Reply rows;
-the cursor is saved only in the same commit as the replies.
+the cursor moves only after every reply it covers is committed.
 
 One reply, one forward: the same scan by API and by e-mail has the same pages hash and is
 recorded as DUPLICATE of the first; a second reply to one letter cannot be forwarded twice
@@ -154,10 +154,18 @@ def store_upload(session: Session, settings, *, pages: list[tuple[str, bytes]],
 
 
 def poll_provider(session_factory: Callable[[], Session], provider: Provider, settings,
-                  limit: int = 100) -> list[int]:
-    """Fetch replies since the saved cursor. Returns outbound mail ids to send."""
+                  limit: int = 100, sent: list[int] | None = None) -> list[int]:
+    """Fetch replies since the saved cursor. Returns outbound mail ids to send.
+
+    Each reply is committed as soon as its pages are in, so a flaky service still lets the
+    gateway make progress one reply at a time (a batch needing every request to succeed
+    at once may never arrive at a 50 % failure rate). The cursor moves only after every
+    reply of the page is stored; until then the page is listed again and the replies
+    already stored are skipped without fetching their pages twice. Mail ids of replies
+    committed before a failure are appended to `sent` (when given) before the error
+    propagates, so the caller can still send them at once."""
     cursor_name = f"replies:{provider.name}"
-    mail: list[int] = []
+    mail: list[int] = [] if sent is None else sent
     while True:
         with session_factory() as session:
             row = session.get(Cursor, cursor_name)
@@ -165,23 +173,26 @@ def poll_provider(session_factory: Callable[[], Session], provider: Provider, se
         replies, next_cursor = provider.replies(after, limit)
         if not replies:
             return mail
-        pages_of = {remote.id: [provider.reply_page(p) for p in remote.pages]
-                    for remote in replies}  # fetched before the transaction opens
-        with session_factory() as session:
-            for remote in replies:
+        for remote in replies:
+            with session_factory() as session:
+                if session.scalar(select(Reply.id).where(Reply.source == "api",
+                                                         Reply.external_id == remote.id)):
+                    continue
+            pages = [provider.reply_page(p) for p in remote.pages]  # outside a transaction
+            with session_factory() as session:
                 _reply, ids = _store(session, settings, source="api", external_id=remote.id,
-                                     letter_number=remote.letter_number,
-                                     pages=pages_of[remote.id])
-                mail += ids
-            row = session.get(Cursor, cursor_name)
-            if next_cursor is None:
-                pass  # contract: keep the old cursor when none is given
-            elif row is None:
-                session.add(Cursor(name=cursor_name, value=next_cursor))
-            else:
-                row.value = next_cursor
-            faults.point("replies.before_commit")
-            session.commit()
+                                     letter_number=remote.letter_number, pages=pages)
+                faults.point("replies.before_commit")
+                session.commit()
+            mail += ids
+        if next_cursor is not None:  # contract: keep the old cursor when none is given
+            with session_factory() as session:
+                row = session.get(Cursor, cursor_name)
+                if row is None:
+                    session.add(Cursor(name=cursor_name, value=next_cursor))
+                else:
+                    row.value = next_cursor
+                session.commit()
         faults.point("replies.after_commit")
         if len(replies) < limit:
             return mail

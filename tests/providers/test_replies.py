@@ -181,3 +181,38 @@ def test_a_dsn_to_the_verp_address_records_the_bounce(sessions, http, settings, 
         assert session.scalar(select(Suppression.reason)) == "bounced"
         forged = dsn.as_bytes().replace(b"+bounce-", b"+bounce-1")
         assert handle_bounce(session, forged, settings) is None
+
+
+def test_a_page_failing_mid_poll_keeps_the_replies_before_it_and_fetches_nothing_twice(
+        sessions, http, settings, policy, control, letters):
+    from gateway.providers.base import ProviderError
+
+    submitted = submit(sessions, http, settings, policy, letters, n=3, code="K102")
+    for letter in submitted:
+        control.post(f"/_sim/letters/{letter.provider_number}/reply", {"pages": 1})
+    fetched: list[str] = []
+    real_page = http.reply_page
+
+    class FlakyPages:  # the real adapter, with the second reply's page failing once
+        def __getattr__(self, name):
+            return getattr(http, name)
+
+        def reply_page(self, page):
+            fetched.append(page.url)
+            if len(fetched) == 2:
+                raise ProviderError("HTTP 500 (injected)")
+            return real_page(page)
+
+    sent: list[int] = []
+    with pytest.raises(ProviderError):
+        poll_provider(sessions, FlakyPages(), settings, sent=sent)
+    with sessions() as session:
+        assert [r.state for r in session.scalars(select(Reply))] == ["FORWARDED"]
+        assert session.get(Cursor, "replies:http") is None  # the page is listed again
+    assert len(sent) == 1  # the first reply's forward is not held back by the failure
+    more = poll_provider(sessions, FlakyPages(), settings)
+    assert len(more) == 2 and not set(more) & set(sent)
+    assert len(fetched) == 4 and len(set(fetched)) == 3  # only the failed page twice
+    with sessions() as session:
+        assert [r.state for r in session.scalars(select(Reply))] == ["FORWARDED"] * 3
+        assert session.get(Cursor, "replies:http") is not None
