@@ -163,20 +163,40 @@ def run_demo(base: Path, *, web_port: int = 8000) -> None:
 Press Ctrl+C to stop.""", soft_wrap=True)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        while all(p.exited() is None for p in procs.values()):
-            time.sleep(1)
-        dead = [n for n, p in procs.items() if p.exited() is not None]
-        console.print(f"[red]{', '.join(dead)} stopped; see {logs}/[/]")
+        _supervise(procs, logs)
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
         for p in procs.values():
-            p.stop(timeout=10)
+            p.stop(grace=10)
         simulator.stop()
         sink.stop()
         if redis_server is not None:
             redis_server.stop()
         dovecot.stop()
+
+
+def _supervise(procs: dict, logs: Path, *, burst: int = 3, window_s: float = 60.0) -> None:
+    """Restart a process that stops on its own, as docker-compose's `restart: unless-stopped`
+    does in production (the Celery worker can exit when Redis comes back empty: kombu);
+    give up on one that stops `burst` times within `window_s`."""
+    stops: dict[str, list[float]] = {name: [] for name in procs}
+    while True:
+        time.sleep(1)
+        for name, proc in procs.items():
+            code = proc.exited()
+            if code is None:
+                continue
+            now = time.monotonic()
+            stops[name] = [t for t in stops[name] if now - t < window_s] + [now]
+            if len(stops[name]) >= burst:
+                console.print(f"[red]{name} stopped {burst} times in a minute (exit {code}); "
+                              f"see {logs}/{name}.log[/]")
+                return
+            console.print(f"[yellow]{name} stopped (exit {code}); restarting it. "
+                          f"See {logs}/{name}.log[/]")
+            proc.stop()
+            proc.start()
 
 
 def send_sample_letter(*, to: str, sender: str, text: str | None = None) -> None:

@@ -162,7 +162,8 @@ class ChaosStack(Stack):
 
     def kill_worker_parent(self) -> None:
         """SIGKILL the parent alone; its orphaned children finish or die on their own."""
-        proc = self.procs.pop("worker")
+        with self._procs_lock:
+            proc = self.procs.pop("worker")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         self._orphans.append(proc.pid)

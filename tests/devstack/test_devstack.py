@@ -392,3 +392,33 @@ def test_throwaway_database_explains_an_unreachable_server() -> None:
     with pytest.raises(PostgresUnavailable, match="not reachable"):
         with throwaway_database(url):
             pass
+
+
+def test_the_demo_restarts_a_process_that_stops_and_gives_up_on_one_that_keeps_stopping(
+        tmp_path, capsys):
+    from gateway.demo.stack import _supervise
+    from gateway.devstack.process_group import ProcessGroup
+
+    # "flaky" exits once (its marker file then exists) and stays up when restarted;
+    # "broken" exits every time: the demo restarts flaky and stops over broken.
+    marker = tmp_path / "ran-once"
+    flaky = ProcessGroup([sys.executable, "-c", (
+        "import os, sys, time; p = sys.argv[1]\n"
+        "if not os.path.exists(p): open(p, 'w').close(); sys.exit(7)\n"
+        "time.sleep(60)"), str(marker)], tmp_path / "flaky.log")
+    broken = ProcessGroup([sys.executable, "-c", "import sys; sys.exit(3)"],
+                          tmp_path / "broken.log")
+    procs = {"flaky": flaky, "broken": broken}
+    for p in procs.values():
+        p.start()
+    try:
+        started = time.monotonic()
+        _supervise(procs, tmp_path, burst=3, window_s=60)
+        assert time.monotonic() - started < 30
+        assert flaky.exited() is None  # restarted once and running
+        out = capsys.readouterr().out
+        assert "flaky stopped (exit 7); restarting it" in out
+        assert "broken stopped 3 times in a minute (exit 3)" in out
+    finally:
+        for p in procs.values():
+            p.stop()

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -65,6 +66,9 @@ class Stack:
         self.extra_env = extra_env or {}
         self.procs: dict[str, subprocess.Popen] = {}
         self.engine = create_engine(database_url)
+        self.restarts: list[tuple[str, int]] = []  # (process, exit code) restarted by supervise()
+        self._procs_lock = threading.Lock()
+        self._stopping = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self, *, processes: tuple[str, ...] = ("worker", "beat", "watch")) -> Stack:
@@ -110,12 +114,29 @@ class Stack:
     def start_process(self, name: str, env: dict[str, str] | None = None) -> None:
         argv = [a.format(root=self.root) for a in self.COMMANDS[name]]
         log = open(self.root / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen([sys.executable, *argv], env={**self.env, **(env or {})},
-                                            stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+        proc = subprocess.Popen([sys.executable, *argv], env={**self.env, **(env or {})},
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with self._procs_lock:
+            self.procs[name] = proc
+
+    def supervise(self, *names: str) -> None:
+        """Restart these processes when they exit on their own, as production's restart
+        policy does (docker-compose `restart: unless-stopped`); each restart is recorded in
+        `restarts` so a test can report it. Processes stopped through kill() are not
+        restarted."""
+        def watch() -> None:
+            while not self._stopping.wait(0.5):
+                with self._procs_lock:
+                    dead = [(n, p.returncode) for n, p in self.procs.items()
+                            if n in names and p.poll() is not None]
+                for name, code in dead:
+                    self.restarts.append((name, code))
+                    self.start_process(name)
+        threading.Thread(target=watch, name="stack-supervisor", daemon=True).start()
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        proc = self.procs.pop(name)
+        with self._procs_lock:
+            proc = self.procs.pop(name)
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
@@ -123,6 +144,7 @@ class Stack:
         proc.wait(timeout=30)
 
     def stop(self) -> None:
+        self._stopping.set()
         for name in list(self.procs):
             self.kill(name, signal.SIGTERM if name != "worker" else signal.SIGKILL)
         self.simulator.stop()
