@@ -22,9 +22,8 @@ from sqlalchemy.orm import Session
 
 from gateway.crypto import seal, unseal
 from gateway.intake.names import inflect_full_name
-from gateway.intake.writers import is_suppressed
-from gateway.mail.compose import Page, compose
-from gateway.models import Letter, OutboundMail, Prisoner, utcnow
+from gateway.mail.compose import Page, compose_bytes
+from gateway.models import Letter, OutboundMail, Prisoner, Suppression, utcnow
 from gateway.states import LetterState
 
 SUBJECTS = {
@@ -85,17 +84,29 @@ def _inflect(prisoner: Prisoner | None, case: str) -> str:
     return inflect_full_name(prisoner.last_name, prisoner.first_name, prisoner.middle_name, case)
 
 
-def _sent_today(session: Session, writer_hash: str) -> int:
+def _sent_today(session: Session, writer_hashes: set[str]) -> dict[str, int]:
+    """Notices each writer was sent (or will be) today, against the daily cap."""
+    if not writer_hashes:
+        return {}
     start = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-    return session.scalar(select(func.count()).select_from(OutboundMail).where(
-        OutboundMail.writer_hash == writer_hash, OutboundMail.created_at >= start,
-        OutboundMail.kind.not_in(NOT_CAPPED), OutboundMail.state != "SUPERSEDED")) or 0
+    return dict(session.execute(
+        select(OutboundMail.writer_hash, func.count()).where(
+            OutboundMail.writer_hash.in_(writer_hashes), OutboundMail.created_at >= start,
+            OutboundMail.kind.not_in(NOT_CAPPED), OutboundMail.state != "SUPERSEDED")
+        .group_by(OutboundMail.writer_hash)).all())
 
 
-def _supersede_received(session: Session, letter: Letter) -> None:
-    """A still-waiting 'received' notice for this letter is dropped, and its daily slot freed."""
+def _suppressed(session: Session, writer_hashes: set[str]) -> set[str]:
+    if not writer_hashes:
+        return set()
+    return set(session.scalars(select(Suppression.address_hash).where(
+        Suppression.address_hash.in_(writer_hashes))))
+
+
+def _supersede_received(session: Session, letter_ids: list[int]) -> None:
+    """A still-waiting 'received' notice for these letters is dropped, and its daily slot freed."""
     for row in session.scalars(select(OutboundMail).where(
-            OutboundMail.letter_id == letter.id, OutboundMail.kind == "received",
+            OutboundMail.letter_id.in_(letter_ids), OutboundMail.kind == "received",
             OutboundMail.state == "PENDING", OutboundMail.next_attempt_at > utcnow())):
         session.execute(update(OutboundMail).where(OutboundMail.id == row.id,
                                                    OutboundMail.state == "PENDING")
@@ -109,51 +120,108 @@ def queue_notice(session: Session, settings, letter: Letter, kind: str, *, parse
     """Returns [outbound id] when queued, [] when nothing is to be sent (robot, opted out,
     rate limit). With `send_after`, the row waits that long (the caller must not publish
     it; the sweeper sends it when due)."""
-    if (parsed is not None and parsed.automated) or letter.state == LetterState.IGNORED:
+    if parsed is not None and parsed.automated:
         return []  # robots are never answered, whoever asks
-    if is_suppressed(session, letter.sender_hash):
-        return []
+    return _queue(session, settings, [letter], kind, parsed=parsed, reply_id=reply_id,
+                  pages=pages, send_after=send_after, context=context).get(letter.id, [])
+
+
+def queue_notices(session: Session, settings, letters: list[Letter], kind: str) -> dict[int, list[int]]:
+    """queue_notice for a batch of letters (no parsed message, no extra context): the same
+    rules, with the suppression, supersede and daily-cap look-ups and the insert made once
+    for the batch. Returns {letter id: [outbound id]} for the letters that got one."""
+    return _queue(session, settings, letters, kind, parsed=None, reply_id=None, pages=(),
+                  send_after=None, context={})
+
+
+def _queue(session: Session, settings, letters: list[Letter], kind: str, *, parsed,
+           reply_id: int | None, pages: tuple[Page, ...], send_after: timedelta | None,
+           context: dict) -> dict[int, list[int]]:
+    letters = [le for le in letters if le.state != LetterState.IGNORED]  # robots: never
+    suppressed = _suppressed(session, {le.sender_hash for le in letters if le.sender_hash})
+    letters = [le for le in letters if le.sender_hash not in suppressed or not le.sender_hash]
+    if not letters:
+        return {}
     if kind in SUPERSEDES_RECEIVED:
-        _supersede_received(session, letter)
-    if kind not in NOT_CAPPED and letter.sender_hash and \
-            _sent_today(session, letter.sender_hash) >= settings.notices_per_writer_per_day:
-        return []
-    secret = settings.secret_key.get_secret_value()
-    if parsed is not None:
-        # RFC 3834: an answer to a message goes to its return path.
-        recipient = parsed.return_path or parsed.sender
-        in_reply_to = parsed.message_id
-    else:
-        recipient = unseal(secret, letter.sender_sealed)
-        in_reply_to = None
-    if not recipient:
-        return []
-    prisoner = session.get(Prisoner, letter.prisoner_id) if letter.prisoner_id else None
-    ctx = letter_context(letter, prisoner, settings)
+        _supersede_received(session, [le.id for le in letters])
+    capped = kind not in NOT_CAPPED
+    sent = _sent_today(session, {le.sender_hash for le in letters if le.sender_hash}) \
+        if capped else {}
     if "candidates" in context:
         context["candidates"] = [
             {"name": " ".join(x for x in (c.last_name, c.first_name, c.middle_name) if x),
              "birth_year": c.birth_year, "facility": c.facility_name, "code": c.code}
             for c in context["candidates"]]
-    ctx.update(context)
-    dedup_key = _dedup_key(kind, letter, reply_id)
+    secret = settings.secret_key.get_secret_value()
     domain = settings.gateway_address.partition("@")[2]
-    subject = SUBJECTS[kind].format_map(ctx) if "{" in SUBJECTS[kind] else SUBJECTS[kind]
-    message = compose(kind, to=None, from_addr=settings.gateway_address,
-                      from_name=settings.org_name, subject=subject, context=ctx,
-                      in_reply_to=in_reply_to if kind != "reply" else None, pages=pages,
-                      dedup_key=dedup_key, domain=domain)
-    row = OutboundMail(dedup_key=dedup_key, kind=kind, letter_id=letter.id, reply_id=reply_id,
-                       message=bytes(message), recipient_sealed=seal(secret, recipient),
-                       next_attempt_at=utcnow() + (send_after or timedelta(0)),
-                       message_id=str(message["Message-ID"]).strip().strip("<>"),
-                       writer_hash=letter.sender_hash)
+    rows: list[tuple[Letter, dict]] = []
+    for letter in letters:
+        if parsed is not None:
+            # RFC 3834: an answer to a message goes to its return path.
+            recipient = parsed.return_path or parsed.sender
+            in_reply_to = parsed.message_id
+        else:
+            recipient = unseal(secret, letter.sender_sealed)
+            in_reply_to = None
+        if not recipient:
+            continue
+        prisoner = session.get(Prisoner, letter.prisoner_id) if letter.prisoner_id else None
+        ctx = letter_context(letter, prisoner, settings)
+        ctx.update(context)
+        dedup_key = _dedup_key(kind, letter, reply_id)
+        subject = SUBJECTS[kind].format_map(ctx) if "{" in SUBJECTS[kind] else SUBJECTS[kind]
+        mail = compose_bytes(kind, to=None, from_addr=settings.gateway_address,
+                             from_name=settings.org_name, subject=subject, context=ctx,
+                             in_reply_to=in_reply_to if kind != "reply" else None,
+                             pages=pages, dedup_key=dedup_key, domain=domain)
+        rows.append((letter, dict(
+            dedup_key=dedup_key, kind=kind, letter_id=letter.id, reply_id=reply_id,
+            message=mail.data, recipient_sealed=seal(secret, recipient),
+            next_attempt_at=utcnow() + (send_after or timedelta(0)),
+            message_id=mail.message_id, writer_hash=letter.sender_hash)))
+    return _insert(session, rows, sent if capped else None, settings.notices_per_writer_per_day)
+
+
+def _insert(session: Session, rows: list[tuple[Letter, dict]], sent: dict[str, int] | None,
+            cap: int) -> dict[int, list[int]]:
+    """Insert the rows the daily cap allows, all in one statement. A row whose dedup key
+    exists already (the notice went before) fails that statement: then row by row, each
+    in its own savepoint, so only the duplicate is skipped and the cap counts exactly."""
+    def allowed(letter: Letter, counts: dict[str, int]) -> bool:
+        if sent is None or not letter.sender_hash:
+            return True
+        if counts.get(letter.sender_hash, 0) >= cap:
+            return False
+        counts[letter.sender_hash] = counts.get(letter.sender_hash, 0) + 1
+        return True
+
+    counts = dict(sent or {})
+    batch = [(letter, OutboundMail(**values)) for letter, values in rows
+             if allowed(letter, counts)]
+    if not batch:
+        return {}
     try:
         with session.begin_nested():
-            session.add(row)
+            session.add_all([row for _, row in batch])
     except IntegrityError:
-        return []
-    return [row.id]
+        if len(batch) == 1:
+            return {}
+        counts, queued = dict(sent or {}), {}
+        for letter, values in rows:
+            if sent is not None and letter.sender_hash and \
+                    counts.get(letter.sender_hash, 0) >= cap:
+                continue
+            row = OutboundMail(**values)
+            try:
+                with session.begin_nested():
+                    session.add(row)
+            except IntegrityError:
+                continue
+            if letter.sender_hash:
+                counts[letter.sender_hash] = counts.get(letter.sender_hash, 0) + 1
+            queued[letter.id] = [row.id]
+        return queued
+    return {letter.id: [row.id] for letter, row in batch}
 
 
 STILL_ON_ITS_WAY = (LetterState.READY, LetterState.SUBMITTING, LetterState.UNKNOWN,

@@ -8,9 +8,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from email import message_from_bytes, policy
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime, make_msgid
 
 from gateway.models import utcnow
@@ -43,17 +44,46 @@ def _msg_id(value: str) -> str | None:
     return f"<{bare}>" if _MSG_ID.fullmatch(bare) and "=?" not in bare else None
 
 
-def _verify(msg: EmailMessage) -> None:
-    """The bytes we would store carry exactly the headers we set, in order: the last guard
-    against a value the email package turns into a header of its own."""
-    written = [k.lower() for k in message_from_bytes(bytes(msg), policy=policy.SMTP).keys()]
+_HEADERS = BytesHeaderParser(policy=policy.SMTP)
+
+
+def _verify(msg: EmailMessage, data: bytes) -> None:
+    """The bytes we store carry exactly the headers we set, in order: the last guard against
+    a value the email package turns into a header of its own. Only the header block is
+    parsed: the top-level headers are all a full parse would compare."""
+    written = [k.lower() for k in _HEADERS.parsebytes(data).keys()]
     if written != [k.lower() for k in msg.keys()]:
         raise ValueError(f"composed mail would carry headers we did not write: {written}")
+
+
+@dataclass(frozen=True)
+class Composed:
+    data: bytes  # the RFC 5322 bytes, verified: what the outbox stores
+    message_id: str  # without the angle brackets
 
 
 def compose(kind: str, *, to: str | None, from_addr: str, from_name: str, subject: str,
             context: dict, in_reply_to: str | None = None, pages: tuple[Page, ...] = (),
             dedup_key: str, domain: str) -> EmailMessage:
+    msg = _build(kind, to=to, from_addr=from_addr, from_name=from_name, subject=subject,
+                 context=context, in_reply_to=in_reply_to, pages=pages, dedup_key=dedup_key,
+                 domain=domain)
+    _verify(msg, bytes(msg))
+    return msg
+
+
+def compose_bytes(kind: str, **kw) -> Composed:
+    """compose() serialized once: those very bytes are verified and stored (serializing is
+    most of a notice's cost)."""
+    msg = _build(kind, **kw)
+    data = bytes(msg)
+    _verify(msg, data)
+    return Composed(data, str(msg["Message-ID"]).strip().strip("<>"))
+
+
+def _build(kind: str, *, to: str | None, from_addr: str, from_name: str, subject: str,
+           context: dict, in_reply_to: str | None = None, pages: tuple[Page, ...] = (),
+           dedup_key: str, domain: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = Address(display_name=_clean_header(from_name), addr_spec=from_addr)
     if to:  # the outbox adds To at send time, so stored bytes carry no address
@@ -78,5 +108,4 @@ def compose(kind: str, *, to: str | None, from_addr: str, from_name: str, subjec
                            filename=_clean_header(page.filename) or "page")
     # Last: set_content clears Content-* headers and add_attachment moves them into a part.
     msg["Content-Language"] = "ru, en"
-    _verify(msg)
     return msg
