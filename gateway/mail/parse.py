@@ -43,6 +43,7 @@ __all__ = [
     "ParsedLetter",
     "UnparseableMessage",
     "parse_message",
+    "parse_many_bounded",
     "parse_message_bounded",
 ]
 
@@ -456,19 +457,24 @@ def _worker_main(conn, memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     while True:
         try:
-            raw, own, limits = conn.recv()
+            raws, own, limits = conn.recv()
         except (EOFError, OSError):
             return
-        try:
-            result = ("ok", parse_message(raw, own_addresses=own, limits=limits))
-        except UnparseableMessage as exc:
-            result = ("err", exc.reason)
-        except BaseException as exc:  # MemoryError while building the result, etc.
-            result = ("err", f"the message could not be read ({type(exc).__name__})")
-        try:
-            conn.send(result)
-        except Exception as exc:
-            conn.send(("err", f"the parsed message could not be returned ({type(exc).__name__})"))
+        # One result per message, each sent as soon as it is ready: the caller times each
+        # message on its own and knows which one a hang or a crash belongs to.
+        for i, raw in enumerate(raws):
+            raws[i] = None  # the message's bytes need not outlive its parse
+            try:
+                result = ("ok", parse_message(raw, own_addresses=own, limits=limits))
+            except UnparseableMessage as exc:
+                result = ("err", exc.reason)
+            except BaseException as exc:  # MemoryError while building the result, etc.
+                result = ("err", f"the message could not be read ({type(exc).__name__})")
+            del raw
+            try:
+                conn.send(result)
+            except Exception as exc:
+                conn.send(("err", f"the parsed message could not be returned ({type(exc).__name__})"))
 
 
 def serve_fd(fd: int, memory_bytes: int) -> None:
@@ -522,43 +528,85 @@ class BoundedParser:
     replaced, and its message becomes UnparseableMessage."""
 
     def __init__(self, workers: int = 2, *, memory_bytes: int | None = None,
-                 letters_per_worker: int = 5000):
+                 letters_per_worker: int = 5000, batch_bytes: int = 4 * 1024 * 1024):
         self._memory = memory_bytes
         self._slots = threading.BoundedSemaphore(workers)
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._letters_per_worker = letters_per_worker
+        # parse_many ships at most this many bytes of messages in one request (one larger
+        # message goes alone): the worker holds them all under its address-space limit.
+        self._batch_bytes = batch_bytes
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
 
     def parse(self, raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
               limits: ParseLimits = ParseLimits()) -> ParsedLetter:
-        raw = bytes(raw)
-        _check_raw_limits(raw, limits)  # cheap, and saves shipping a 40 MB message
-        with self._slots:
-            worker = self._take(self._memory or limits.memory_bytes)
+        (result,) = self.parse_many([raw], own_addresses=own_addresses, limits=limits)
+        if isinstance(result, UnparseableMessage):
+            raise result
+        return result
+
+    def parse_many(self, raws: list[bytes], *, own_addresses: frozenset[str] = frozenset(),
+                   limits: ParseLimits = ParseLimits()) -> list[ParsedLetter | UnparseableMessage]:
+        """One result per message, in order: its ParsedLetter or its UnparseableMessage.
+
+        Messages go to a worker together (one round trip, not one each), and each keeps its
+        own bounds: its wall time runs from the previous result, and a message that hangs
+        or kills the worker is the only one that fails; the ones after it go to a fresh
+        worker."""
+        results: list[ParsedLetter | UnparseableMessage | None] = [None] * len(raws)
+        own = frozenset(own_addresses)
+        chunk: list[tuple[int, bytes]] = []
+        size = 0
+        for i, raw in enumerate(raws):
+            raw = bytes(raw)
             try:
-                worker.conn.send((raw, frozenset(own_addresses), limits))
-                if not worker.conn.poll(limits.wall_seconds):
-                    self._discard(worker)
+                _check_raw_limits(raw, limits)  # cheap, and saves shipping a 40 MB message
+            except UnparseableMessage as exc:
+                results[i] = exc
+                continue
+            if chunk and size + len(raw) > self._batch_bytes:
+                self._parse_chunk(chunk, own, limits, results)
+                chunk, size = [], 0
+            chunk.append((i, raw))
+            size += len(raw)
+        if chunk:
+            self._parse_chunk(chunk, own, limits, results)
+        return results  # type: ignore[return-value]
+
+    def _parse_chunk(self, chunk: list[tuple[int, bytes]], own: frozenset[str],
+                     limits: ParseLimits, results: list) -> None:
+        while chunk:
+            done = 0
+            with self._slots:
+                worker = self._take(self._memory or limits.memory_bytes)
+                try:
+                    worker.conn.send(([raw for _, raw in chunk], own, limits))
+                    for i, _ in chunk:
+                        if not worker.conn.poll(limits.wall_seconds):
+                            self._discard(worker)
+                            worker = None
+                            results[i] = UnparseableMessage(
+                                f"reading the message took longer than {limits.wall_seconds:g} s"
+                            )
+                            done += 1
+                            break
+                        kind, value = worker.conn.recv()
+                        results[i] = UnparseableMessage(value) if kind == "err" else value
+                        done += 1
+                except (EOFError, OSError):
+                    code = worker.exit_code() if worker else None
+                    if worker:
+                        self._discard(worker)
                     worker = None
-                    raise UnparseableMessage(
-                        f"reading the message took longer than {limits.wall_seconds:g} s"
+                    results[chunk[done][0]] = UnparseableMessage(
+                        f"the parser process died reading the message (exit code {code})"
                     )
-                kind, value = worker.conn.recv()
-            except (EOFError, OSError):
-                code = worker.exit_code() if worker else None
-                if worker:
-                    self._discard(worker)
-                worker = None
-                raise UnparseableMessage(
-                    f"the parser process died reading the message (exit code {code})"
-                ) from None
-            finally:
-                if worker is not None:
-                    self._give_back(worker)
-        if kind == "err":
-            raise UnparseableMessage(value)
-        return value
+                    done += 1
+                finally:
+                    if worker is not None:
+                        self._give_back(worker, done)
+            chunk = chunk[done:]
 
     def _take(self, memory_bytes: int) -> _Worker:
         try:
@@ -569,8 +617,8 @@ class BoundedParser:
                 self._all.add(worker)
             return worker
 
-    def _give_back(self, worker: _Worker) -> None:
-        worker.used += 1
+    def _give_back(self, worker: _Worker, letters: int = 1) -> None:
+        worker.used += letters
         if worker.used >= self._letters_per_worker or not worker.alive():
             self._discard(worker)
         else:
@@ -606,3 +654,9 @@ def parse_message_bounded(raw: bytes, **kw) -> ParsedLetter:
     """parse_message in a worker process with wall-time and memory limits (from ``limits``).
     Raises UnparseableMessage on a limit, a timeout or a dead worker."""
     return _default_parser().parse(raw, **kw)
+
+
+def parse_many_bounded(raws: list[bytes], **kw) -> list[ParsedLetter | UnparseableMessage]:
+    """parse_message_bounded for several messages in one round trip (BoundedParser.parse_many):
+    a result per message, the UnparseableMessage in place of a letter that could not be read."""
+    return _default_parser().parse_many(raws, **kw)

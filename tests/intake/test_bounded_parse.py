@@ -99,3 +99,80 @@ def test_concurrent_callers_share_the_pool() -> None:
         assert len(results) == 8 and len(pool._all) <= 2
     finally:
         pool.close()
+
+
+# -- parse_many: one round trip for a batch, each message still bounded on its own ----------
+
+OTHER = GOOD.replace(b"nina@example.org", b"olga@example.org")
+
+
+def test_parse_many_gives_each_message_its_own_result_in_order(parser: BoundedParser) -> None:
+    raws = [GOOD, OTHER, b"   ", GOOD]
+    results = parser.parse_many(raws)
+    assert [r.sender if not isinstance(r, UnparseableMessage) else r.reason for r in results] \
+        == ["nina@example.org", "olga@example.org", "the message is empty", "nina@example.org"]
+    assert results[0] == parse_message(GOOD)
+    (worker,) = list(parser._all)
+    assert worker.used == 3  # one worker, one request: the empty one never left this process
+
+
+def test_parse_many_a_hanging_message_fails_alone(parser: BoundedParser) -> None:
+    results = parser.parse_many([GOOD, slow_message(), OTHER], limits=SLOW_LIMITS)
+    assert results[0].sender == "nina@example.org"
+    assert isinstance(results[1], UnparseableMessage) and "longer than 0.5 s" in results[1].reason
+    assert results[2].sender == "olga@example.org"  # parsed again by a fresh worker
+
+
+def test_parse_many_a_message_that_kills_the_worker_fails_alone(parser: BoundedParser) -> None:
+    parser.parse(GOOD)  # start the worker
+    (worker,) = list(parser._all)
+    limits = ParseLimits(wall_seconds=30, max_header_bytes=10**7, max_header_line_bytes=10**7,
+                         max_line_bytes=10**7)
+    killer = threading.Timer(0.5, worker.process.kill)  # as a segfault in the parser would
+    killer.start()
+    try:
+        results = parser.parse_many([GOOD, slow_message(), OTHER], limits=limits)
+    finally:
+        killer.cancel()
+    assert results[0].sender == "nina@example.org"
+    assert isinstance(results[1], UnparseableMessage) and "died" in results[1].reason
+    assert results[2].sender == "olga@example.org"
+    assert worker not in parser._all
+
+
+def test_parse_many_the_memory_limit_still_holds_per_message() -> None:
+    pool = BoundedParser(workers=1, memory_bytes=400 * 1024 * 1024)
+    try:
+        blob = base64.encodebytes(b"\x00" * (24 * 1024 * 1024))
+        huge = (b"From: a@example.org\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+                b"Content-Type: text/plain\n\nhi\n--b\nContent-Type: application/octet-stream\n"
+                b"Content-Transfer-Encoding: base64\n\n" + blob + b"\n--b--\n") * 4
+        limits = ParseLimits(max_bytes=10**9, max_decoded_bytes=10**9,
+                             max_attachment_bytes=10**9, wall_seconds=20)
+        results = pool.parse_many([GOOD, huge, OTHER], limits=limits)
+        assert results[0].sender == "nina@example.org"
+        assert isinstance(results[1], UnparseableMessage)
+        assert results[2].sender == "olga@example.org"
+    finally:
+        pool.close()
+
+
+def test_parse_many_ships_at_most_batch_bytes_at_once() -> None:
+    pool = BoundedParser(workers=1, batch_bytes=len(GOOD) + len(OTHER))
+    sent: list[int] = []
+    try:
+        pool.parse(GOOD)
+        (worker,) = list(pool._all)
+        send = worker.conn.send
+
+        def counting_send(request):
+            sent.append(len(request[0]))
+            send(request)
+
+        worker.conn.send = counting_send
+        results = pool.parse_many([GOOD, OTHER, GOOD, OTHER, GOOD])
+        assert [r.sender for r in results] == ["nina@example.org", "olga@example.org"] * 2 \
+            + ["nina@example.org"]
+        assert sent == [2, 2, 1]
+    finally:
+        pool.close()
