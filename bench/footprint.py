@@ -22,6 +22,7 @@ class Peaks:
     role_pss: dict[str, float] = field(default_factory=dict)
     role_procs: dict[str, int] = field(default_factory=dict)  # most processes seen at once
     process_rss: dict[str, float] = field(default_factory=dict)  # "role:name" -> peak MB
+    process_pss: dict[str, float] = field(default_factory=dict)  # "role:name" -> peak MB
     total_rss: float = 0.0  # peak of the sum over every role at one instant
     total_pss: float = 0.0
     samples: int = 0
@@ -105,6 +106,8 @@ class Sampler:
                 pss += getattr(info, "pss", info.rss) / MB
                 key = f"{role}:{proc.pid}:{name}"
                 p.process_rss[key] = max(p.process_rss.get(key, 0.0), info.rss / MB)
+                if with_pss:
+                    p.process_pss[key] = max(p.process_pss.get(key, 0.0), info.pss / MB)
             p.role_rss[role] = max(p.role_rss.get(role, 0.0), rss)
             if with_pss:
                 p.role_pss[role] = max(p.role_pss.get(role, 0.0), pss)
@@ -116,3 +119,82 @@ class Sampler:
         if with_pss:
             p.total_pss = max(p.total_pss, total_pss)
         p.samples += 1
+
+
+# -- `python -m bench.footprint`: the memory part alone -------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the gateway's four roles as the benchmark does, push `--n` letters through,
+    use the dashboard, and print each process's peak RSS and peak PSS. Minutes, not the
+    whole benchmark: for measuring a memory change."""
+    import argparse
+    import shutil
+    import tempfile
+    import time
+    from contextlib import ExitStack
+    from pathlib import Path
+
+    from bench.letters import WRITERS, directory, directory_csv, letters, writer
+    from bench.run import use_web, wait_settled
+    from bench.stack import USERS, CountingSink, Gateway, Simulator, deliver_maildir, prime_index
+    from gateway.devstack.dovecot import DovecotServer
+    from gateway.devstack.postgres import throwaway_database
+    from gateway.devstack.redis_server import RedisServer
+
+    ap = argparse.ArgumentParser(prog="python -m bench.footprint", description=main.__doc__)
+    ap.add_argument("--n", type=int, default=300, help="letters to push through (300)")
+    args = ap.parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix="gw-footprint-"))
+    sampler = Sampler(interval=0.5, pss_every=2)
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, root, True)
+        dovecot = DovecotServer(root / "dovecot", users=USERS).start()
+        stack.callback(dovecot.stop)
+        redis_server = RedisServer().start()
+        stack.callback(redis_server.stop)
+        pg_url = stack.enter_context(throwaway_database())
+        sim = Simulator(root).start()
+        stack.callback(sim.stop)
+        sim.request("POST", "/_sim/balance", json={"amount": "100000000.00"}).raise_for_status()
+        sink = CountingSink().start()
+        stack.callback(sink.stop)
+        gw = Gateway(root, database_url=pg_url, redis_url=redis_server.url, dovecot=dovecot,
+                     sink=sink, simulator=sim)
+        gw.on_start = lambda name, proc: sampler.watch(name, proc.pid)
+        stack.callback(gw.stop_all)
+        prisoners = directory(200)
+        gw.cli("db", "upgrade")
+        gw.cli("prisoners", "import", str(directory_csv(prisoners, root / "prisoners.csv")))
+        gw.seed_writers([writer(i)[2] for i in range(WRITERS)])
+        sampler.start()
+        for role in ("worker", "beat", "web", "watch"):
+            gw.start(role)
+        gw.wait_worker_ready()
+        gw.wait_web_ready()
+        time.sleep(3)
+        deliver_maildir(dovecot, "letters", [x.raw for x in letters(0, args.n, prisoners)])
+        prime_index(dovecot, "letters")
+        gw.send_task("workers.tasks.fetch_inbox", "intake")
+        wait_settled(gw, args.n, "letters")
+        use_web(gw)
+        time.sleep(1)
+        sampler.sample()
+        peaks = sampler.stop()
+        print(report(peaks))
+    return 0
+
+
+def report(p: Peaks) -> str:
+    lines = [f"{'process':<64} {'peak RSS':>9} {'PSS':>7}"]
+    for key in sorted(p.process_rss):
+        lines.append(f"{key[:64]:<64} {p.process_rss[key]:9.1f} {p.process_pss.get(key, 0):7.1f}")
+    lines.append("")
+    for role in sorted(p.role_rss):
+        lines.append(f"{role:<10} peak RSS {p.role_rss[role]:7.1f}  peak PSS "
+                     f"{p.role_pss.get(role, 0):7.1f}  processes {p.role_procs.get(role, 0)}")
+    lines.append(f"stack_rss_mb={p.total_rss:.0f} stack_pss_mb={p.total_pss:.0f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
