@@ -119,23 +119,33 @@ def worker(concurrency: int = typer.Option(2, help="Worker processes."),
 def beat(schedule: Path = typer.Option(Path("var/celerybeat-schedule"))) -> None:
     """Run the scheduler (sweeper, inbox backstop, reply and status polling). Run ONE."""
     schedule.parent.mkdir(parents=True, exist_ok=True)
-    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",
+    # The slim app: beat sends tasks by name and never imports the pipeline.
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.sender",
                                "beat", "-s", str(schedule), "-l", "INFO"])
 
 
 @app.command("imap-watch")
 def imap_watch() -> None:
-    """Watch the shared inbox with IMAP IDLE and start an ingest when mail arrives."""
+    """Watch the shared inbox with IMAP IDLE and start an ingest when mail arrives.
+    Sends the ingest by name: importing workers.tasks would load the whole pipeline."""
     import logging
 
-    from gateway.pipeline.watcher import watch
-    from workers.tasks import fetch_inbox, inbox
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from gateway.heartbeat import Throttled
-    mailbox = inbox()
+    from gateway.pipeline.watcher import watch
+    from workers.sender import send
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    mailbox = _inbox()
     console.print(f"watching {mailbox.label}")
-    watch(mailbox, on_new=lambda: fetch_inbox.delay(),
+    watch(mailbox, on_new=lambda: send("workers.tasks.fetch_inbox"),
           on_heartbeat=Throttled(_sessions(), "imap-watch"))
+
+
+def _inbox():
+    """The shared inbox, as the ingest task (`workers.tasks.inbox`) opens it."""
+    from gateway.pipeline.intake import Mailbox
+    s = get_settings()
+    return Mailbox(s.imap_host, s.imap_port, s.imap_user, s.imap_password.get_secret_value(),
+                   s.imap_folder, s.imap_processed_folder, s.imap_ssl)
 
 
 @app.command()

@@ -1,0 +1,76 @@
+"""The long-lived processes load only what they use: beat and the inbox watcher send tasks
+by name and never import the pipeline (rules, lingua, pymorphy), and the commands start
+the processes the memory budget was measured with (bench/README.md, proposal 9)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import gateway.cli as cli
+
+HEAVY = ("workers.tasks", "gateway.rules", "lingua", "pymorphy3", "gateway.pipeline.checking",
+         "gateway.providers.registry")
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys, json; "
+                          "print(json.dumps(sorted(sys.modules)))"],
+                         capture_output=True, text=True, check=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1],
+                         env={"GATEWAY_SECRET_KEY": "x", "PATH": "/usr/bin:/bin"})
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def test_the_slim_app_and_the_watcher_do_not_import_the_pipeline():
+    loaded = _modules_after("import workers.sender, gateway.cli, gateway.heartbeat, "
+                            "gateway.pipeline.watcher")
+    assert "celery" in loaded  # it did import what it needs
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_beat_loads_no_task_module():
+    from workers.sender import app
+    assert not app.conf.include and not app.conf.imports
+
+
+def test_the_worker_app_registers_every_task_and_routes_by_name_as_the_tasks_do():
+    from workers.celery_app import app
+    from workers.sender import app as slim
+    assert app is slim  # one configuration, so a task sent by name is routed alike
+    app.loader.import_default_modules()
+    import workers.tasks as tasks
+    for entry in slim.conf.beat_schedule.values():
+        assert entry["task"] in app.tasks
+    route = slim.amqp.router.route({}, tasks.fetch_inbox.name, (), {})
+    assert route["queue"].name == "intake"
+    assert slim.amqp.router.route({}, tasks.send_mail.name, (), {})["queue"].name == "mail"
+
+
+def test_the_watcher_opens_the_inbox_the_ingest_task_opens():
+    from workers.tasks import inbox
+    assert cli._inbox() == inbox()
+
+
+@pytest.fixture
+def execvp(monkeypatch):
+    calls = []
+    monkeypatch.setattr(cli.os, "execvp", lambda path, argv: calls.append(argv))
+
+    def invoke(*args: str) -> list[str]:
+        result = CliRunner().invoke(cli.app, list(args))
+        assert result.exit_code == 0, result.output
+        (argv,) = calls
+        return argv
+    return invoke
+
+
+def test_beat_runs_the_slim_app(execvp, tmp_path):
+    argv = execvp("beat", "--schedule", str(tmp_path / "schedule"))
+    assert argv[argv.index("-A") + 1] == "workers.sender"
+

@@ -1,0 +1,48 @@
+"""The Celery app without its tasks: broker, routes, schedule. Beat and the inbox watcher
+only send tasks by name, so they import this and not `workers.tasks`, which pulls in the
+whole pipeline (rules, lingua, pymorphy, providers): ~50 MB less in each of them.
+
+acks_late + prefetch 1: a task whose worker dies is redelivered; every task is idempotent
+(it checks the state it expects), so a redelivery is harmless. No ETAs or countdowns:
+retries are scheduled in SQL and re-driven by the sweeper."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from gateway.config import get_settings
+
+settings = get_settings()
+
+app = Celery("gateway", broker=settings.broker_url)
+app.conf.update(
+    task_ignore_result=True,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={"visibility_timeout": 600},
+    task_default_queue="letters",
+    task_routes={
+        "workers.tasks.fetch_inbox": {"queue": "intake"},
+        "workers.tasks.poll_replies": {"queue": "intake"},
+        "workers.tasks.send_mail": {"queue": "mail"},
+        # Its own queue: during a burst, submissions interleave with the checks instead of
+        # waiting behind every one of them (the worker takes from its queues in turn).
+        "workers.tasks.submit_letters": {"queue": "submit"},
+    },
+    beat_schedule={
+        "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_interval_s},
+        "fetch-inbox": {"task": "workers.tasks.fetch_inbox", "schedule": settings.inbox_poll_s},
+        "poll-replies": {"task": "workers.tasks.poll_replies", "schedule": settings.reply_poll_s},
+        "poll-statuses": {"task": "workers.tasks.poll_statuses", "schedule": settings.status_poll_s},
+        "sync-catalogues": {"task": "workers.tasks.sync_catalogues", "schedule": 6 * 3600.0},
+    },
+    timezone="UTC",
+)
+
+
+def send(name: str, *args) -> None:
+    """Queue task `name` (routed as the worker's own `.delay()` would be)."""
+    app.send_task(name, args=args)
