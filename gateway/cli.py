@@ -150,12 +150,14 @@ def _inbox():
 
 @app.command()
 def web(host: str = typer.Option(None), port: int = typer.Option(None),
-        workers: int = typer.Option(2)) -> None:
+        workers: int = typer.Option(1, help="Processes; each holds the whole app (~120 MB)."),
+        threads: int = typer.Option(8, help="Threads a process (requests mostly wait on SQL).")
+        ) -> None:
     """Serve the organizers' dashboard (gunicorn)."""
     s = get_settings()
     bind = f"{host or s.web_host}:{port or s.web_port}"
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-b", bind, "-w", str(workers),
-                               "--threads", "4", "--access-logfile", "-",
+                               "--threads", str(threads), "--access-logfile", "-",
                                "gateway.web.app:create_app()"])
 
 

@@ -74,3 +74,7 @@ def test_beat_runs_the_slim_app(execvp, tmp_path):
     argv = execvp("beat", "--schedule", str(tmp_path / "schedule"))
     assert argv[argv.index("-A") + 1] == "workers.sender"
 
+
+def test_web_is_one_process_with_threads_by_default(execvp):
+    argv = execvp("web")
+    assert argv[argv.index("-w") + 1] == "1" and argv[argv.index("--threads") + 1] == "8"
