@@ -204,8 +204,8 @@ def _insert(session: Session, rows: list[tuple[Letter, dict]], sent: dict[str, i
         with session.begin_nested():
             session.add_all([row for _, row in batch])
     except IntegrityError:
-        if len(batch) == 1:
-            return {}
+        if len(rows) == 1:
+            return {}  # the one notice asked for exists already
         counts, queued = dict(sent or {}), {}
         for letter, values in rows:
             if sent is not None and letter.sender_hash and \
