@@ -1,8 +1,9 @@
-"""Exactly-once paid submission.
+"""Exactly-once paid submission, a batch at a time.
 
-1. Claim the letter READY/UNKNOWN -> SUBMITTING in SQL and write the Attempt row; commit.
-2. Call the provider with the letter's public id as the Idempotency-Key.
-3. Record the outcome; commit.
+1. Claim the batch's letters READY/UNKNOWN -> SUBMITTING in SQL (a compare-and-set UPDATE)
+   and write their Attempt rows and events; commit.
+2. Call the provider for each, with the letter's public id as the Idempotency-Key.
+3. Record the outcomes and queue the 'sent' notices; commit.
 A crash or timeout between 1 and 3 leaves SUBMITTING/UNKNOWN, never READY: the next try
 replays the same key, which the provider answers with the first result and no new charge.
 Retries are scheduled in the database (next_attempt_at), not as Celery ETAs.
@@ -11,32 +12,44 @@ Before a claim, four gates may hold a letter back (it stays where it is, with a 
 come back, and the claim never happens): the provider is paused (402), its circuit
 breaker is open, the daily spend cap is reached, or the facility is not in the provider's
 catalogue (then HELD for a person). Assisted adapters (desk, post) take no call: the
-letter moves to DESK for a person to carry."""
+letter moves to DESK for a person to carry. The gates' inputs are read once a batch.
+
+In step 2 a claimed letter's call is not made, and its claim is given back (the letter
+returns where it was, with the reason and a time to come back), once a 402 paused the
+provider, a failure opened the breaker (failures are counted at once, in their own
+commit, so every worker sees them as they happen), or the batch has run for half of
+stuck_after_s (so the sweeper never takes back a letter whose call has not started).
+A half-open breaker's probe is a batch of one: the rest wait for its answer."""
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gateway import faults
-from gateway.lifecycle import claim, move
+from gateway.lifecycle import move
 from gateway.models import (
     Cursor,
     Letter,
     LetterAttachment,
     LetterEvent,
     Prisoner,
+    ProviderFacility,
     SubmissionAttempt,
     utcnow,
 )
-from gateway.notices import queue_notice
+from gateway.notices import queue_notices
 from gateway.providers import breaker, catalogue, spending
 from gateway.providers.base import (
+    Accepted,
     PaymentRequired,
     PermanentError,
     Photo,
@@ -47,6 +60,7 @@ from gateway.providers.base import (
 )
 from gateway.providers.policy import SubmissionPolicy
 from gateway.states import LetterState as S
+from gateway.states import check_transition
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +105,11 @@ def pause_provider(session: Session, provider: str, minutes: int, why: str) -> N
     session.add(Cursor(name=f"alert:{provider}:{now.isoformat()}", value=why[:200]))
 
 
-def build_submission(session: Session, letter: Letter, settings) -> Submission:
+def build_submission(session: Session, letter: Letter, settings,
+                     photos: tuple[Photo, ...] | None = None) -> Submission:
     prisoner = session.get(Prisoner, letter.prisoner_id)
-    photos = tuple(Photo(a.filename, a.content_type, a.data) for a in
-                   session.query(LetterAttachment).filter_by(letter_id=letter.id)
-                   .order_by(LetterAttachment.id))
+    if photos is None:
+        photos = _photos(session, [letter.id]).get(letter.id, ())
     return Submission(
         facility_id=prisoner.facility_id,
         recipient=Recipient(prisoner.last_name, prisoner.first_name, prisoner.middle_name,
@@ -121,8 +135,50 @@ def _defer(session: Session, letter: Letter, until: datetime | None, reason: str
                                 to_state=letter.state, note=reason))
 
 
-def _gate(session: Session, provider: Provider, letter: Letter,
-          policy: SubmissionPolicy) -> str | None:
+def _photos(session: Session, letter_ids: list[int]) -> dict[int, tuple[Photo, ...]]:
+    photos: dict[int, list[Photo]] = {}
+    for a in session.scalars(select(LetterAttachment).where(
+            LetterAttachment.letter_id.in_(letter_ids)).order_by(LetterAttachment.id)):
+        photos.setdefault(a.letter_id, []).append(Photo(a.filename, a.content_type, a.data))
+    return {letter_id: tuple(p) for letter_id, p in photos.items()}
+
+
+def _paused_reason(provider: str, until: datetime) -> str:
+    return f"{provider} is paused until {until:%Y-%m-%d %H:%M} UTC (its account is empty)"
+
+
+def _open_reason(provider: str, until: datetime) -> str:
+    return f"{provider} is failing; circuit open until {until:%H:%M:%S} UTC"
+
+
+@dataclass
+class _Gates:
+    """What the gates weigh that is the same for every letter of a batch, read once."""
+    paused_until: datetime | None
+    reached: set[str] | None  # the batch's facilities in the catalogue; None: never synced
+    cap: spending.DailyCap
+
+    @classmethod
+    def load(cls, session: Session, provider: str, letters: list[Letter],
+             policy: SubmissionPolicy) -> _Gates:
+        reached = None
+        facilities = {p.facility_id for p in (_prisoner(session, le) for le in letters
+                                              if le.state == S.READY) if p is not None}
+        if facilities and catalogue.synced_at(session, provider) is not None:
+            reached = set(session.scalars(select(ProviderFacility.facility_id).where(
+                ProviderFacility.provider == provider,
+                ProviderFacility.facility_id.in_(facilities))))
+        cap = spending.DailyCap(session, policy.daily_spend_cap) if any(
+            le.state == S.READY for le in letters) else spending.DailyCap(session, None)
+        return cls(paused_until(session, provider), reached, cap)
+
+
+def _prisoner(session: Session, letter: Letter) -> Prisoner | None:
+    # Loaded with the letter (a joined relationship): this is the identity map, not SQL.
+    return session.get(Prisoner, letter.prisoner_id) if letter.prisoner_id else None
+
+
+def _gate(session: Session, provider: Provider, letter: Letter, gates: _Gates | None) -> str | None:
     """Everything that may keep a letter from a claim. Returns the outcome, or None to go on."""
     if provider.assisted:
         if letter.state != S.READY:
@@ -130,27 +186,234 @@ def _gate(session: Session, provider: Provider, letter: Letter,
         letter.next_attempt_at = None
         move(session, letter, S.DESK, note=f"waits for a person ({provider.name})")
         return "desk"
-    prisoner = session.get(Prisoner, letter.prisoner_id) if letter.prisoner_id else None
-    if letter.state == S.READY and prisoner is not None and \
-            catalogue.reaches(session, provider.name, prisoner.facility_id) is False:
+    prisoner = _prisoner(session, letter)
+    if letter.state == S.READY and prisoner is not None and gates.reached is not None and \
+            prisoner.facility_id not in gates.reached:
         letter.next_attempt_at = None
         move(session, letter, S.HELD,
              note=f"no provider reaches {prisoner.facility_name} ({prisoner.facility_id}): "
                   f"it is not in {provider.name}'s catalogue")
         return "held"
-    until = paused_until(session, provider.name)
-    if until is not None:
-        _defer(session, letter, until, f"{provider.name} is paused until {until:%Y-%m-%d %H:%M} "
-                                       "UTC (its account is empty)")
+    if gates.paused_until is not None:
+        _defer(session, letter, gates.paused_until,
+               _paused_reason(provider.name, gates.paused_until))
         return "deferred"
-    if letter.state == S.READY:  # a replay of an UNKNOWN letter costs nothing more
-        over, committed = spending.over_cap(session, letter, policy.daily_spend_cap)
-        if over:
-            _defer(session, letter, spending.next_day(),
-                   f"daily spend cap reached ({committed} of {policy.daily_spend_cap} RUB "
-                   "today); waits for tomorrow")
-            return "deferred"
+    # A replay of an UNKNOWN letter costs nothing more; a READY one counts once let through.
+    if letter.state == S.READY and not gates.cap.admit(letter):
+        _defer(session, letter, spending.next_day(),
+               f"daily spend cap reached ({gates.cap.committed} of {gates.cap.cap} RUB "
+               "today); waits for tomorrow")
+        return "deferred"
     return None
+
+
+def _due(letter: Letter | None, now: datetime) -> bool:
+    if letter is None or letter.state not in (S.READY, S.UNKNOWN):
+        return False
+    if letter.next_attempt_at and letter.next_attempt_at > now:
+        return False
+    # UNKNOWN with no next attempt was handed to a person: only they re-drive it.
+    return not (letter.state == S.UNKNOWN and letter.next_attempt_at is None)
+
+
+@dataclass
+class _Claim:
+    letter_id: int
+    attempt_id: int
+    key: str  # the letter's public id: the Idempotency-Key of every try
+    attempts: int
+    was: S  # where the letter returns if the claim is given back
+    submission: Submission
+
+
+@dataclass
+class _Call:
+    claim: _Claim
+    error: Exception | None = None
+    accepted: Accepted | None = None
+    given_back: tuple[str, datetime] | None = None  # never called: (why, come back at)
+
+
+def _take(session: Session, provider: Provider, letters: list[Letter], settings,
+          probe: bool = False) -> list[_Claim]:
+    """Claim by compare-and-set, one UPDATE for each state the letters were read in (so
+    each event names the state the letter really left), then the attempt rows and events;
+    flushed, for the caller to commit before any call."""
+    now = utcnow()
+    taken: dict[int, int] = {}  # letter id -> its attempts, this one counted
+    for state in (S.READY, S.UNKNOWN):
+        ids = [le.id for le in letters if le.state == state]
+        if not ids:
+            continue
+        check_transition(state, S.SUBMITTING)
+        taken.update(session.execute(
+            update(Letter).where(Letter.id.in_(ids), Letter.state == state)
+            .values(state=S.SUBMITTING, updated_at=now, attempts=Letter.attempts + 1)
+            .returning(Letter.id, Letter.attempts)
+            .execution_options(synchronize_session=False)).tuples().all())
+    letters = [le for le in letters if le.id in taken]
+    if not letters:
+        return []
+    photos = _photos(session, [le.id for le in letters])
+    rows = []
+    for letter in letters:
+        was = S(letter.state)
+        for name, value in (("state", S.SUBMITTING), ("updated_at", now),
+                            ("attempts", taken[letter.id])):
+            set_committed_value(letter, name, value)
+        session.add(LetterEvent(letter_id=letter.id, from_state=was, to_state=S.SUBMITTING,
+                                note=f"attempt {letter.attempts}" + (" (probe)" if probe else "")))
+        attempt = SubmissionAttempt(letter_id=letter.id, provider=provider.name)
+        session.add(attempt)
+        rows.append((letter, attempt, was))
+    session.flush()
+    return [_Claim(letter.id, attempt.id, letter.public_id, letter.attempts, was,
+                   build_submission(session, letter, settings, photos.get(letter.id, ())))
+            for letter, attempt, was in rows]
+
+
+def _claim(session_factory: Callable[[], Session], provider: Provider, letter_ids: list[int],
+           settings, policy: SubmissionPolicy,
+           outcomes: dict[int, tuple[str, list[int]]]) -> tuple[list[_Claim], list[int]]:
+    """Gate the letters and claim those that may go, in one transaction. Returns the
+    claims and the ids left for another round (when this round is the breaker's probe)."""
+    now = utcnow()
+    claims: list[_Claim] = []
+    rest: list[int] = []
+    with session_factory() as session:
+        found = {le.id: le for le in session.scalars(
+            select(Letter).where(Letter.id.in_(letter_ids))
+            .execution_options(populate_existing=True))}
+        due = []
+        for letter_id in letter_ids:
+            if _due(found.get(letter_id), now):
+                due.append(found[letter_id])
+            else:
+                outcomes[letter_id] = ("skipped", [])
+        gates = None if provider.assisted or not due else \
+            _Gates.load(session, provider.name, due, policy)
+        go = []
+        for letter in due:
+            gated = _gate(session, provider, letter, gates)
+            if gated is None:
+                go.append(letter)
+            else:
+                outcomes[letter.id] = (gated, [])
+        permit = breaker.peek(session, provider.name) if go else None
+        if permit is not None and not permit.allowed:
+            for letter in go:
+                _defer(session, letter, permit.retry_at,
+                       _open_reason(provider.name, permit.retry_at))
+                outcomes[letter.id] = ("deferred", [])
+        elif permit is not None and permit.probe:
+            # One letter probes the half-open breaker; the others wait for its answer.
+            for i, letter in enumerate(go):
+                claims = _take(session, provider, [letter], settings, probe=True)
+                if claims:
+                    breaker.take_probe(session, provider.name)
+                    rest = [le.id for le in go[i + 1:]]
+                    break
+                outcomes[letter.id] = ("skipped", [])
+        elif permit is not None:
+            claims = _take(session, provider, go, settings)
+            claimed = {c.letter_id for c in claims}
+            for letter in go:
+                if letter.id not in claimed:
+                    outcomes[letter.id] = ("skipped", [])  # another worker was first
+        session.commit()
+    return claims, rest
+
+
+def _count_failure(session_factory: Callable[[], Session], provider: str,
+                   policy: SubmissionPolicy, error: Exception,
+                   success_first: bool) -> breaker.BreakerState:
+    """A failure counts at once, so other workers' next batches see it; a success of this
+    batch made before it resets the count first, as it would have one letter at a time."""
+    with session_factory() as session:
+        if success_first:
+            breaker.record_success(session, provider)
+            session.flush()
+        state = breaker.record_failure(session, provider, policy, str(error)[:100])
+        session.commit()
+    return state
+
+
+def _call(session_factory: Callable[[], Session], provider: Provider, claims: list[_Claim],
+          settings, policy: SubmissionPolicy) -> tuple[list[_Call], bool]:
+    """Make the claimed calls. Returns them, and whether a success is left for the breaker
+    to record (a success resets its count)."""
+    started = time.monotonic()
+    calls: list[_Call] = []
+    stop: tuple[str, datetime] | None = None
+    success = False
+    for claim in claims:
+        if stop is None and time.monotonic() - started > settings.stuck_after_s / 2:
+            stop = ("the batch ran long: the claim is given back, to be tried again", utcnow())
+        if stop is not None:
+            calls.append(_Call(claim, given_back=stop))
+            continue
+        call = _Call(claim)
+        faults.point("submit.before_call")
+        try:
+            call.accepted = provider.submit(claim.submission, claim.key)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded
+            call.error = exc
+        faults.point("submit.after_call")
+        calls.append(call)
+        if isinstance(call.error, PaymentRequired):
+            until = utcnow() + timedelta(minutes=policy.pause_on_402_minutes)
+            stop = (_paused_reason(provider.name, until), until)
+        elif call.error is not None and not isinstance(call.error, PermanentError):
+            state = _count_failure(session_factory, provider.name, policy, call.error, success)
+            success = False
+            if state.state == "open":
+                stop = (_open_reason(provider.name, state.until), state.until)
+        else:  # accepted, or refused for good: the provider answered, it is not failing
+            success = True
+    return calls, success
+
+
+def _record_all(session_factory: Callable[[], Session], provider: Provider, calls: list[_Call],
+                success: bool, settings, policy: SubmissionPolicy,
+                outcomes: dict[int, tuple[str, list[int]]]) -> None:
+    with session_factory() as session:
+        if success:
+            breaker.record_success(session, provider.name)
+        letters = {le.id: le for le in session.scalars(select(Letter).where(
+            Letter.id.in_([c.claim.letter_id for c in calls])))}
+        attempts = {a.id: a for a in session.scalars(select(SubmissionAttempt).where(
+            SubmissionAttempt.id.in_([c.claim.attempt_id for c in calls])))}
+        accepted: list[Letter] = []
+        for call in calls:
+            letter = letters[call.claim.letter_id]
+            attempt = attempts[call.claim.attempt_id]
+            attempt.finished_at = utcnow()
+            if call.given_back is not None:
+                outcome = _give_back(session, letter, attempt, call.claim, *call.given_back)
+            elif letter.state != S.SUBMITTING:
+                outcome = _late(session, letter, attempt, call.error, call.accepted)
+            else:
+                outcome = _record(session, provider, letter, attempt, call.claim.attempts,
+                                  call.error, call.accepted, settings, policy)
+            outcomes[letter.id] = (outcome, [])
+            if outcome == "submitted":
+                accepted.append(letter)
+        for letter_id, mail in queue_notices(session, settings, accepted, "sent").items():
+            outcomes[letter_id] = ("submitted", mail)
+        faults.point("submit.before_record")
+        session.commit()
+
+
+def _submit(session_factory: Callable[[], Session], provider: Provider, letter_ids: list[int],
+            settings, policy: SubmissionPolicy) -> dict[int, tuple[str, list[int]]]:
+    outcomes: dict[int, tuple[str, list[int]]] = {}
+    todo = list(dict.fromkeys(letter_ids))
+    while todo:  # one round, or a probe's round and then the rest
+        claims, todo = _claim(session_factory, provider, todo, settings, policy, outcomes)
+        if claims:
+            calls, success = _call(session_factory, provider, claims, settings, policy)
+            _record_all(session_factory, provider, calls, success, settings, policy, outcomes)
+    return outcomes
 
 
 def submit_one(session_factory: Callable[[], Session], provider: Provider, letter_id: int,
@@ -158,67 +421,23 @@ def submit_one(session_factory: Callable[[], Session], provider: Provider, lette
     """Returns (outcome, outbound mail ids). Outcome: submitted | retry | unknown | failed |
     desk | held | deferred | skipped."""
     policy = policy or SubmissionPolicy.from_settings(settings)
-    with session_factory() as session:
-        letter = session.get(Letter, letter_id, populate_existing=True)
-        if letter is None or letter.state not in (S.READY, S.UNKNOWN):
-            return "skipped", []
-        if letter.next_attempt_at and letter.next_attempt_at > utcnow():
-            return "skipped", []
-        if letter.state == S.UNKNOWN and letter.next_attempt_at is None:
-            return "skipped", []  # handed to a person: only they re-drive it (replay_unknown)
-        gated = _gate(session, provider, letter, policy)
-        if gated is not None:
-            session.commit()
-            return gated, []
-        permit = breaker.permit(session, provider.name)
-        if not permit.allowed:
-            _defer(session, letter, permit.retry_at,
-                   f"{provider.name} is failing; circuit open until "
-                   f"{permit.retry_at:%H:%M:%S} UTC")
-            session.commit()
-            return "deferred", []
-        letter = claim(session, letter_id, [S.READY, S.UNKNOWN], S.SUBMITTING,
-                       note=f"attempt {letter.attempts + 1}" + (" (probe)" if permit.probe else ""))
-        if letter is None:
-            session.rollback()  # also gives back a half-open probe we took
-            return "skipped", []
-        letter.attempts += 1
-        attempt = SubmissionAttempt(letter_id=letter.id, provider=provider.name)
-        session.add(attempt)
-        submission = build_submission(session, letter, settings)
-        session.commit()
-        attempt_id, key, attempts = attempt.id, letter.public_id, letter.attempts
-
-    faults.point("submit.before_call")
-    error: Exception | None = None
-    try:
-        accepted = provider.submit(submission, key)
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded below
-        error = exc
-    faults.point("submit.after_call")
-
-    with session_factory() as session:
-        letter = session.get(Letter, letter_id, populate_existing=True)
-        attempt = session.get(SubmissionAttempt, attempt_id)
-        attempt.finished_at = utcnow()
-        if isinstance(error, TransientError) or (error is not None and
-                                                 not isinstance(error, PermanentError)):
-            breaker.record_failure(session, provider.name, policy, str(error)[:100])
-        elif not isinstance(error, PaymentRequired):
-            breaker.record_success(session, provider.name)
-        if letter.state != S.SUBMITTING:
-            outcome, mail = _late(session, letter, attempt, error,
-                                  None if error else accepted, settings)
-            session.commit()
-            return outcome, mail
-        outcome, mail = _record(session, provider, letter, attempt, attempts, error,
-                                None if error else accepted, settings, policy)
-        faults.point("submit.before_record")
-        session.commit()
-        return outcome, mail
+    return _submit(session_factory, provider, [letter_id], settings, policy)[letter_id]
 
 
-def _accept(session: Session, letter: Letter, accepted, settings) -> list[int]:
+def _give_back(session: Session, letter: Letter, attempt: SubmissionAttempt, claim: _Claim,
+               why: str, until: datetime) -> str:
+    """The call was never made: the claim is undone and the letter returns where it was."""
+    attempt.outcome, attempt.error = "not_sent", why[:500]
+    if letter.state != S.SUBMITTING:
+        return "skipped"  # the sweeper took it back meanwhile: its replay decides
+    letter.attempts -= 1  # no call: it does not count against max_submit_attempts
+    letter.next_attempt_at = until
+    move(session, letter, claim.was, note=why)
+    return "deferred"
+
+
+def _accept(session: Session, letter: Letter, accepted: Accepted) -> None:
+    """The caller queues the 'sent' notice."""
     letter.provider_number = accepted.number
     letter.provider_status = accepted.status
     letter.pages = accepted.pages or letter.pages
@@ -227,29 +446,30 @@ def _accept(session: Session, letter: Letter, accepted, settings) -> list[int]:
     letter.next_attempt_at = utcnow() + timedelta(minutes=30)  # first status look-up
     move(session, letter, S.SUBMITTED,
          note=f"number {accepted.number}" + (" (replayed key)" if accepted.replayed else ""))
-    return queue_notice(session, settings, letter, "sent")
 
 
-def _late(session: Session, letter: Letter, attempt: SubmissionAttempt, error, accepted,
-          settings) -> tuple[str, list[int]]:
+def _late(session: Session, letter: Letter, attempt: SubmissionAttempt, error,
+          accepted: Accepted | None) -> str:
     """The sweeper took the letter back while our call was in flight (it judged us dead).
     A success still counts when the letter sits in UNKNOWN: the number is the answer the
     replay would have fetched. Otherwise the replay already under way resolves it."""
     attempt.outcome = "late"
     if error is None and letter.state == S.UNKNOWN:
         attempt.outcome, attempt.http_status = "accepted", 200 if accepted.replayed else 201
-        return "submitted", _accept(session, letter, accepted, settings)
+        _accept(session, letter, accepted)
+        return "submitted"
     attempt.error = repr(error)[:500] if error else None
-    return "skipped", []
+    return "skipped"
 
 
 def _record(session: Session, provider: Provider, letter: Letter, attempt: SubmissionAttempt,
-            attempts: int, error, accepted, settings,
-            policy: SubmissionPolicy) -> tuple[str, list[int]]:
+            attempts: int, error, accepted: Accepted | None, settings,
+            policy: SubmissionPolicy) -> str:
     if error is None:
         attempt.outcome = "accepted"
         attempt.http_status = 200 if accepted.replayed else 201
-        return "submitted", _accept(session, letter, accepted, settings)
+        _accept(session, letter, accepted)
+        return "submitted"
     if isinstance(error, PaymentRequired):
         attempt.outcome, attempt.http_status, attempt.error = "payment", 402, str(error)
         pause_provider(session, provider.name, policy.pause_on_402_minutes,
@@ -259,7 +479,7 @@ def _record(session: Session, provider: Provider, letter: Letter, attempt: Submi
         target = S.UNKNOWN if letter_was_maybe_sent(session, letter, attempt.id) else S.READY
         move(session, letter, target, note="provider account empty; provider paused")
         letter.next_attempt_at = until
-        return "retry", []
+        return "retry"
     if isinstance(error, PermanentError) and error.status == 409:
         # The provider holds this key with another payload: it may well have charged.
         attempt.outcome, attempt.http_status = "conflict", 409
@@ -267,13 +487,13 @@ def _record(session: Session, provider: Provider, letter: Letter, attempt: Submi
         letter.next_attempt_at = None
         move(session, letter, S.UNKNOWN, note="the provider has this letter's key with a "
              "different text; a person checks the service before anything else is sent")
-        return "unknown", []
+        return "unknown"
     if isinstance(error, PermanentError):
         attempt.outcome, attempt.http_status = "refused", error.status
         attempt.error = f"{error.code}: {error} {error.fields or ''}".strip()
         letter.next_attempt_at = None
         move(session, letter, S.FAILED, note=f"provider refused: {attempt.error}")
-        return "failed", []
+        return "failed"
     if isinstance(error, TransientError):
         attempt.outcome = "unknown" if error.maybe_sent else "transient"
         attempt.http_status, attempt.error = error.status, str(error)[:500]
@@ -283,20 +503,20 @@ def _record(session: Session, provider: Provider, letter: Letter, attempt: Submi
             move(session, letter, S.UNKNOWN if maybe_sent else S.FAILED,
                  note=f"gave up after {attempts} attempts: {error}"
                       + ("; it may have reached the provider: check there" if maybe_sent else ""))
-            return "failed", []
+            return "failed"
         letter.next_attempt_at = utcnow() + backoff(attempts, error.retry_after,
                                                     policy.retry_base_s, policy.retry_cap_s)
         if maybe_sent:
             move(session, letter, S.UNKNOWN,
                  note=f"may have reached the provider ({error}); will replay the same key")
-            return "unknown", []
+            return "unknown"
         move(session, letter, S.READY, note=f"provider unavailable: {error}")
-        return "retry", []
+        return "retry"
     attempt.outcome, attempt.error = "error", repr(error)[:500]
     letter.next_attempt_at = None
     move(session, letter, S.UNKNOWN, note=f"unexpected error: {error!r}")
     log.error("unexpected error submitting letter %s: %r", letter.id, error)
-    return "unknown", []
+    return "unknown"
 
 
 def replay_unknown(session: Session, letter_id: int, actor: str) -> bool:
@@ -356,11 +576,12 @@ def submit_many(session_factory, provider: Provider, letter_ids: list[int], sett
                 policy: SubmissionPolicy | None = None) -> SubmitResult:
     policy = policy or SubmissionPolicy.from_settings(settings)
     refresh_catalogue(session_factory, provider, policy)
+    outcomes = _submit(session_factory, provider, letter_ids, settings, policy)
     result = SubmitResult()
     buckets = {"submitted": result.submitted, "retry": result.retry, "unknown": result.retry,
                "desk": result.desk, "held": result.held, "deferred": result.deferred}
-    for letter_id in letter_ids:
-        outcome, mail = submit_one(session_factory, provider, letter_id, settings, policy)
+    for letter_id in dict.fromkeys(letter_ids):
+        outcome, mail = outcomes[letter_id]
         result.mail += mail
         if outcome in buckets:
             buckets[outcome].append(letter_id)

@@ -76,7 +76,10 @@ def _write(session: Session, provider: str, state: BreakerState) -> None:
 PROBE_LEASE = timedelta(minutes=2)
 
 
-def permit(session: Session, provider: str, now: datetime | None = None) -> Permit:
+def peek(session: Session, provider: str, now: datetime | None = None) -> Permit:
+    """What permit() would answer, without taking the probe: the row stays locked (FOR
+    UPDATE) until the caller commits, so it can take_probe() once it has a letter to probe
+    with, and give nothing back if it has none."""
     now = now or utcnow()
     row = _row(session, provider)
     state = BreakerState.from_json(row.value) if row else BreakerState()
@@ -84,10 +87,22 @@ def permit(session: Session, provider: str, now: datetime | None = None) -> Perm
         return Permit(True)
     if state.until is not None and now < state.until:
         return Permit(False, retry_at=state.until)
-    # Open and cooled down, or a half-open probe whose lease ran out: this caller probes.
+    # Open and cooled down, or a half-open probe whose lease ran out: this caller may probe.
+    return Permit(True, probe=True)
+
+
+def take_probe(session: Session, provider: str, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    state = read(session, provider)  # the row peek() locked, from the identity map
     _write(session, provider, BreakerState("half_open", state.failures, now + PROBE_LEASE,
                                            state.cooldown_s))
-    return Permit(True, probe=True)
+
+
+def permit(session: Session, provider: str, now: datetime | None = None) -> Permit:
+    answer = peek(session, provider, now)
+    if answer.probe:
+        take_probe(session, provider, now)
+    return answer
 
 
 def record_success(session: Session, provider: str) -> None:
@@ -100,8 +115,9 @@ def record_success(session: Session, provider: str) -> None:
 
 
 def record_failure(session: Session, provider: str, policy: SubmissionPolicy,
-                   why: str, now: datetime | None = None) -> bool:
-    """Count a transient failure. True when this failure opened the breaker."""
+                   why: str, now: datetime | None = None) -> BreakerState:
+    """Count a transient failure. Returns the state now: open when this failure opened the
+    breaker, or when another worker's had."""
     now = now or utcnow()
     row = _row(session, provider)
     state = BreakerState.from_json(row.value) if row else BreakerState()
@@ -112,12 +128,12 @@ def record_failure(session: Session, provider: str, policy: SubmissionPolicy,
     elif state.state == "closed" and failures >= policy.breaker_threshold:
         cooldown = policy.breaker_cooldown_s
     else:
-        _write(session, provider, BreakerState(state.state, failures, state.until,
-                                               state.cooldown_s))
-        return False
-    _write(session, provider, BreakerState("open", failures, now + timedelta(seconds=cooldown),
-                                           cooldown))
+        after = BreakerState(state.state, failures, state.until, state.cooldown_s)
+        _write(session, provider, after)
+        return after
+    after = BreakerState("open", failures, now + timedelta(seconds=cooldown), cooldown)
+    _write(session, provider, after)
     session.add(Cursor(name=f"alert:{provider}:breaker:{now.isoformat()}",
                        value=f"circuit open for {cooldown:.0f} s after {failures} failures: "
                              f"{why}"[:200]))
-    return True
+    return after

@@ -43,5 +43,25 @@ def over_cap(session: Session, letter: Letter, cap: Decimal | None,
     return committed + Decimal(letter.price or 0) > cap, committed
 
 
+class DailyCap:
+    """The cap for one batch of claims: today's committed spend is read once, and each
+    letter the batch lets through is added to it (it is SUBMITTING, i.e. committed, by the
+    time anyone else looks)."""
+
+    def __init__(self, session: Session, cap: Decimal | None, now: datetime | None = None):
+        self.cap = cap
+        self.committed = committed_today(session, now) if cap is not None else Decimal(0)
+
+    def admit(self, letter: Letter) -> bool:
+        """False when paying for this letter would pass the cap; else it is counted."""
+        if self.cap is None:
+            return True
+        price = Decimal(letter.price or 0)
+        if self.committed + price > self.cap:
+            return False
+        self.committed += price
+        return True
+
+
 def next_day(now: datetime | None = None) -> datetime:
     return day_start(now) + timedelta(days=1)

@@ -31,13 +31,17 @@ def drive(sessions, provider, ids, settings, policy, timeout: float = 30.0) -> N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with sessions() as session:
+            # One `now` for both queries: a letter falling due between them is neither
+            # pending nor waiting, and the loop would end early (letters recorded together
+            # fall due together).
+            now = utcnow()
             due = Letter.next_attempt_at.is_(None) & (Letter.state == S.READY) | \
-                (Letter.next_attempt_at <= utcnow())
+                (Letter.next_attempt_at <= now)
             pending = list(session.scalars(select(Letter.id).where(
                 Letter.id.in_(ids), Letter.state.in_([S.READY, S.UNKNOWN]), due)))
             waiting = session.scalar(select(Letter.id).where(
                 Letter.id.in_(ids), Letter.state.in_([S.READY, S.UNKNOWN]),
-                Letter.next_attempt_at > utcnow()).limit(1))
+                Letter.next_attempt_at > now).limit(1))
         if not pending and waiting is None:
             return
         if pending:
@@ -327,3 +331,113 @@ def test_sync_all_fills_every_adapters_catalogue_and_survives_a_failing_one(
         session.commit()
         assert reports == {"desk": 0, "http": 7, "post": 4}
         assert catalogue.facility(session, "post", "77-sizo-2").postal_address
+
+
+# -- a batch at a time ------------------------------------------------------------------------
+
+def calls_failed(control, planned: int) -> int:
+    """How many requests the simulator failed out of a plan of `planned` failures."""
+    import httpx
+    return planned - httpx.get(control.url + "/_sim/faults", timeout=10).json()["count"]
+
+
+def given_back(sessions, ids) -> None:
+    """Claimed, never called: back in READY, the try not counted, the attempt row says so."""
+    with sessions() as session:
+        for i in ids:
+            letter = session.get(Letter, i)
+            assert letter.state == S.READY and letter.attempts == 0
+            assert letter.next_attempt_at is not None
+            [attempt] = session.scalars(select(SubmissionAttempt).where(
+                SubmissionAttempt.letter_id == i)).all()
+            assert attempt.outcome == "not_sent" and attempt.finished_at is not None
+    for i in ids:
+        assert events(sessions, i)[-2:] == ["SUBMITTING", "READY"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+def test_a_batch_stops_calling_once_the_breaker_opens_and_gives_the_rest_back(
+        sessions, http, settings, control, letters):
+    policy = SubmissionPolicy(breaker_threshold=3, breaker_cooldown_s=60)
+    ids = letters(6)
+    control.faults(error_rate=1.0, count=100, status=503, retry_after=0, mode="before",
+                   method="POST", path_prefix="/v1/letters")
+    result = submit_many(sessions, http, ids, settings, policy)
+    assert result.retry == ids[:3] and result.deferred == ids[3:]
+    assert calls_failed(control, 100) == 3  # the breaker's threshold, not the batch
+    given_back(sessions, ids[3:])
+    with sessions() as session:
+        assert breaker.read(session, "http").state == "open"
+        assert "circuit open" in session.get(Letter, ids[3]).reason
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+def test_a_402_in_a_batch_pauses_the_provider_and_gives_the_rest_back(
+        sessions, http, settings, policy, control, letters):
+    ids = letters(3)
+    control.post("/_sim/balance", {"amount": "10.00"})
+    result = submit_many(sessions, http, ids, settings, policy)
+    assert result.retry == ids[:1] and result.deferred == ids[1:]
+    given_back(sessions, ids[1:])
+    with sessions() as session:
+        assert session.get(Cursor, "provider:http:paused_until") is not None
+        assert "paused" in session.get(Letter, ids[1]).reason
+    assert control.ledger() == []
+
+
+def test_a_half_open_breaker_probes_with_one_letter_then_the_batch_goes(
+        sessions, http, settings, policy, control, letters):
+    ids = letters(3)
+    with sessions() as session:  # open, and cooled down: the next caller probes
+        session.add(Cursor(name="provider:http:breaker", value=breaker.BreakerState(
+            "open", 5, utcnow() - timedelta(seconds=1), 60).to_json()))
+        session.commit()
+    result = submit_many(sessions, http, ids, settings, policy)
+    assert result.submitted == ids
+    with sessions() as session:
+        assert breaker.read(session, "http").state == "closed"
+        notes = [e.note for e in session.scalars(select(LetterEvent).where(
+            LetterEvent.letter_id.in_(ids), LetterEvent.to_state == S.SUBMITTING))]
+    assert sum("(probe)" in n for n in notes) == 1 and len(notes) == 3
+    assert charges_by_key(control) == Counter({k: 1 for k in public_ids(sessions, ids)})
+
+
+def test_a_batch_that_runs_long_gives_back_the_claims_it_has_not_called(
+        sessions, http, settings, policy, control, letters):
+    # Past half of stuck_after_s no call starts, so the sweeper never takes back a letter
+    # whose call has not begun.
+    settings = settings.model_copy(update={"stuck_after_s": 0.3})
+    ids = letters(4)
+    control.faults(error_rate=0.0, latency_ms=400, method="POST")
+    result = submit_many(sessions, http, ids, settings, policy)
+    assert result.submitted == ids[:1] and result.deferred == ids[1:]
+    given_back(sessions, ids[1:])
+    control.faults()
+    drive(sessions, http, ids, settings, policy)
+    assert charges_by_key(control) == Counter({k: 1 for k in public_ids(sessions, ids)})
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # SQLite inserts row by row
+def test_a_batch_costs_the_same_statements_whatever_its_size(
+        sessions, http, settings, policy, control, letters):
+    from sqlalchemy import event
+
+    engine = sessions.kw["bind"]
+    counted: list[str] = []
+
+    def count(_conn, _cursor, statement, *_a):
+        counted.append(statement)
+
+    def statements(n: int) -> int:
+        ids = letters(n)
+        counted.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert submit_many(sessions, http, ids, settings, policy).submitted == ids
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(counted)
+
+    statements(1)  # the catalogue's first sync
+    small, large = statements(2), statements(12)
+    assert large <= small + 2, f"{small} statements for 2 letters, {large} for 12"
