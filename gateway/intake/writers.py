@@ -18,9 +18,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from gateway.models import Sender, Suppression, utcnow
 
@@ -104,30 +105,66 @@ def confirm(sender: Sender) -> None:
     sender.token_expires_at = None
 
 
+def _locked(session: Session, hashes: list[str]):
+    # FOR UPDATE, in one order: the row is this transaction's until it commits, so the
+    # daily count kept in memory (count_letter) is exact when two workers check two letters
+    # of one writer, and two batches lock their writers in the same order. (SQLite runs
+    # BEGIN IMMEDIATE: one writer at a time anyway.)
+    return session.scalars(select(Sender).where(Sender.address_hash.in_(hashes))
+                           .order_by(Sender.address_hash).with_for_update()
+                           .execution_options(populate_existing=True))
+
+
+def senders_for(session: Session, address_hashes) -> dict[str, Sender]:
+    """The writers' rows, locked, created on first sight (safe against a concurrent first
+    letter): one query for known writers, two more when some are new."""
+    hashes = sorted(set(address_hashes))
+    if not hashes:
+        return {}
+    found = {s.address_hash: s for s in _locked(session, hashes)}
+    new = [h for h in hashes if h not in found]
+    if new:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:  # no portable "insert unless there": one at a time
+            return found | {h: sender_for(session, h) for h in new}
+        session.execute(insert(Sender).on_conflict_do_nothing(index_elements=["address_hash"]),
+                        [{"address_hash": h} for h in new])
+        found |= {s.address_hash: s for s in _locked(session, new)}
+    return found
+
+
 def sender_for(session: Session, address_hash: str) -> Sender:
-    """The writer's row, created on first sight (safe against a concurrent first letter)."""
-    found = session.scalar(select(Sender).where(Sender.address_hash == address_hash))
+    """The writer's row, locked (see _locked), created on first sight."""
+    found = session.scalar(select(Sender).where(Sender.address_hash == address_hash)
+                           .with_for_update().execution_options(populate_existing=True))
     if found is None:
         try:
             with session.begin_nested():
                 found = Sender(address_hash=address_hash)
                 session.add(found)
         except IntegrityError:
-            found = session.scalar(select(Sender).where(Sender.address_hash == address_hash))
-    found.last_seen_at = utcnow()
+            found = session.scalar(select(Sender).where(Sender.address_hash == address_hash)
+                                   .with_for_update().execution_options(populate_existing=True))
     return found
 
 
-def count_letter(session: Session, sender: Sender) -> int:
-    """Count one more letter today and return today's count (one atomic UPDATE, so two
-    workers checking two letters of one writer both count)."""
+def seen(sender: Sender) -> None:
+    sender.last_seen_at = utcnow()
+
+
+def count_letter(sender: Sender) -> int:
+    """Count one more letter today and return today's count. The row must be locked by
+    this transaction (senders_for, sender_for), so the count kept here is the truth."""
     today = utcnow().date().isoformat()
-    session.execute(
-        update(Sender).where(Sender.id == sender.id).values(
-            letters_today=case((Sender.count_day == today, Sender.letters_today + 1), else_=1),
-            count_day=today)
-        .execution_options(synchronize_session=False))
-    session.refresh(sender, ["letters_today", "count_day"])
+    if sender.count_day == today:
+        sender.letters_today += 1
+    else:
+        sender.count_day, sender.letters_today = today, 1
+    flag_modified(sender, "count_day")  # every writer's row sets the same columns: one UPDATE
     return sender.letters_today
 
 
