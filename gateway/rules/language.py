@@ -36,7 +36,8 @@ NAMES_RU = {
 _NON_RUSSIAN_LETTERS = re.compile(r"[іїєґўІЇЄҐЎ]")
 # Any Cyrillic letter outside the Russian alphabet (і, ї, є, ў, ј, љ, ә, қ...).
 _FOREIGN_CYRILLIC = re.compile(r"[\u0400\u0402-\u040f\u0450\u0452-\u04ff]")
-_RUSSIAN_ONLY = re.compile(r"[ыэъёЫЭЪЁ]")
+# Not ъ: Bulgarian writes it in almost every sentence (със, къде, България).
+_RUSSIAN_ONLY = re.compile(r"[ыэёЫЭЁ]")
 _ALPHABET_MIN_LETTERS = 150
 _PASSAGE_MIN_WORDS = 4
 # Below this Cyrillic share a letter is in another script, not a Russian one with inserts.
@@ -91,10 +92,10 @@ def _finding(code: str, severity: str, ru: str, en: str, org: str, **kw) -> Find
 
 
 def alphabet_says_russian(prose: str, total_letters: int) -> bool:
-    """Long enough, uses ы/э/ъ/ё, and no letter Russian lacks: among the candidate languages
-    only Russian writes so (Ukrainian and Bulgarian have no ы or э, Belarusian always shows
-    і or ў, Serbian, Macedonian and Kazakh have letters of their own). Lets a plain Russian
-    letter skip the detector; everything else is the detector's to judge."""
+    """Long enough, uses ы/э/ё, and no letter Russian lacks: among the candidate languages
+    only Russian writes so (Ukrainian and Bulgarian have no ы, э or ё, Belarusian always
+    shows і or ў, Serbian, Macedonian and Kazakh have letters of their own). Lets a plain
+    Russian letter skip the detector; everything else is the detector's to judge."""
     return (
         total_letters >= _ALPHABET_MIN_LETTERS
         and _RUSSIAN_ONLY.search(prose) is not None

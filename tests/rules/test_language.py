@@ -132,6 +132,21 @@ def test_alphabet_shortcut_is_only_for_plainly_russian_text():
     assert not alphabet_says_russian(BULGARIAN * 3, 200)  # no ы/э in Bulgarian
 
 
+# Bulgarian as it is written: ъ in most sentences, all in letters Russian also has.
+LONG_BULGARIAN = (
+    "Здравей, Иване! Как си? Ние сме добре, децата растат, пролетта дойде рано. Мислим за "
+    "теб всеки ден и чакаме писмото ти. Вчера бяхме в парка със съседите, беше много хубаво. "
+    "Къде си сега и какво правиш? Пиши ни, когато можеш. Обичаме те и те чакаме у дома."
+)
+
+
+def test_a_long_bulgarian_letter_with_hard_signs_does_not_take_the_russian_shortcut():
+    assert not alphabet_says_russian(LONG_BULGARIAN, 196)
+    (finding,) = _check(LONG_BULGARIAN)
+    assert (finding.code, finding.severity) == ("not_russian", "return")
+    assert "Bulgarian" in finding.reason_en
+
+
 def test_a_ukrainian_passage_inside_a_russian_letter_is_held_and_marked():
     passage = "Привіт, Іване! Як ти себе почуваєш? Ми часто згадуємо тебе і чекаємо листа."
     text = (
