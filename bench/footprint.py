@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m bench.footprint", description=main.__doc__)
     ap.add_argument("--n", type=int, default=300, help="letters to push through (300)")
+    ap.add_argument("--worker-args", default="",
+                    help='extra `gateway worker` options to try, e.g. "--pool threads"')
     args = ap.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="gw-footprint-"))
     sampler = Sampler(interval=0.5, pss_every=2)
@@ -160,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(sink.stop)
         gw = Gateway(root, database_url=pg_url, redis_url=redis_server.url, dovecot=dovecot,
                      sink=sink, simulator=sim)
+        gw.COMMANDS = {**gw.COMMANDS, "worker": [*gw.COMMANDS["worker"], *args.worker_args.split()]}
         gw.on_start = lambda name, proc: sampler.watch(name, proc.pid)
         stack.callback(gw.stop_all)
         prisoners = directory(200)
@@ -174,13 +177,16 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(3)
         deliver_maildir(dovecot, "letters", [x.raw for x in letters(0, args.n, prisoners)])
         prime_index(dovecot, "letters")
+        t0 = time.monotonic()
         gw.send_task("workers.tasks.fetch_inbox", "intake")
-        wait_settled(gw, args.n, "letters")
+        states = wait_settled(gw, args.n, "letters")
+        seconds = time.monotonic() - t0  # CPU-bound and noisy on a shared machine
         use_web(gw)
         time.sleep(1)
         sampler.sample()
         peaks = sampler.stop()
         print(report(peaks))
+        print(f"{states.get('SUBMITTED', 0)}/{args.n} submitted, settled after {seconds:.1f}s")
     return 0
 
 
