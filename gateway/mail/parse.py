@@ -28,6 +28,7 @@ import threading
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message
+from email.policy import EmailPolicy
 from multiprocessing.connection import Connection
 
 from gateway.mail.attachments import Attachment, Declined, carry, safe_filename
@@ -104,6 +105,23 @@ _MSGID = re.compile(r"<([^<>\s\x00-\x1f\x7f]{1,500})>")  # one printable token, 
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}charset\s*=\s*[\"']?([A-Za-z0-9_.:\-]{1,40})", re.I)
 
 
+class _FetchOncePolicy(EmailPolicy):
+    """policy.default, but each header value is parsed once per message rather than at every
+    get(): a part's Content-Type is read a dozen times (type, charset, name, format...), and
+    parsing it was a third of the parse. Header objects are immutable, so sharing is safe."""
+
+    _parsed: dict | None = None  # (name, raw value) -> header object, for one message
+
+    def header_fetch_parse(self, name, value):
+        if self._parsed is None or hasattr(value, "name"):
+            return super().header_fetch_parse(name, value)
+        key = (name, value)
+        found = self._parsed.get(key)
+        if found is None:
+            found = self._parsed[key] = super().header_fetch_parse(name, value)
+        return found
+
+
 def parse_message(raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
                   limits: ParseLimits = ParseLimits()) -> ParsedLetter:
     """Parse raw message bytes in this process. Raises UnparseableMessage."""
@@ -112,7 +130,8 @@ def parse_message(raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
     raw = bytes(raw)
     _check_raw_limits(raw, limits)
     try:
-        msg = email.message_from_bytes(raw, policy=policy.default)
+        msg = email.message_from_bytes(raw, policy=_FetchOncePolicy(
+            _parsed={}, header_factory=policy.default.header_factory))
         return _ParseRun(msg, own_addresses, limits).letter()
     except UnparseableMessage:
         raise
