@@ -129,12 +129,30 @@ def _from_recipients(recipients: Sequence[str], directory: tuple[Candidate, ...]
     return None
 
 
-def _code_index(directory: tuple[Candidate, ...]) -> dict[str, tuple[Candidate, ...]]:
-    index: dict[str, list[Candidate]] = {}
-    for cand in directory:
-        if cand.code:
-            index.setdefault(_norm_code(cand.code), []).append(cand)
+class _CodeIndex:
+    """Normalized code -> the candidates with it (the index itself is cached by the codes,
+    like the names index: the directory changes far less often than letters arrive)."""
+
+    def __init__(self, directory: tuple[Candidate, ...]):
+        self._directory = directory
+        self._positions = _code_positions(tuple(c.code for c in directory))
+
+    def get(self, code: str) -> tuple[Candidate, ...] | None:
+        found = self._positions.get(code)
+        return tuple(self._directory[i] for i in found) if found else None
+
+
+@functools.lru_cache(maxsize=8)
+def _code_positions(codes: tuple[str | None, ...]) -> dict[str, tuple[int, ...]]:
+    index: dict[str, list[int]] = {}
+    for i, code in enumerate(codes):
+        if code:
+            index.setdefault(_norm_code(code), []).append(i)
     return {k: tuple(v) for k, v in index.items()}
+
+
+def _code_index(directory: tuple[Candidate, ...]) -> _CodeIndex:
+    return _CodeIndex(directory)
 
 
 def _anyone(directory: tuple[Candidate, ...]) -> Resolution:
