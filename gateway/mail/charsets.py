@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 
 import charset_normalizer
@@ -103,6 +104,10 @@ def normalize_charset(label: str | None) -> str | None:
     return info.name
 
 
+_WORDS = re.compile(r"[^\W\d_]{2,}")
+_INVERTED = re.compile(r"[a-zа-яё][A-ZА-ЯЁ]")
+
+
 def garble_score(text: str) -> float:
     """How garbled Russian text looks, 0 (fine) .. 1 (mojibake).
 
@@ -112,25 +117,28 @@ def garble_score(text: str) -> float:
     shouting is legitimate and its case pattern survives a wrong codec. Latin-1 mojibake of Cyrillic ("Ïðèâåò") shows as a
     high share of accented Latin letters.
     """
-    visible = [c for c in text if not c.isspace()]
+    # Counted over distinct characters (a letter has ~100), not each of thousands.
+    counts = Counter(text)
+    chars = [(c, n) for c, n in counts.items() if not c.isspace()]
+    visible = sum(n for _, n in chars)
     if not visible:
         return 0.0
     odd = sum(
-        1
-        for c in visible
+        n
+        for c, n in chars
         if unicodedata.category(c) in ("So", "Sm", "Sc", "Sk", "Co", "Cc", "Cn", "Cf")
         or "\u2500" <= c <= "\u259f"
     )
-    letters = sum(1 for c in visible if c.isalpha()) or 1
-    accented_latin = sum(1 for c in visible if "\u00c0" <= c <= "\u00ff")
-    words = re.findall(r"[^\W\d_]{2,}", text)
-    inverted = sum(1 for w in words if re.search(r"[a-zа-яё][A-ZА-ЯЁ]", w))
+    letters = sum(n for c, n in chars if c.isalpha()) or 1
+    accented_latin = sum(n for c, n in chars if "\u00c0" <= c <= "\u00ff")
+    words = _WORDS.findall(text)
+    inverted = sum(1 for w in words if _INVERTED.search(w))
     n_words = max(len(words), 1)
     return min(
         1.0,
         max(
             inverted / n_words * 2,
-            odd / len(visible) * 4,
+            odd / visible * 4,
             accented_latin / letters if accented_latin / letters > 0.3 else 0.0,
             _few_vowels(text) * 2 if len(text) >= 40 else 0.0,
         ),
@@ -165,20 +173,21 @@ def _detect_cyrillic(payload: bytes) -> str | None:
 
 def _few_vowels(text: str) -> float:
     """Russian text is ~40% vowels; a wrong codec that keeps letters letters rarely is."""
-    cyrillic = [c for c in text.lower() if "а" <= c <= "я" or c == "ё"]
-    if len(cyrillic) < 8:
+    cyrillic = [(c, n) for c, n in Counter(text.lower()).items() if "а" <= c <= "я" or c == "ё"]
+    total = sum(n for _, n in cyrillic)
+    if total < 8:
         return 0.0
-    ratio = sum(1 for c in cyrillic if c in "аеёиоуыэюя") / len(cyrillic)
+    ratio = sum(n for c, n in cyrillic if c in "аеёиоуыэюя") / total
     return max(0.0, 0.3 - ratio) * 3
 
 
 def _foreign_letters(text: str) -> float:
     """Share of letters that are neither Russian nor ASCII (Ѕ, Ћ, Є … from a wrong codec)."""
-    letters = [c for c in text if c.isalpha()]
+    letters = [(c, n) for c, n in Counter(text).items() if c.isalpha()]
     if not letters:
         return 0.0
-    odd = sum(1 for c in letters if not (c.isascii() or "а" <= c.lower() <= "я" or c in "ёЁ"))
-    return odd / len(letters)
+    odd = sum(n for c, n in letters if not (c.isascii() or "а" <= c.lower() <= "я" or c in "ёЁ"))
+    return odd / sum(n for _, n in letters)
 
 
 def decode_text(payload: bytes, declared: str | None) -> Decoded:

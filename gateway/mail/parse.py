@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
-from email import policy
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.policy import EmailPolicy
 from multiprocessing.connection import Connection
@@ -105,6 +105,25 @@ _MSGID = re.compile(r"<([^<>\s\x00-\x1f\x7f]{1,500})>")  # one printable token, 
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}charset\s*=\s*[\"']?([A-Za-z0-9_.:\-]{1,40})", re.I)
 
 
+class _HeaderClasses(HeaderRegistry):
+    """The stdlib registry makes a new class with type() at every lookup; make each once
+    (one per header kind, however many header names a message invents)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[type, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        kind = self.registry.get(name.lower(), self.default_class)
+        made = self._made.get(kind)
+        if made is None:
+            made = self._made[kind] = type("_" + kind.__name__, (kind, self.base_class), {})
+        return made
+
+
+_HEADER_CLASSES = _HeaderClasses()
+
+
 class _FetchOncePolicy(EmailPolicy):
     """policy.default, but each header value is parsed once per message rather than at every
     get(): a part's Content-Type is read a dozen times (type, charset, name, format...), and
@@ -131,7 +150,7 @@ def parse_message(raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
     _check_raw_limits(raw, limits)
     try:
         msg = email.message_from_bytes(raw, policy=_FetchOncePolicy(
-            _parsed={}, header_factory=policy.default.header_factory))
+            _parsed={}, header_factory=_HEADER_CLASSES))
         return _ParseRun(msg, own_addresses, limits).letter()
     except UnparseableMessage:
         raise
