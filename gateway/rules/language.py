@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -53,9 +54,21 @@ _SAMPLE = 3000
 def detector() -> LanguageDetector:
     # Built once per process, on first use (about 1 s); models preloaded so every later
     # call is fast and forked workers share them copy-on-write.
-    return (
+    built = (
         LanguageDetectorBuilder.from_languages(*CANDIDATES).with_preloaded_language_models().build()
     )
+    release_freed_heap()
+    return built
+
+
+def release_freed_heap() -> None:
+    """Hand freed C heap back to the OS. Building the detector leaves 35-60 MB of freed
+    decompression buffers in malloc's arenas, which glibc keeps; trimmed before the worker
+    forks, no process carries them. Does nothing where malloc_trim is missing (not glibc)."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def detect(text: str) -> tuple[Language | None, float]:
