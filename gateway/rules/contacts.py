@@ -66,10 +66,23 @@ def _trim(text: str, start: int, end: int) -> int:
     return end
 
 
+# The only characters Python's case-insensitive matching equates with an ASCII character
+# other than its own two cases (checked against every code point in the tests).
+_ASCII_FOLD = (("İ", "i"), ("ı", "i"), ("ſ", "s"), ("\u212a", "k"))
+
+
+def _ascii_folded(text: str) -> str:
+    for odd, plain in _ASCII_FOLD:  # str.replace: far faster than translate() on Cyrillic
+        text = text.replace(odd, plain)
+    return text.lower()
+
+
 def _own_address(text: str, sender: str | None) -> list[tuple[int, int]]:
     if not sender or "@" not in sender:
         return []
     local, _, domain = sender.strip().lower().rpartition("@")
+    if sender.isascii() and local not in _ascii_folded(text):
+        return []  # every match starts with the local part: no need to build the pattern
     variants = [
         re.escape(f"{local}@{domain}"),
         # "ivan (at) mail.ru", "ivan собака mail.ru": spelled out to dodge filters.

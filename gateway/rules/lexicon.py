@@ -115,6 +115,41 @@ class WordIndex:
         return found
 
 
+class IndexSet:
+    """Several WordIndexes read in one pass over the tokens: find() gives each index's
+    matches, in the order its own find() would."""
+
+    def __init__(self, indexes: list[WordIndex]) -> None:
+        self.indexes = indexes
+        self.single: dict[str, list[tuple[int, str]]] = {}
+        self.phrases: dict[str, list[tuple[int, str, tuple[frozenset[str], ...]]]] = {}
+        for k, index in enumerate(indexes):
+            for form, entry in index.single.items():
+                self.single.setdefault(form, []).append((k, entry))
+            for form, entries_ in index.phrases.items():
+                self.phrases.setdefault(form, []).extend((k, e, sets) for e, sets in entries_)
+        self.prefixed = [(k, i) for k, i in enumerate(indexes) if i.prefixes]
+        self.prefixes = tuple(p for _, i in self.prefixed for p in i.prefixes)
+
+    def find(self, tokens: list[Token]) -> list[list[Match]]:
+        found: list[list[Match]] = [[] for _ in self.indexes]
+        norms = [t.norm for t in tokens]
+        for i, word in enumerate(norms):
+            for k, entry, sets in self.phrases.get(word, ()):
+                n = len(sets)
+                if i + n <= len(norms) and all(_member(norms[i + j], sets[j]) for j in range(1, n)):
+                    found[k].append(Match(i, i + n, entry))
+            hits = self.single.get(word, ())
+            for k, entry in hits:
+                found[k].append(Match(i, i + 1, entry))
+            if self.prefixes and word.startswith(self.prefixes):
+                for k, index in self.prefixed:
+                    if word.startswith(index.prefixes) and all(k != h for h, _ in hits):
+                        stem = next(p for p in index.prefixes if word.startswith(p))
+                        found[k].append(Match(i, i + 1, index.prefix_entries[stem]))
+        return found
+
+
 def _member(word: str, forms: frozenset[str]) -> bool:
     if word in forms:
         return True

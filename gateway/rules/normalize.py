@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Zero-width and soft-hyphen characters hide words from naive matchers.
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e"), None)
@@ -66,18 +67,22 @@ class Cleaned:
     point at the letter as written even after "ху\u200bй" became "хуй"."""
 
     text: str
-    origin: tuple[int, ...]  # origin[i]: index in the original of cleaned char i; +1 entry
+    # origin[i]: index in the original of cleaned char i; +1 entry. None: the same text.
+    origin: tuple[int, ...] | None
 
     def span(self, start: int, end: int) -> tuple[int, int]:
+        if self.origin is None:
+            return (start, start) if start >= end else (start, end)
         if start >= end:
             return self.origin[start], self.origin[start]
         return self.origin[start], self.origin[end - 1] + 1
 
 
+@lru_cache(maxsize=1)  # every rule cleans the same letter: once is enough
 def clean_mapped(text: str) -> Cleaned:
     cleaned = clean(text)
     if cleaned == text:  # the usual case: nothing to map
-        return Cleaned(text, tuple(range(len(text) + 1)))
+        return Cleaned(text, None)
     out: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):
@@ -120,15 +125,17 @@ def words(text: str) -> Iterator[Token]:
         yield Token(m.start(), m.end(), m.group(), fold(m.group()).replace("‐", "-"))
 
 
-_ANY_LETTER = re.compile(r"[^\W\d_]")
-_CYRILLIC_LETTER = re.compile(r"[\u0400-\u04ff]")
-_LATIN_LETTER = re.compile(r"[A-Za-z]")
+# Runs, not single letters: one string a word rather than one a letter (a Cyrillic letter
+# is a new object each time).
+_ANY_LETTER = re.compile(r"[^\W\d_]+")
+_CYRILLIC_LETTER = re.compile(r"[\u0400-\u04ff]+")
+_LATIN_LETTER = re.compile(r"[A-Za-z]+")
 
 
 def letters(text: str) -> tuple[int, int, int]:
     """(all letters, Cyrillic letters, Latin letters), counted in C by the regex engine."""
     return (
-        len(_ANY_LETTER.findall(text)),
-        len(_CYRILLIC_LETTER.findall(text)),
-        len(_LATIN_LETTER.findall(text)),
+        sum(map(len, _ANY_LETTER.findall(text))),
+        sum(map(len, _CYRILLIC_LETTER.findall(text))),
+        sum(map(len, _LATIN_LETTER.findall(text))),
     )

@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 
 from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
-from gateway.rules.lexicon import WordIndex, entries, files, lexicon_dirs, metadata
+from gateway.rules.lexicon import IndexSet, WordIndex, entries, files, lexicon_dirs, metadata
 from gateway.rules.normalize import LATIN, Token, clean_mapped, deobfuscate, words
 
 # Criminal-code articles ("ст. 207.3 УК", "статья 280") are case details in digits.
@@ -63,6 +63,12 @@ def harmless(dirs: tuple[Path, ...]) -> WordIndex:
     return WordIndex(phrases)
 
 
+@cache
+def _all_indexes(dirs: tuple[Path, ...]) -> IndexSet:
+    """The exceptions and every category, read in one pass over a letter's words."""
+    return IndexSet([harmless(dirs), *(c.index for c in categories(dirs))])
+
+
 def find(text: str, dirs: tuple[Path, ...]) -> dict[str, list[tuple[int, int]]]:
     """Spans of risky words and phrases in `text`, by category."""
     tokens = list(words(text))
@@ -70,10 +76,11 @@ def find(text: str, dirs: tuple[Path, ...]) -> dict[str, list[tuple[int, int]]]:
     tokens = [
         Token(t.start, t.end, t.text, deobfuscate(t.norm)) if _mixed(t.norm) else t for t in tokens
     ]
-    safe = [(tokens[m.start].start, tokens[m.end - 1].end) for m in harmless(dirs).find(tokens)]
+    safe_matches, *by_category = _all_indexes(dirs).find(tokens)
+    safe = [(tokens[m.start].start, tokens[m.end - 1].end) for m in safe_matches]
     hits: dict[str, list[tuple[int, int]]] = {}
-    for cat in categories(dirs):
-        spans = [(tokens[m.start].start, tokens[m.end - 1].end) for m in cat.index.find(tokens)]
+    for cat, matches in zip(categories(dirs), by_category, strict=True):
+        spans = [(tokens[m.start].start, tokens[m.end - 1].end) for m in matches]
         if cat.name == "case":
             spans += [(m.start(), m.end()) for m in _ARTICLE.finditer(text)]
         spans = [(a, b) for a, b in spans if not any(s <= a and b <= e for s, e in safe)]
