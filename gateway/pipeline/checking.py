@@ -11,12 +11,13 @@ batch at commit, not after every letter."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -211,6 +212,22 @@ _HISTORY_MAX_ROWS = 500
 _LONG = object()  # a body too long for the batch query
 
 
+@functools.cache
+def _history_query():
+    """Built once: a window query costs more to build than to run."""
+    rank = func.row_number().over(partition_by=(Letter.prisoner_id, Letter.sender_hash),
+                                  order_by=Letter.id.desc()).label("rank")
+    length = func.length(Letter.body).label("length")
+    body = case((length <= _HISTORY_MAX_CHARS, Letter.body)).label("body")
+    ranked = select(Letter.id, Letter.prisoner_id, Letter.sender_hash, body, length,
+                    rank).where(Letter.sender_hash.in_(bindparam("writers", expanding=True)),
+                                Letter.prisoner_id.is_not(None),
+                                Letter.state.not_in(_NOT_HISTORY)).subquery()
+    return (select(ranked.c.id, ranked.c.prisoner_id, ranked.c.sender_hash, ranked.c.body,
+                   ranked.c.length).where(ranked.c.rank <= bindparam("per_pair"))
+            .limit(_HISTORY_MAX_ROWS + 1))
+
+
 class _Batch:
     """What check_letters reads once a batch rather than once a letter.
 
@@ -354,18 +371,8 @@ class _Batch:
             return
         self._history_writers |= writers_
         per_pair = HISTORY + len(self.letters) + 5
-        rank = func.row_number().over(partition_by=(Letter.prisoner_id, Letter.sender_hash),
-                                      order_by=Letter.id.desc()).label("rank")
-        length = func.length(Letter.body).label("length")
-        body = case((length <= _HISTORY_MAX_CHARS, Letter.body)).label("body")
-        ranked = select(Letter.id, Letter.prisoner_id, Letter.sender_hash, body, length,
-                        rank).where(Letter.sender_hash.in_(sorted(writers_)),
-                                    Letter.prisoner_id.is_not(None),
-                                    Letter.state.not_in(_NOT_HISTORY)).subquery()
-        rows = self.session.execute(
-            select(ranked.c.id, ranked.c.prisoner_id, ranked.c.sender_hash, ranked.c.body,
-                   ranked.c.length).where(ranked.c.rank <= per_pair)
-            .limit(_HISTORY_MAX_ROWS + 1)).all()
+        rows = self.session.execute(_history_query(), {
+            "writers": sorted(writers_), "per_pair": per_pair}).all()
         if len(rows) > _HISTORY_MAX_ROWS:
             self._history_writers -= writers_  # too much to hold: one query a letter
             return
