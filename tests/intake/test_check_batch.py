@@ -26,6 +26,7 @@ from gateway.models import (
     Suppression,
     utcnow,
 )
+from gateway.pipeline.checking import CheckResult, check_letters
 from tests.intake.conftest import GATEWAY, LETTERS, PRISONERS, SECRET, WARM, Gateway, mail
 
 pytestmark = pytest.mark.intake
@@ -195,4 +196,35 @@ def test_two_workers_counting_one_writer_both_count(pg_url: str) -> None:
     first.close()
     thread.join(timeout=10)
     assert counted == [3]
+    engine_for(pg_url).dispose()
+
+
+@pytest.mark.postgres
+def test_a_letter_handed_to_two_workers_is_checked_once(pg_url: str) -> None:
+    """The batch's letters are locked as they are read: the second worker waits, then
+    finds the letter already moved on and leaves it."""
+    gw = gateway(pg_url)
+    gw.settings.confirm_senders = False
+    [letter_id] = gw.receive(mail("Петровой Марии", WARM))
+    first = gw.sessions()
+    assert check_letters(first, [letter_id], gw.settings).ready == [letter_id]
+    second: list[CheckResult] = []
+
+    def second_worker() -> None:
+        with gw.sessions() as session:
+            second.append(check_letters(session, [letter_id], gw.settings))
+            session.commit()
+
+    thread = threading.Thread(target=second_worker)
+    thread.start()
+    thread.join(timeout=1)
+    assert thread.is_alive() and second == []  # waits on the first worker's lock
+    first.commit()
+    first.close()
+    thread.join(timeout=10)
+    assert second[0].ready == []
+    with gw.sessions() as session:
+        moves = session.scalars(select(LetterEvent.to_state).where(
+            LetterEvent.letter_id == letter_id)).all()
+    assert moves == ["RECEIVED", "READY"]
     engine_for(pg_url).dispose()
