@@ -1,7 +1,7 @@
 """Russian personal names as people write them: inflected forms (pymorphy3), ё/е, Latin
 transliteration skeletons, initials, diminutives and small typos.
 
-The MorphAnalyzer is built once per process (it loads ~15 MB of dictionaries) and the forms
+The MorphAnalyzer is built once per process and shared with the rules (gateway.morph) and the forms
 of each name are cached, so matching a letter against a directory is dictionary look-ups.
 """
 
@@ -13,6 +13,8 @@ from typing import Literal
 
 import pymorphy3
 from rapidfuzz.distance import DamerauLevenshtein
+
+from gateway.morph import analyzer
 
 Kind = Literal["last", "first", "middle"]
 _TAG = {"last": "Surn", "first": "Name", "middle": "Patr"}
@@ -57,9 +59,8 @@ def is_cyrillic(word: str) -> bool:
     return bool(re.search(r"[а-яё]", word, re.IGNORECASE))
 
 
-@functools.cache
 def morph() -> pymorphy3.MorphAnalyzer:
-    return pymorphy3.MorphAnalyzer(lang="ru")
+    return analyzer()  # the process's one analyzer, shared with the rules
 
 
 @functools.lru_cache(maxsize=65536)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import lru_cache
 
 import pymorphy3
 
+from gateway.morph import analyzer as shared_analyzer
 from gateway.rules.normalize import fold
 
 
-@cache
 def analyzer() -> pymorphy3.MorphAnalyzer:
-    # 0.1 s and ~40 MiB: built once, then shared (copy-on-write after a worker forks).
-    return pymorphy3.MorphAnalyzer()
+    # The process's one analyzer (gateway.morph), shared with the name matching.
+    return shared_analyzer()
 
 
 @lru_cache(maxsize=65536)
