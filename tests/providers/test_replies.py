@@ -129,7 +129,8 @@ def test_smtp_451_then_success_delivers_once(sessions, http, settings, policy, l
         row = session.get(OutboundMail, notice)
         assert row.state == "PENDING" and row.next_attempt_at > utcnow()
         assert row.last_error.startswith("451")
-    assert send_pending(sessions, settings, [notice]) == {"sent": 0, "retry": 0, "bounced": 0}
+    assert send_pending(sessions, settings, [notice]) == {"sent": 0, "retry": 0, "bounced": 0,
+                                                          "released": 0}
     sink.fail_codes = None
     make_due(sessions)
     assert send_pending(sessions, settings, [notice])["sent"] == 1
@@ -216,3 +217,32 @@ def test_a_page_failing_mid_poll_keeps_the_replies_before_it_and_fetches_nothing
     with sessions() as session:
         assert [r.state for r in session.scalars(select(Reply))] == ["FORWARDED"] * 3
         assert session.get(Cursor, "replies:http") is not None
+
+
+def test_a_batch_sends_each_mail_once_and_gives_back_what_its_lease_no_longer_covers(
+        sessions, http, settings, policy, letters, sink, monkeypatch):
+    from gateway.pipeline import outbox
+
+    writers = [f"w{i}@example.org" for i in range(3)] + ["анна@пример.рф"]
+    for writer in writers:
+        submit(sessions, http, settings, policy, letters, writer=writer)
+    notices = pending_mail(sessions, "sent")
+    assert len(notices) == 4
+    # A lease shorter than one SMTP conversation: nothing may be sent under it.
+    monkeypatch.setattr(outbox, "send_lease",
+                        lambda s: timedelta(seconds=s.smtp_timeout - 1))
+    sink.clear()
+    assert send_pending(sessions, settings, notices)["released"] == 4
+    assert sink.messages == []
+    with sessions() as session:
+        rows = [session.get(OutboundMail, i) for i in notices]
+        assert all(r.state == "PENDING" and r.attempts == 0 for r in rows)
+        assert all(r.next_attempt_at <= utcnow() for r in rows)  # due again now
+    monkeypatch.undo()
+    counts = send_pending(sessions, settings, notices)
+    assert counts["sent"] == 4 and counts["released"] == 0
+    assert send_pending(sessions, settings, notices)["sent"] == 0  # claimed and sent once
+    for writer in writers:
+        [mail] = to_writer(sink, writer)
+        assert mail.message["To"] == writer  # the address added at send time, also IDN
+        assert mail.message["Subject"]
