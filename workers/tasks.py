@@ -73,6 +73,12 @@ def publish_checks(ids: list[int]) -> None:
         check_letters.delay(chunk)
 
 
+def publish_mail(ids: list[int]) -> None:
+    # Batches, so both pool processes send and a batch never holds hundreds of scans.
+    for chunk in _chunks(ids):
+        send_mail.delay(chunk)
+
+
 @signals.worker_init.connect
 def _warm_up(**_kw):
     # Load the language models and morphology once in the parent, before the pool forks,
@@ -148,7 +154,7 @@ def check_letters(letter_ids: list[int]) -> int:
     if result.ready:
         submit_letters.delay(result.ready)
     if result.mail:
-        send_mail.delay(result.mail)
+        publish_mail(result.mail)
     return len(result.ready)
 
 
@@ -175,7 +181,7 @@ def submit_letters(letter_ids: list[int]) -> int:
             continue
         sent += len(result.submitted)
         if result.mail:
-            send_mail.delay(result.mail)
+            publish_mail(result.mail)
     return sent
 
 
@@ -190,21 +196,34 @@ def poll_replies() -> int:
     if not lock.acquire(blocking=False):
         return 0
     mail: list[int] = []
+
+    def stored(ids: list[int]) -> None:  # forwards leave while later pages are fetched
+        mail.extend(ids)
+        publish_mail(ids)
+        try:
+            lock.reacquire()  # a long poll keeps its lock
+        except redis.exceptions.LockError:
+            pass  # lost already: at worst two polls overlap, and replies are deduplicated
+
+    again = False
     try:
         # Two independent ways in: one being down must not stop the other.
         for name in _api_providers():
+            before = len(mail)
             try:
-                replies.poll_provider(_sessions(), _provider(name), _settings(), sent=mail)
+                replies.poll_provider(_sessions(), _provider(name), _settings(), on_stored=stored)
             except ProviderError as exc:
                 log.warning("replies from %s not polled this time: %s", name, exc)
+                # It was making progress: try again soon rather than at the next beat tick.
+                again = again or len(mail) > before
         try:
-            mail += replies.poll_mailbox(_sessions(), reply_mailbox(), _settings())
+            stored(replies.poll_mailbox(_sessions(), reply_mailbox(), _settings()))
         except (OSError, IMAPClientError) as exc:
             log.warning("reply mailbox not polled this time: %s", exc)
     finally:
         _release(lock)
-    if mail:
-        send_mail.delay(mail)
+    if again:
+        poll_replies.apply_async(countdown=5)  # a lost retry is harmless: beat polls too
     return len(mail)
 
 
@@ -216,7 +235,7 @@ def poll_statuses() -> dict:
             ids = statuses.due_for_status(session, name)
         result = statuses.poll_statuses(_sessions(), _provider(name), ids, _settings())
         if result.get("mail"):
-            send_mail.delay(result["mail"])
+            publish_mail(result["mail"])
         counts[name] = {k: v for k, v in result.items() if k != "mail"}
     return counts
 
@@ -249,6 +268,5 @@ def sweep() -> dict:
     publish_checks(found.check)
     for chunk in _chunks(found.submit):
         submit_letters.delay(chunk)
-    for chunk in _chunks(found.send):
-        send_mail.delay(chunk)
+    publish_mail(found.send)
     return {"check": len(found.check), "submit": len(found.submit), "send": len(found.send)}

@@ -34,6 +34,9 @@ def _connect(settings) -> smtplib.SMTP:
     return smtp
 
 
+CLAIM_AT_ONCE = 25  # rows (reply forwards carry scans) held in memory at once
+
+
 def send_lease(settings) -> timedelta:
     """Long enough for one SMTP conversation and a batch sent at a normal pace (a few ms a
     mail); a worker that dies holding it delays its mails by about this much. A batch that
@@ -47,38 +50,46 @@ def send_pending(session_factory: Callable[[], Session], settings, ids: list[int
     one_conversation = timedelta(seconds=settings.smtp_timeout)
     smtp: smtplib.SMTP | None = None
     try:
-        with session_factory() as session:
-            rows = _claim(session, ids, send_lease(settings))
-            for i, row in enumerate(rows):
-                if utcnow() + one_conversation > row.next_attempt_at:
-                    # A slow server ate the batch's lease: a mail not sent by then could be
-                    # claimed again; give the rest back, due now, this attempt not counted.
-                    counts["released"] = _release(session, rows[i:])
-                    break
-                recipient = unseal(secret, row.recipient_sealed)
-                try:
-                    if smtp is None:
-                        smtp = _connect(settings)
-                    faults.point("outbox.before_send")
-                    _send(smtp, row.message, verp_address(settings, row.id), recipient)
-                    faults.point("outbox.after_send")
-                    row.state, row.sent_at, row.last_error = "SENT", utcnow(), None
-                    counts["sent"] += 1
-                except smtplib.SMTPResponseException as exc:
-                    smtp = _drop(smtp) if exc.smtp_code in (421,) else smtp
-                    _failed(session, row, exc.smtp_code, _text(exc.smtp_error), settings, counts)
-                except smtplib.SMTPRecipientsRefused as exc:
-                    code, text = next(iter(exc.recipients.values()))
-                    _failed(session, row, code, _text(text), settings, counts)
-                except (TimeoutError, OSError, smtplib.SMTPException) as exc:
-                    # A timeout after DATA may have delivered: retrying risks a rare
-                    # duplicate to the right person, which beats losing the mail.
-                    smtp = _drop(smtp)
-                    _failed(session, row, 0, repr(exc), settings, counts)
-                session.commit()  # each outcome at once: a crash re-sends at most this one
+        for start in range(0, len(ids), CLAIM_AT_ONCE):
+            with session_factory() as session:
+                rows = _claim(session, ids[start:start + CLAIM_AT_ONCE], send_lease(settings))
+                for i, row in enumerate(rows):
+                    if utcnow() + one_conversation > row.next_attempt_at:
+                        # A slow server ate the lease: a mail not sent by then could be
+                        # claimed again; give the rest back, due now, attempt not counted.
+                        counts["released"] += _release(session, rows[i:])
+                        break
+                    smtp = _deliver(session, smtp, row, settings, secret, counts)
+                    session.commit()  # each outcome at once: a crash re-sends at most this one
     finally:
         _drop(smtp)
     return counts
+
+
+def _deliver(session: Session, smtp: smtplib.SMTP | None, row: OutboundMail, settings,
+             secret: str, counts: dict) -> smtplib.SMTP | None:
+    """Send one claimed row and record its outcome on it; returns the connection to reuse."""
+    recipient = unseal(secret, row.recipient_sealed)
+    try:
+        if smtp is None:
+            smtp = _connect(settings)
+        faults.point("outbox.before_send")
+        _send(smtp, row.message, verp_address(settings, row.id), recipient)
+        faults.point("outbox.after_send")
+        row.state, row.sent_at, row.last_error = "SENT", utcnow(), None
+        counts["sent"] += 1
+    except smtplib.SMTPResponseException as exc:
+        smtp = _drop(smtp) if exc.smtp_code in (421,) else smtp
+        _failed(session, row, exc.smtp_code, _text(exc.smtp_error), settings, counts)
+    except smtplib.SMTPRecipientsRefused as exc:
+        code, text = next(iter(exc.recipients.values()))
+        _failed(session, row, code, _text(text), settings, counts)
+    except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+        # A timeout after DATA may have delivered: retrying risks a rare
+        # duplicate to the right person, which beats losing the mail.
+        smtp = _drop(smtp)
+        _failed(session, row, 0, repr(exc), settings, counts)
+    return smtp
 
 
 def _claim(session: Session, ids: list[int], lease: timedelta) -> list[OutboundMail]:

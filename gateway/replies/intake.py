@@ -154,18 +154,19 @@ def store_upload(session: Session, settings, *, pages: list[tuple[str, bytes]],
 
 
 def poll_provider(session_factory: Callable[[], Session], provider: Provider, settings,
-                  limit: int = 100, sent: list[int] | None = None) -> list[int]:
+                  limit: int = 100,
+                  on_stored: Callable[[list[int]], None] | None = None) -> list[int]:
     """Fetch replies since the saved cursor. Returns outbound mail ids to send.
 
     Each reply is committed as soon as its pages are in, so a flaky service still lets the
     gateway make progress one reply at a time (a batch needing every request to succeed
     at once may never arrive at a 50 % failure rate). The cursor moves only after every
     reply of the page is stored; until then the page is listed again and the replies
-    already stored are skipped without fetching their pages twice. Mail ids of replies
-    committed before a failure are appended to `sent` (when given) before the error
-    propagates, so the caller can still send them at once."""
+    already stored are skipped without fetching their pages twice. `on_stored` is called
+    with the outbound mail ids of each committed reply, so forwards can leave while the
+    poll goes on and are not held back if a later request fails."""
     cursor_name = f"replies:{provider.name}"
-    mail: list[int] = [] if sent is None else sent
+    mail: list[int] = []
     while True:
         with session_factory() as session:
             row = session.get(Cursor, cursor_name)
@@ -185,6 +186,8 @@ def poll_provider(session_factory: Callable[[], Session], provider: Provider, se
                 faults.point("replies.before_commit")
                 session.commit()
             mail += ids
+            if on_stored and ids:
+                on_stored(ids)
         if next_cursor is not None:  # contract: keep the old cursor when none is given
             with session_factory() as session:
                 row = session.get(Cursor, cursor_name)
