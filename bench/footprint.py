@@ -136,10 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.letters import WRITERS, directory, directory_csv, letters, writer
     from bench.run import use_web, wait_settled
-    from bench.stack import USERS, CountingSink, Gateway, Simulator, deliver_maildir, prime_index
-    from gateway.devstack.dovecot import DovecotServer
-    from gateway.devstack.postgres import throwaway_database
-    from gateway.devstack.redis_server import RedisServer
+    from bench.stack import Gateway, deliver_maildir, prime_index, start_servers
 
     ap = argparse.ArgumentParser(prog="python -m bench.footprint", description=main.__doc__)
     ap.add_argument("--n", type=int, default=300, help="letters to push through (300)")
@@ -150,18 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     sampler = Sampler(interval=0.5, pss_every=2)
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, root, True)
-        dovecot = DovecotServer(root / "dovecot", users=USERS).start()
-        stack.callback(dovecot.stop)
-        redis_server = RedisServer().start()
-        stack.callback(redis_server.stop)
-        pg_url = stack.enter_context(throwaway_database())
-        sim = Simulator(root).start()
-        stack.callback(sim.stop)
-        sim.request("POST", "/_sim/balance", json={"amount": "100000000.00"}).raise_for_status()
-        sink = CountingSink().start()
-        stack.callback(sink.stop)
-        gw = Gateway(root, database_url=pg_url, redis_url=redis_server.url, dovecot=dovecot,
-                     sink=sink, simulator=sim)
+        servers = start_servers(stack, root)
+        dovecot = servers.dovecot
+        gw = Gateway(root, database_url=servers.database_url, redis_url=servers.redis_url,
+                     dovecot=dovecot, sink=servers.sink, simulator=servers.simulator)
         gw.COMMANDS = {**gw.COMMANDS, "worker": [*gw.COMMANDS["worker"], *args.worker_args.split()]}
         gw.on_start = lambda name, proc: sampler.watch(name, proc.pid)
         stack.callback(gw.stop_all)

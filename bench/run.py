@@ -33,10 +33,10 @@ from bench.stack import (
     Simulator,
     deliver_maildir,
     prime_index,
+    start_servers,
 )
 from gateway.devstack.dovecot import DovecotServer
 from gateway.devstack.postgres import throwaway_database
-from gateway.devstack.redis_server import RedisServer
 
 PARTS = ("raw", "naive", "throughput", "latency", "burst", "replies", "rss", "overview")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -380,19 +380,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             stack.callback(shutil.rmtree, root, True)
         say("servers: Dovecot, Redis, PostgreSQL, the simulator, an SMTP sink")
-        dovecot = DovecotServer(root / "dovecot", users=USERS).start()
-        stack.callback(dovecot.stop)
-        redis_server = RedisServer().start()
-        stack.callback(redis_server.stop)
-        pg_url = stack.enter_context(throwaway_database())
-        sim = Simulator(root).start()
-        stack.callback(sim.stop)
+        servers = start_servers(stack, root)
+        dovecot, sim, sink = servers.dovecot, servers.simulator, servers.sink
         sampler.watch("simulator", sim.proc.pid)
-        sim.request("POST", "/_sim/balance", json={"amount": "100000000.00"}).raise_for_status()
-        sink = CountingSink().start()
-        stack.callback(sink.stop)
-        gw = Gateway(root, database_url=pg_url, redis_url=redis_server.url, dovecot=dovecot,
-                     sink=sink, simulator=sim)
+        gw = Gateway(root, database_url=servers.database_url, redis_url=servers.redis_url,
+                     dovecot=dovecot, sink=sink, simulator=sim)
         gw.on_start = lambda name, proc: sampler.watch(name, proc.pid)
         stack.callback(gw.stop_all)
         results["machine"] = machine.describe(gw.query("SHOW server_version")[0][0])

@@ -20,6 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +137,35 @@ class Simulator:
     def request(self, method: str, path: str, **kw) -> httpx.Response:
         return httpx.request(method, self.url + path, timeout=60,
                              headers={"Authorization": f"Bearer {TOKEN}"}, **kw)
+
+
+@dataclass
+class Servers:
+    dovecot: DovecotServer
+    redis_url: str
+    database_url: str
+    simulator: Simulator
+    sink: CountingSink
+
+
+def start_servers(stack: ExitStack, root: Path) -> Servers:
+    """Dovecot, Redis, a throwaway PostgreSQL database, the simulator (its balance topped up
+    so no run ends in a 402) and a counting SMTP sink, each stopped by `stack`."""
+    from gateway.devstack.postgres import throwaway_database
+    from gateway.devstack.redis_server import RedisServer
+
+    dovecot = DovecotServer(root / "dovecot", users=USERS).start()
+    stack.callback(dovecot.stop)
+    redis_server = RedisServer().start()
+    stack.callback(redis_server.stop)
+    database_url = stack.enter_context(throwaway_database())
+    simulator = Simulator(root).start()
+    stack.callback(simulator.stop)
+    simulator.request("POST", "/_sim/balance",
+                      json={"amount": "100000000.00"}).raise_for_status()
+    sink = CountingSink().start()
+    stack.callback(sink.stop)
+    return Servers(dovecot, redis_server.url, database_url, simulator, sink)
 
 
 def _stop_group(proc: subprocess.Popen, sig: int) -> None:
