@@ -122,6 +122,9 @@ def run(minutes: float, fault_every: float, letter_every: float, seed: int,
     counts: Counter[str] = Counter()
     try:
         stack.start()
+        # As production's restart policy does: the worker can exit when Redis comes back
+        # empty (kombu; docs/reliability.md). Restarts are reported at the end.
+        stack.supervise("worker")
         started = time.monotonic()
         end = started + minutes * 60
         next_letter = next_fault = next_reply = started + 2
@@ -162,7 +165,8 @@ def run(minutes: float, fault_every: float, letter_every: float, seed: int,
         _provider_clear(stack)
         if "worker" not in stack.procs:
             _restart_worker(stack)
-        print(f"soak: {i} letters, {len(stack.faults)} faults; settling", flush=True)
+        print(f"soak: {i} letters, {len(stack.faults)} faults, worker restarted after it "
+              f"exited: {len(stack.restarts)}; settling", flush=True)
         deadline = time.monotonic() + 600  # a killed ingest keeps its lock for 300 s
         while time.monotonic() < deadline and not settled(stack):
             time.sleep(2)
