@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import pymorphy3
-
-from gateway.morph import analyzer as shared_analyzer
+from gateway.morph import analyzer  # the process's one analyzer, shared with name matching
 from gateway.rules.normalize import fold
-
-
-def analyzer() -> pymorphy3.MorphAnalyzer:
-    # The process's one analyzer (gateway.morph), shared with the name matching.
-    return shared_analyzer()
 
 
 @lru_cache(maxsize=65536)

@@ -110,14 +110,18 @@ def gateway_settings(tmp_path) -> Settings:
                     sender_daily_limit=3)
 
 
-@pytest.fixture
-def gw(gateway_settings: Settings) -> Gateway:
-    engine = engine_for(gateway_settings.database_url)
-    Base.metadata.create_all(engine)
-    sessions = session_factory(gateway_settings.database_url)
+def seeded_gateway(settings: Settings) -> Gateway:
+    """The schema and the test directory in settings' database, and a Gateway on it."""
+    Base.metadata.create_all(engine_for(settings.database_url))
+    sessions = session_factory(settings.database_url)
     with sessions() as session:
         for p in PRISONERS:
             session.add(Prisoner(**p))
         session.commit()
-    yield Gateway(gateway_settings, sessions, itertools.count(1))
-    engine.dispose()
+    return Gateway(settings, sessions, itertools.count(1))
+
+
+@pytest.fixture
+def gw(gateway_settings: Settings) -> Gateway:
+    yield seeded_gateway(gateway_settings)
+    engine_for(gateway_settings.database_url).dispose()

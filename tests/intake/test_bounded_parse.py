@@ -65,13 +65,18 @@ def test_a_worker_that_dies_is_replaced(parser: BoundedParser) -> None:
     assert parser.parse(GOOD).sender == "nina@example.org"
 
 
+def _huge_attachment() -> bytes:
+    """A message with 24 MiB of zeros as a base64 attachment."""
+    blob = base64.encodebytes(b"\x00" * (24 * 1024 * 1024))
+    return (b"From: a@example.org\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+            b"Content-Type: text/plain\n\nhi\n--b\nContent-Type: application/octet-stream\n"
+            b"Content-Transfer-Encoding: base64\n\n" + blob + b"\n--b--\n")
+
+
 def test_memory_limit_turns_a_huge_attachment_into_unparseable() -> None:
     pool = BoundedParser(workers=1, memory_bytes=400 * 1024 * 1024)
     try:
-        blob = base64.encodebytes(b"\x00" * (24 * 1024 * 1024))
-        raw = (b"From: a@example.org\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
-               b"Content-Type: text/plain\n\nhi\n--b\nContent-Type: application/octet-stream\n"
-               b"Content-Transfer-Encoding: base64\n\n" + blob + b"\n--b--\n")
+        raw = _huge_attachment()
         limits = ParseLimits(max_bytes=10**9, max_decoded_bytes=10**9,
                              max_attachment_bytes=10**9, wall_seconds=20)
         with pytest.raises(UnparseableMessage):
@@ -143,10 +148,7 @@ def test_parse_many_a_message_that_kills_the_worker_fails_alone(parser: BoundedP
 def test_parse_many_the_memory_limit_still_holds_per_message() -> None:
     pool = BoundedParser(workers=1, memory_bytes=400 * 1024 * 1024)
     try:
-        blob = base64.encodebytes(b"\x00" * (24 * 1024 * 1024))
-        huge = (b"From: a@example.org\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
-                b"Content-Type: text/plain\n\nhi\n--b\nContent-Type: application/octet-stream\n"
-                b"Content-Transfer-Encoding: base64\n\n" + blob + b"\n--b--\n") * 4
+        huge = _huge_attachment() * 4
         limits = ParseLimits(max_bytes=10**9, max_decoded_bytes=10**9,
                              max_attachment_bytes=10**9, wall_seconds=20)
         results = pool.parse_many([GOOD, huge, OTHER], limits=limits)

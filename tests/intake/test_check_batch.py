@@ -21,13 +21,20 @@ from gateway.models import (
     Letter,
     LetterEvent,
     OutboundMail,
-    Prisoner,
     Sender,
     Suppression,
     utcnow,
 )
 from gateway.pipeline.checking import CheckResult, check_letters
-from tests.intake.conftest import GATEWAY, LETTERS, PRISONERS, SECRET, WARM, Gateway, mail
+from tests.intake.conftest import (
+    GATEWAY,
+    LETTERS,
+    SECRET,
+    WARM,
+    Gateway,
+    mail,
+    seeded_gateway,
+)
 
 pytestmark = pytest.mark.intake
 
@@ -61,13 +68,7 @@ def gateway(url: str) -> Gateway:
                         gateway_address=GATEWAY, org_reply_email="replies@gw.example",
                         broker_url="redis://127.0.0.1:1/0", confirm_senders=True,
                         sender_daily_limit=3, own_authserv_id="mx.gw.example")
-    Base.metadata.create_all(engine_for(settings.database_url))
-    sessions = session_factory(settings.database_url)
-    with sessions() as session:
-        for p in PRISONERS:
-            session.add(Prisoner(**p))
-        session.commit()
-    return Gateway(settings, sessions, itertools.count(1))
+    return seeded_gateway(settings)
 
 
 def outcome(gw: Gateway) -> dict:
