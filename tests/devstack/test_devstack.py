@@ -46,7 +46,7 @@ def _process_states(pids: list[int]) -> set[str]:
     for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
-        except FileNotFoundError:
+        except OSError:  # gone between open and read: ENOENT or ESRCH
             continue
         states.add(stat.rsplit(")", 1)[1].split()[0])
     return states
