@@ -206,9 +206,15 @@ def decode_text(payload: bytes, declared: str | None) -> Decoded:
             score = garble_score(text)
             if score < 0.2:
                 return Decoded(text, "declared", codec)
-            # The label is suspect: prefer UTF-8 or a Cyrillic detection that reads better.
+            # The label is suspect: prefer UTF-8 or a Cyrillic detection that reads better,
+            # but never one that shouts more. koi8-r and cp1251 swap letter case, so the
+            # wrong one of the two reads as capitals: a lower-case reading is the right one.
             better = _utf8_or_detected(payload)
-            if better is not None and garble_score(better.text) < score:
+            if (
+                better is not None
+                and garble_score(better.text) < score
+                and _lower_share(better.text) >= _lower_share(text) - 0.1
+            ):
                 return better
             return Decoded(text, "declared", codec)
     better = _utf8_or_detected(payload)
@@ -231,6 +237,17 @@ def _utf8_or_detected(payload: bytes) -> Decoded | None:
         return Decoded(payload.decode(detected), f"detected:{detected}", detected)
     except UnicodeDecodeError:
         return None
+
+
+def _lower_share(text: str) -> float:
+    """Share of cased letters that are lower case (ordinary prose: most of them)."""
+    lower = upper = 0
+    for c, n in Counter(text).items():
+        if c.islower():
+            lower += n
+        elif c.isupper():
+            upper += n
+    return lower / (lower + upper) if lower + upper else 1.0
 
 
 def _has_high_bytes(payload: bytes) -> bool:

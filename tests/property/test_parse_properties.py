@@ -46,7 +46,7 @@ def _letter(sender: str, name: str, subject: str, body: str) -> bytes:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(local=LOCAL, domain=DOMAIN, name=st.lists(WORD, min_size=1, max_size=4).map(" ".join),
        words=st.lists(VOCABULARY, min_size=5, max_size=60),
-       charset=st.sampled_from(["utf-8"]))  # single-byte: see the xfail below
+       charset=st.sampled_from(["utf-8", "windows-1251", "koi8-r"]))
 def test_a_plain_letter_keeps_its_writer_and_words(local, domain, name, words, charset):
     assume(domain.isascii())
     sender = f"{local}@{domain}"
@@ -112,13 +112,7 @@ def test_quoted_history_and_its_addresses_are_cut(words, local, quoted):
     assert letter.text.split() == words
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gateway/mail/charsets.py decode_text (~line 196-203): garble_score() of the correct "
-    "windows-1251 reading of 'здравствуйте' x5 is >= 0.2, and charset_normalizer's koi8-r "
-    "reading ('ГДПЮБЯРБСИРЕ ...') scores lower, so a correctly labelled letter is garbled. "
-    "Found by hypothesis. Fix: let a detection override a declared single-byte Cyrillic label "
-    "only if it reads as mixed-case words (penalise all-capital gibberish in garble_score), "
-    "or only when the declared reading is clearly broken (score > 0.5)."))
+# Found by hypothesis: the koi8-r reading of this (all capitals) once beat its label.
 def test_a_correctly_labelled_cp1251_letter_is_read_as_labelled():
     msg = EmailMessage()
     msg["From"] = "a@example.org"
