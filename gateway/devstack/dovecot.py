@@ -20,7 +20,6 @@ import string
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 from imapclient import IMAPClient
 
@@ -210,17 +209,6 @@ class DovecotServer(GroupServer):
         if self._process is not None:
             self._process.stop()
             self._process = None
-
-    def __enter__(self) -> DovecotServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- mail ------------------------------------------------------------------------
 

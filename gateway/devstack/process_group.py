@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gateway.devstack.startable import Startable
+
 
 def _die_with_parent(argv: list[str]) -> list[str]:
     """Prefix argv so the server gets SIGTERM when this process dies: a killed pytest
@@ -146,7 +148,7 @@ def _group_members(group: int) -> list[tuple[int, str]]:
     return members
 
 
-class GroupServer:
+class GroupServer(Startable):
     """What a server run as one ProcessGroup offers the tests: freeze, thaw, look.
     Subclasses set `_process` (None when stopped) and `label`."""
 

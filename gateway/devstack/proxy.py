@@ -20,7 +20,8 @@ import socket
 import struct
 import threading
 from dataclasses import dataclass, field
-from types import TracebackType
+
+from gateway.devstack.startable import Startable
 
 MODES = ("pass", "delay", "blackhole", "reset")
 _CHUNK = 64 * 1024
@@ -48,7 +49,7 @@ def _rst(writer: asyncio.StreamWriter | None) -> None:
     writer.transport.abort()
 
 
-class TcpProxy:
+class TcpProxy(Startable):
     host = "127.0.0.1"
 
     def __init__(
@@ -118,17 +119,6 @@ class TcpProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._thread = self._loop = self._server = None
-
-    def __enter__(self) -> TcpProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- control -----------------------------------------------------------------------
     def set(self, mode: str, delay_s: float = 0.0) -> None:

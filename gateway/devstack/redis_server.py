@@ -7,7 +7,6 @@ import tempfile
 import time
 from itertools import chain
 from pathlib import Path
-from types import TracebackType
 
 import redis
 
@@ -94,15 +93,7 @@ class RedisServer(GroupServer):
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.cleanup()
 
     def _wait_for_ping(self, timeout: float) -> None:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -21,6 +20,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.devstack.dovecot import DovecotServer
 from gateway.devstack.ports import free_port
+from gateway.devstack.startable import Startable
 
 # Recipient (lower-cased) -> full SMTP reply such as "451 4.3.0 try later", or a
 # function of the recipient returning such a reply or None to accept.
@@ -35,7 +35,7 @@ class ReceivedMail:
     message: EmailMessage
 
 
-class SmtpSink:
+class SmtpSink(Startable):
     """`SmtpSink().start()`; send to host:port; read `.messages` or `wait_for(...)`.
 
     Every accepted message is kept in `messages`. Recipients mapped in `deliver`
@@ -93,17 +93,6 @@ class SmtpSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
-
-    def __enter__(self) -> SmtpSink:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def wait_for(
         self, predicate: Callable[[ReceivedMail], bool] | None = None, timeout: float = 10.0

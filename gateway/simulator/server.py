@@ -9,6 +9,8 @@ import threading
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from gateway.devstack.startable import Startable
+
 from .app import create_app
 
 DEFAULT_REPLY_FROM = "noreply@fsin-pismo.example"
@@ -33,7 +35,7 @@ class _TrackedHandler(WSGIRequestHandler):
         pass
 
 
-class SimulatorServer:
+class SimulatorServer(Startable):
     """The simulator on 127.0.0.1 in a daemon thread; port 0 picks a free port.
 
     After `stop()`, `start()` serves again on the same port (and the same state file), so
@@ -104,12 +106,6 @@ class SimulatorServer:
             self._thread.join(timeout=10)
         self._server = None
         self._thread = None
-
-    def __enter__(self) -> SimulatorServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def serve_forever(
