@@ -1,0 +1,270 @@
+"""What check_letters reads once a batch rather than once a letter.
+
+A batch's letters and messages come in one locked query and are parsed in one round trip
+to the bounded parser; its writers, the notices they answer and their recent letters are
+one query each; the directory is read once. Each answer is what the per-letter query would
+return at that letter's turn."""
+
+from __future__ import annotations
+
+import functools
+from decimal import Decimal
+
+from sqlalchemy import bindparam, case, func, select
+from sqlalchemy.orm import Session
+
+from gateway.crypto import address_hash
+from gateway.intake import writers
+from gateway.intake.addressing import Candidate
+from gateway.mail.parse import (
+    ParsedLetter,
+    UnparseableMessage,
+    parse_many_bounded,
+    parse_message_bounded,
+)
+from gateway.models import InboundMessage, Letter, OutboundMail, Prisoner, Sender, utcnow
+from gateway.notices import notice_answered
+from gateway.rules.base import RuleSettings
+from gateway.states import LetterState as S
+
+
+def directory(session: Session) -> tuple[list[Candidate], dict[int, Prisoner]]:
+    """Who can be written to, and their rows (kept: the letters found for them need them)."""
+    since = utcnow().replace(day=1)  # "lately": letters this month
+    counts = dict(session.execute(
+        select(Letter.prisoner_id, func.count()).where(Letter.created_at >= since,
+                                                        Letter.prisoner_id.is_not(None))
+        .group_by(Letter.prisoner_id)).all())
+    prisoners = {p.id: p for p in session.scalars(
+        select(Prisoner).where(Prisoner.status != "retired"))}
+    return [
+        Candidate(id=p.id, last_name=p.last_name, first_name=p.first_name,
+                  middle_name=p.middle_name, birth_year=p.birth_year,
+                  facility_name=p.facility_name, code=p.code, can_receive=p.can_receive,
+                  letters_recent=counts.get(p.id, 0))
+        for p in prisoners.values()
+    ], prisoners
+
+
+def previous_texts(session: Session, letter: Letter) -> tuple[str, ...]:
+    """The bodies of the writer's latest HISTORY letters to this prisoner, newest first."""
+    return tuple(t for t in session.scalars(
+        select(Letter.body).where(Letter.prisoner_id == letter.prisoner_id,
+                                  Letter.sender_hash == letter.sender_hash,
+                                  Letter.id != letter.id,
+                                  Letter.state.not_in(_NOT_HISTORY))
+        .order_by(Letter.id.desc()).limit(HISTORY)) if t)
+
+
+# Messages up to this size are read and parsed with their batch; a larger one alone, at its
+# turn (25 of them at 30 MB must not sit in memory together).
+_INLINE_BYTES = 1024 * 1024
+HISTORY = 20  # the writer's latest letters to the prisoner the duplicate rule compares with
+_NOT_HISTORY = (S.REJECTED, S.DISCARDED, S.IGNORED)
+# The batch's history query keeps memory bounded: bodies longer than this, and the whole
+# answer past this many rows, are read one letter at a time instead.
+_HISTORY_MAX_CHARS = 20_000
+_HISTORY_MAX_ROWS = 500
+_LONG = object()  # a body too long for the batch query
+
+
+@functools.cache
+def _history_query():
+    """Built once: a window query costs more to build than to run."""
+    rank = func.row_number().over(partition_by=(Letter.prisoner_id, Letter.sender_hash),
+                                  order_by=Letter.id.desc()).label("rank")
+    length = func.length(Letter.body).label("length")
+    body = case((length <= _HISTORY_MAX_CHARS, Letter.body)).label("body")
+    ranked = select(Letter.id, Letter.prisoner_id, Letter.sender_hash, body, length,
+                    rank).where(Letter.sender_hash.in_(bindparam("writers", expanding=True)),
+                                Letter.prisoner_id.is_not(None),
+                                Letter.state.not_in(_NOT_HISTORY)).subquery()
+    return (select(ranked.c.id, ranked.c.prisoner_id, ranked.c.sender_hash, ranked.c.body,
+                   ranked.c.length).where(ranked.c.rank <= bindparam("per_pair"))
+            .limit(_HISTORY_MAX_ROWS + 1))
+
+
+class CheckBatch:
+    """What check_letters reads once a batch rather than once a letter.
+
+    Everything it hands out is what the per-letter query would return at that moment: the
+    batch's own letters are read from this session (where their changes are), and the rows
+    it does not change are read once. Work another worker commits meanwhile may be missed
+    for a batch's duration (as it could be for a query's)."""
+
+    def __init__(self, session: Session, settings) -> None:
+        self.session, self.settings = session, settings
+        self.secret = settings.secret_key.get_secret_value()
+        self.own = frozenset({settings.gateway_address.lower(),
+                              settings.org_reply_email.lower()})
+        self.rule_settings = RuleSettings.from_mapping({
+            "disabled": [r for r in settings.rules_disabled.split(",") if r.strip()],
+            "monthly_budget": settings.monthly_budget_rub,
+        })
+        # Strong references: the identity map is weak, and every letter this batch changes
+        # must stay readable here (previous_texts reads them from memory).
+        self.letters: dict[int, Letter] = {}
+        self._parsed: dict[int, ParsedLetter | UnparseableMessage | None] = {}  # None: large
+        self._hashes: dict[str, str] = {}  # address -> address_hash
+        self._senders: dict[str, Sender] = {}
+        self._answered: dict[int, OutboundMail | None] = {}
+        self._history: dict[tuple[int, str], dict[int, object]] = {}
+        self._history_truncated: set[tuple[int, str]] = set()
+        self._history_writers: set[str] = set()  # writers whose history is read
+        self._directory: tuple[list[Candidate], dict[int, Prisoner]] | None = None
+        self._spent: Decimal | None = None
+
+    # -- letters and their messages ------------------------------------------------------
+
+    def take(self, letter_id: int, upcoming) -> tuple[Letter | None, object]:
+        """The letter and its parse (ParsedLetter or UnparseableMessage); the first call
+        reads this letter and the ones queued after it together."""
+        known = self.letters.get(letter_id)
+        if letter_id not in self._parsed and (known is None or known.state == S.RECEIVED):
+            self._prepare([letter_id, *upcoming])
+        letter = self.letters.get(letter_id)
+        if letter is None or letter.state != S.RECEIVED:
+            return letter, None
+        parsed = self._parsed.pop(letter_id)  # once: a released letter is read afresh
+        if parsed is None:  # too large to read with the batch
+            inbound = self.session.get(InboundMessage, letter.inbound_id)
+            try:
+                parsed = parse_message_bounded(inbound.raw, own_addresses=self.own)
+            except UnparseableMessage as exc:
+                parsed = exc
+        return letter, parsed
+
+    def _prepare(self, ids: list[int]) -> None:
+        ids = [i for i in dict.fromkeys(ids) if i not in self._parsed and
+               (i not in self.letters or self.letters[i].state == S.RECEIVED)]
+        raw = case((func.length(InboundMessage.raw) <= _INLINE_BYTES, InboundMessage.raw))
+        # Locked in id order: a second worker handed the same letter waits, then sees where
+        # this one left it.
+        rows = self.session.execute(
+            select(Letter, raw).join(InboundMessage, InboundMessage.id == Letter.inbound_id)
+            .where(Letter.id.in_(ids)).order_by(Letter.id).with_for_update(of=Letter)).all()
+        inline: list[tuple[int, bytes]] = []
+        for letter, data in rows:
+            self.letters[letter.id] = letter
+            if letter.state != S.RECEIVED:
+                continue
+            self._parsed[letter.id] = None
+            if data is not None:
+                inline.append((letter.id, data))
+        del rows
+        results = parse_many_bounded([data for _, data in inline], own_addresses=self.own)
+        fresh: dict[int, tuple[str, ParsedLetter]] = {}
+        for (letter_id, _), parsed in zip(inline, results, strict=True):
+            self._parsed[letter_id] = parsed
+            if isinstance(parsed, ParsedLetter) and parsed.sender and not parsed.automated:
+                fresh[letter_id] = (self.address_hash(parsed.sender), parsed)
+        writers_ = {h for h, _ in fresh.values()} - self._senders.keys()
+        self._senders |= writers.senders_for(self.session, writers_)
+        self._read_answered(fresh)
+        self._read_history({h for h, _ in fresh.values()} - self._history_writers)
+        if fresh:
+            # Read now, before any letter changes: the same as at the first letter's turn
+            # (no letter of the batch has a new prisoner before then), and no flush between.
+            self.candidates()
+
+    def hold(self, letters: list[Letter]) -> list[int]:
+        """Letters the batch loaded itself (released by a confirmation): kept, their ids."""
+        for letter in letters:
+            self.letters[letter.id] = letter
+        return [letter.id for letter in letters]
+
+    def address_hash(self, address: str) -> str:
+        if address not in self._hashes:
+            self._hashes[address] = address_hash(self.secret, address)
+        return self._hashes[address]
+
+    # -- writers -------------------------------------------------------------------------
+
+    def sender(self, writer: str) -> Sender:
+        found = self._senders.get(writer)
+        if found is None:
+            found = self._senders[writer] = writers.sender_for(self.session, writer)
+        writers.seen(found)
+        return found
+
+    def _read_answered(self, fresh: dict[int, tuple[str, ParsedLetter]]) -> None:
+        asking = {i: (h, p.in_reply_to[:100]) for i, (h, p) in fresh.items() if p.in_reply_to}
+        if not asking:
+            return
+        ids = {m for _, mids in asking.values() for m in mids}
+        rows = list(self.session.scalars(select(OutboundMail).where(
+            OutboundMail.message_id.in_(sorted(ids)),
+            OutboundMail.writer_hash.in_(sorted({h for h, _ in asking.values()})))))
+        for letter_id, (writer, mids) in asking.items():
+            matches = [r for r in rows if r.writer_hash == writer and r.message_id in mids]
+            self._answered[letter_id] = max(matches, key=lambda r: r.id, default=None)
+
+    def answered(self, letter: Letter, parsed: ParsedLetter) -> OutboundMail | None:
+        """notice_answered, from the batch's one query where it was asked."""
+        if letter.id in self._answered:
+            return self._answered.pop(letter.id)
+        return notice_answered(self.session, parsed.in_reply_to, letter.sender_hash)
+
+    # -- prisoners -----------------------------------------------------------------------
+
+    def candidates(self) -> list[Candidate]:
+        if self._directory is None:
+            self._directory = directory(self.session)
+        return self._directory[0]
+
+    def prisoner(self, prisoner_id: int) -> Prisoner:
+        if self._directory is not None and prisoner_id in self._directory[1]:
+            return self._directory[1][prisoner_id]
+        return self.session.get(Prisoner, prisoner_id)
+
+    # -- what the rules compare with -----------------------------------------------------
+
+    def _read_history(self, writers_: set[str]) -> None:
+        """The latest letters of these writers to each prisoner: enough of them per pair
+        that the batch's own letters, read from memory instead, cannot push out one of the
+        HISTORY that count."""
+        if not writers_:
+            return
+        self._history_writers |= writers_
+        per_pair = HISTORY + len(self.letters) + 5
+        rows = self.session.execute(_history_query(), {
+            "writers": sorted(writers_), "per_pair": per_pair}).all()
+        if len(rows) > _HISTORY_MAX_ROWS:
+            self._history_writers -= writers_  # too much to hold: one query a letter
+            return
+        for letter_id, prisoner_id, writer, text, size in rows:
+            pair = (prisoner_id, writer)
+            group = self._history.setdefault(pair, {})
+            group[letter_id] = _LONG if size is not None and text is None else text
+            if len(group) >= per_pair:
+                self._history_truncated.add(pair)
+
+    def previous_texts(self, letter: Letter) -> tuple[str, ...]:
+        """The bodies of the writer's latest HISTORY letters to this prisoner, newest first
+        (not rejected, discarded or ignored): previous_texts() as it would read now."""
+        pair = (letter.prisoner_id, letter.sender_hash)
+        if letter.sender_hash not in self._history_writers:
+            return previous_texts(self.session, letter)
+        rows = {i: text for i, text in self._history.get(pair, {}).items()
+                if i not in self.letters}
+        if pair in self._history_truncated and len(rows) < HISTORY:
+            return previous_texts(self.session, letter)  # the rows that count may be beyond
+        for other in self.letters.values():
+            if other.id != letter.id and (other.prisoner_id, other.sender_hash) == pair \
+                    and other.state not in _NOT_HISTORY:
+                rows[other.id] = other.body
+        latest = sorted(rows, reverse=True)[:HISTORY]
+        if any(rows[i] is _LONG for i in latest):
+            return previous_texts(self.session, letter)
+        return tuple(rows[i] for i in latest if rows[i])
+
+    def month_spent(self) -> Decimal:
+        """The month's spend so far: only when a budget is set (a sum over the month)."""
+        if self.rule_settings.monthly_budget is None:
+            return Decimal(0)
+        if self._spent is None:
+            month_start = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            self._spent = Decimal(self.session.scalar(
+                select(func.coalesce(func.sum(Letter.price), 0))
+                .where(Letter.submitted_at >= month_start)) or 0)
+        return self._spent
