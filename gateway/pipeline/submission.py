@@ -8,11 +8,11 @@ A crash or timeout between 1 and 3 leaves SUBMITTING/UNKNOWN, never READY: the n
 replays the same key, which the provider answers with the first result and no new charge.
 Retries are scheduled in the database (next_attempt_at), not as Celery ETAs.
 
-Before a claim, four gates may hold a letter back (it stays where it is, with a time to
-come back, and the claim never happens): the provider is paused (402), its circuit
-breaker is open, the daily spend cap is reached, or the facility is not in the provider's
-catalogue (then HELD for a person). Assisted adapters (desk, post) take no call: the
-letter moves to DESK for a person to carry. The gates' inputs are read once a batch.
+Before a claim, the gates (gates.py) may hold a letter back (it stays where it is, with
+a time to come back, and the claim never happens): the provider is paused (402), the
+daily spend cap is reached, or the facility is not in the provider's catalogue (then HELD
+for a person); an open circuit breaker does the same. Assisted adapters (desk, post) take
+no call: the letter moves to DESK for a person to carry.
 
 In step 2 a claimed letter's call is not made, and its claim is given back (the letter
 returns where it was, with the reason and a time to come back), once a 402 paused the
@@ -42,12 +42,12 @@ from gateway.models import (
     LetterAttachment,
     LetterEvent,
     Prisoner,
-    ProviderFacility,
     SubmissionAttempt,
     utcnow,
 )
 from gateway.notices import queue_notices
-from gateway.providers import breaker, catalogue, spending
+from gateway.pipeline.gates import Gates, defer, gate, open_reason, pause_provider, paused_reason
+from gateway.providers import breaker, catalogue
 from gateway.providers.base import (
     Accepted,
     PaymentRequired,
@@ -82,29 +82,6 @@ def backoff(attempt: int, retry_after: float | None = None, base: float = 5.0,
     return timedelta(seconds=max(delay, retry_after or 0.0, min(1.0, base)))
 
 
-def paused_until(session: Session, provider: str) -> datetime | None:
-    row = session.get(Cursor, f"provider:{provider}:paused_until")
-    if row is None:
-        return None
-    try:
-        until = datetime.fromisoformat(row.value)
-    except ValueError:
-        return None
-    return until if until > utcnow() else None
-
-
-def pause_provider(session: Session, provider: str, minutes: int, why: str) -> None:
-    """Stop paying this provider for a while and tell the organizers (overview alerts)."""
-    now = utcnow()
-    until = (now + timedelta(minutes=minutes)).isoformat()
-    row = session.get(Cursor, f"provider:{provider}:paused_until")
-    if row is None:
-        session.add(Cursor(name=f"provider:{provider}:paused_until", value=until))
-    else:
-        row.value = until
-    session.add(Cursor(name=f"alert:{provider}:{now.isoformat()}", value=why[:200]))
-
-
 def build_submission(session: Session, letter: Letter, settings,
                      photos: tuple[Photo, ...] | None = None) -> Submission:
     prisoner = session.get(Prisoner, letter.prisoner_id)
@@ -125,86 +102,12 @@ def build_submission(session: Session, letter: Letter, settings,
     )
 
 
-def _defer(session: Session, letter: Letter, until: datetime | None, reason: str) -> None:
-    """Keep the letter where it is, with a reason a person can read and a time to come back.
-    One timeline entry per new reason, so a long hold does not flood the history."""
-    letter.next_attempt_at = until
-    if letter.reason != reason:
-        letter.reason = reason
-        session.add(LetterEvent(letter_id=letter.id, from_state=letter.state,
-                                to_state=letter.state, note=reason))
-
-
 def _photos(session: Session, letter_ids: list[int]) -> dict[int, tuple[Photo, ...]]:
     photos: dict[int, list[Photo]] = {}
     for a in session.scalars(select(LetterAttachment).where(
             LetterAttachment.letter_id.in_(letter_ids)).order_by(LetterAttachment.id)):
         photos.setdefault(a.letter_id, []).append(Photo(a.filename, a.content_type, a.data))
     return {letter_id: tuple(p) for letter_id, p in photos.items()}
-
-
-def _paused_reason(provider: str, until: datetime) -> str:
-    return f"{provider} is paused until {until:%Y-%m-%d %H:%M} UTC (its account is empty)"
-
-
-def _open_reason(provider: str, until: datetime) -> str:
-    return f"{provider} is failing; circuit open until {until:%H:%M:%S} UTC"
-
-
-@dataclass
-class _Gates:
-    """What the gates weigh that is the same for every letter of a batch, read once."""
-    paused_until: datetime | None
-    reached: set[str] | None  # the batch's facilities in the catalogue; None: never synced
-    cap: spending.DailyCap
-
-    @classmethod
-    def load(cls, session: Session, provider: str, letters: list[Letter],
-             policy: SubmissionPolicy) -> _Gates:
-        reached = None
-        facilities = {p.facility_id for p in (_prisoner(session, le) for le in letters
-                                              if le.state == S.READY) if p is not None}
-        if facilities and catalogue.synced_at(session, provider) is not None:
-            reached = set(session.scalars(select(ProviderFacility.facility_id).where(
-                ProviderFacility.provider == provider,
-                ProviderFacility.facility_id.in_(facilities))))
-        cap = spending.DailyCap(session, policy.daily_spend_cap) if any(
-            le.state == S.READY for le in letters) else spending.DailyCap(session, None)
-        return cls(paused_until(session, provider), reached, cap)
-
-
-def _prisoner(session: Session, letter: Letter) -> Prisoner | None:
-    # Loaded with the letter (a joined relationship): this is the identity map, not SQL.
-    return session.get(Prisoner, letter.prisoner_id) if letter.prisoner_id else None
-
-
-def _gate(session: Session, provider: Provider, letter: Letter, gates: _Gates | None) -> str | None:
-    """Everything that may keep a letter from a claim. Returns the outcome, or None to go on."""
-    if provider.assisted:
-        if letter.state != S.READY:
-            return "skipped"
-        letter.next_attempt_at = None
-        move(session, letter, S.DESK, note=f"waits for a person ({provider.name})")
-        return "desk"
-    prisoner = _prisoner(session, letter)
-    if letter.state == S.READY and prisoner is not None and gates.reached is not None and \
-            prisoner.facility_id not in gates.reached:
-        letter.next_attempt_at = None
-        move(session, letter, S.HELD,
-             note=f"no provider reaches {prisoner.facility_name} ({prisoner.facility_id}): "
-                  f"it is not in {provider.name}'s catalogue")
-        return "held"
-    if gates.paused_until is not None:
-        _defer(session, letter, gates.paused_until,
-               _paused_reason(provider.name, gates.paused_until))
-        return "deferred"
-    # A replay of an UNKNOWN letter costs nothing more; a READY one counts once let through.
-    if letter.state == S.READY and not gates.cap.admit(letter):
-        _defer(session, letter, spending.next_day(),
-               f"daily spend cap reached ({gates.cap.committed} of {gates.cap.cap} RUB "
-               "today); waits for tomorrow")
-        return "deferred"
-    return None
 
 
 def _due(letter: Letter | None, now: datetime) -> bool:
@@ -291,10 +194,10 @@ def _claim(session_factory: Callable[[], Session], provider: Provider, letter_id
             else:
                 outcomes[letter_id] = ("skipped", [])
         gates = None if provider.assisted or not due else \
-            _Gates.load(session, provider.name, due, policy)
+            Gates.load(session, provider.name, due, policy)
         go = []
         for letter in due:
-            gated = _gate(session, provider, letter, gates)
+            gated = gate(session, provider, letter, gates)
             if gated is None:
                 go.append(letter)
             else:
@@ -302,8 +205,8 @@ def _claim(session_factory: Callable[[], Session], provider: Provider, letter_id
         permit = breaker.peek(session, provider.name) if go else None
         if permit is not None and not permit.allowed:
             for letter in go:
-                _defer(session, letter, permit.retry_at,
-                       _open_reason(provider.name, permit.retry_at))
+                defer(session, letter, permit.retry_at,
+                       open_reason(provider.name, permit.retry_at))
                 outcomes[letter.id] = ("deferred", [])
         elif permit is not None and permit.probe:
             # One letter probes the half-open breaker; the others wait for its answer.
@@ -362,12 +265,12 @@ def _call(session_factory: Callable[[], Session], provider: Provider, claims: li
         calls.append(call)
         if isinstance(call.error, PaymentRequired):
             until = utcnow() + timedelta(minutes=policy.pause_on_402_minutes)
-            stop = (_paused_reason(provider.name, until), until)
+            stop = (paused_reason(provider.name, until), until)
         elif call.error is not None and not isinstance(call.error, PermanentError):
             state = _count_failure(session_factory, provider.name, policy, call.error, success)
             success = False
             if state.state == "open":
-                stop = (_open_reason(provider.name, state.until), state.until)
+                stop = (open_reason(provider.name, state.until), state.until)
         else:  # accepted, or refused for good: the provider answered, it is not failing
             success = True
     return calls, success
