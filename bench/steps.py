@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                         fetched[uid] = raw
                     ids += store_messages(session, mailbox, 2, fetched, {})
                     session.commit()
-        from gateway.mail.parse import parse_message_bounded
+        from gateway.mail.bounded import parse_message_bounded
         parse_message_bounded(raws[0])  # start the parse worker outside the clock
         ready: list[int] = []
         mail: list[int] = []

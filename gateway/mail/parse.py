@@ -7,29 +7,20 @@ line length, MIME boundaries) and while walking (depth, part count, decoded size
 that breaks a limit or the parser raises ``UnparseableMessage`` with a readable reason: the
 pipeline QUARANTINES it for a person and never retries it.
 
-``parse_message_bounded`` runs the same parse in a persistent worker process with an address
-space limit and a wall-time limit, so a hostile message (parser recursion, quadratic headers,
-a decompression bomb, a crash) costs at most one worker, which is replaced.
+The pipeline runs this parse through ``gateway.mail.bounded``: in a persistent worker process
+with an address-space limit and a wall-time limit.
 """
 
 from __future__ import annotations
 
-import atexit
 import email
 import email.utils
 import hashlib
-import queue
 import re
-import resource
-import socket
-import subprocess
-import sys
-import threading
 from dataclasses import dataclass, field
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.policy import EmailPolicy
-from multiprocessing.connection import Connection
 
 from gateway.mail.attachments import Attachment, Declined, carry, safe_filename
 from gateway.mail.automated import automated_reason
@@ -39,13 +30,10 @@ from gateway.mail.senders import addresses_in, clean_header_text, decode_header_
 
 __all__ = [
     "Attachment",
-    "BoundedParser",
     "ParseLimits",
     "ParsedLetter",
     "UnparseableMessage",
     "parse_message",
-    "parse_many_bounded",
-    "parse_message_bounded",
 ]
 
 
@@ -147,7 +135,7 @@ def parse_message(raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise TypeError("parse_message takes the raw bytes of the message")
     raw = bytes(raw)
-    _check_raw_limits(raw, limits)
+    check_raw_limits(raw, limits)
     try:
         msg = email.message_from_bytes(raw, policy=_FetchOncePolicy(
             _parsed={}, header_factory=_HEADER_CLASSES))
@@ -164,7 +152,7 @@ def parse_message(raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
         ) from None
 
 
-def _check_raw_limits(raw: bytes, limits: ParseLimits) -> None:
+def check_raw_limits(raw: bytes, limits: ParseLimits) -> None:
     if not raw.strip():
         raise UnparseableMessage("the message is empty")
     if len(raw) > limits.max_bytes:
@@ -484,217 +472,3 @@ def _defects(msg: EmailMessage) -> list[str]:
         return [type(d).__name__ for d in msg.defects][:10]
     except Exception:
         return []
-
-
-# --------------------------------------------------------------------------------------------
-# The bounded parse: persistent worker processes with an address-space limit and a wall time.
-
-
-def _worker_main(conn, memory_bytes: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    while True:
-        try:
-            raws, own, limits = conn.recv()
-        except (EOFError, OSError):
-            return
-        # One result per message, each sent as soon as it is ready: the caller times each
-        # message on its own and knows which one a hang or a crash belongs to.
-        for i, raw in enumerate(raws):
-            raws[i] = None  # the message's bytes need not outlive its parse
-            try:
-                result = ("ok", parse_message(raw, own_addresses=own, limits=limits))
-            except UnparseableMessage as exc:
-                result = ("err", exc.reason)
-            except BaseException as exc:  # MemoryError while building the result, etc.
-                result = ("err", f"the message could not be read ({type(exc).__name__})")
-            del raw
-            try:
-                conn.send(result)
-            except Exception as exc:
-                conn.send(("err", f"the parsed message could not be returned ({type(exc).__name__})"))
-
-
-def serve_fd(fd: int, memory_bytes: int) -> None:
-    """Entry point of a worker process: serve parse requests on an inherited socket."""
-    _worker_main(Connection(fd), memory_bytes)
-
-
-# A fresh interpreter rather than multiprocessing: no fork of a threaded Celery worker, no
-# re-import of the caller's __main__ (forkserver/spawn), no "daemonic processes are not
-# allowed to have children" inside a prefork pool.
-_WORKER_CODE = "import sys; from gateway.mail.parse import serve_fd; serve_fd(int(sys.argv[1]), int(sys.argv[2]))"
-
-
-class _Worker:
-    def __init__(self, memory_bytes: int):
-        parent, child = socket.socketpair()
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _WORKER_CODE, str(child.fileno()), str(memory_bytes)],
-                pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
-            )
-        finally:
-            child.close()
-        self.conn = Connection(parent.detach())
-        self.used = 0
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def exit_code(self) -> int | None:
-        try:
-            return self.process.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self) -> None:
-        try:
-            self.conn.close()
-        except OSError:
-            pass
-        if self.process.poll() is None:
-            self.process.kill()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-class BoundedParser:
-    """A pool of persistent parse workers. Thread-safe; a hung or dead worker is killed and
-    replaced, and its message becomes UnparseableMessage."""
-
-    def __init__(self, workers: int = 2, *, memory_bytes: int | None = None,
-                 letters_per_worker: int = 5000, batch_bytes: int = 4 * 1024 * 1024):
-        self._memory = memory_bytes
-        self._slots = threading.BoundedSemaphore(workers)
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
-        self._letters_per_worker = letters_per_worker
-        # parse_many ships at most this many bytes of messages in one request (one larger
-        # message goes alone): the worker holds them all under its address-space limit.
-        self._batch_bytes = batch_bytes
-        self._all: set[_Worker] = set()
-        self._lock = threading.Lock()
-
-    def parse(self, raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
-              limits: ParseLimits = ParseLimits()) -> ParsedLetter:
-        (result,) = self.parse_many([raw], own_addresses=own_addresses, limits=limits)
-        if isinstance(result, UnparseableMessage):
-            raise result
-        return result
-
-    def parse_many(self, raws: list[bytes], *, own_addresses: frozenset[str] = frozenset(),
-                   limits: ParseLimits = ParseLimits()) -> list[ParsedLetter | UnparseableMessage]:
-        """One result per message, in order: its ParsedLetter or its UnparseableMessage.
-
-        Messages go to a worker together (one round trip, not one each), and each keeps its
-        own bounds: its wall time runs from the previous result, and a message that hangs
-        or kills the worker is the only one that fails; the ones after it go to a fresh
-        worker."""
-        results: list[ParsedLetter | UnparseableMessage | None] = [None] * len(raws)
-        own = frozenset(own_addresses)
-        chunk: list[tuple[int, bytes]] = []
-        size = 0
-        for i, raw in enumerate(raws):
-            raw = bytes(raw)
-            try:
-                _check_raw_limits(raw, limits)  # cheap, and saves shipping a 40 MB message
-            except UnparseableMessage as exc:
-                results[i] = exc
-                continue
-            if chunk and size + len(raw) > self._batch_bytes:
-                self._parse_chunk(chunk, own, limits, results)
-                chunk, size = [], 0
-            chunk.append((i, raw))
-            size += len(raw)
-        if chunk:
-            self._parse_chunk(chunk, own, limits, results)
-        return results  # type: ignore[return-value]
-
-    def _parse_chunk(self, chunk: list[tuple[int, bytes]], own: frozenset[str],
-                     limits: ParseLimits, results: list) -> None:
-        while chunk:
-            done = 0
-            with self._slots:
-                worker = self._take(self._memory or limits.memory_bytes)
-                try:
-                    worker.conn.send(([raw for _, raw in chunk], own, limits))
-                    for i, _ in chunk:
-                        if not worker.conn.poll(limits.wall_seconds):
-                            self._discard(worker)
-                            worker = None
-                            results[i] = UnparseableMessage(
-                                f"reading the message took longer than {limits.wall_seconds:g} s"
-                            )
-                            done += 1
-                            break
-                        kind, value = worker.conn.recv()
-                        results[i] = UnparseableMessage(value) if kind == "err" else value
-                        done += 1
-                except (EOFError, OSError):
-                    code = worker.exit_code() if worker else None
-                    if worker:
-                        self._discard(worker)
-                    worker = None
-                    results[chunk[done][0]] = UnparseableMessage(
-                        f"the parser process died reading the message (exit code {code})"
-                    )
-                    done += 1
-                finally:
-                    if worker is not None:
-                        self._give_back(worker, done)
-            chunk = chunk[done:]
-
-    def _take(self, memory_bytes: int) -> _Worker:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            worker = _Worker(memory_bytes)
-            with self._lock:
-                self._all.add(worker)
-            return worker
-
-    def _give_back(self, worker: _Worker, letters: int = 1) -> None:
-        worker.used += letters
-        if worker.used >= self._letters_per_worker or not worker.alive():
-            self._discard(worker)
-        else:
-            self._idle.put(worker)
-
-    def _discard(self, worker: _Worker) -> None:
-        with self._lock:
-            self._all.discard(worker)
-        worker.stop()
-
-    def close(self) -> None:
-        with self._lock:
-            workers = list(self._all)
-            self._all.clear()
-        for worker in workers:
-            worker.stop()
-
-
-_default: BoundedParser | None = None
-_default_lock = threading.Lock()
-
-
-def _default_parser() -> BoundedParser:
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = BoundedParser()
-            atexit.register(_default.close)
-        return _default
-
-
-def parse_message_bounded(raw: bytes, **kw) -> ParsedLetter:
-    """parse_message in a worker process with wall-time and memory limits (from ``limits``).
-    Raises UnparseableMessage on a limit, a timeout or a dead worker."""
-    return _default_parser().parse(raw, **kw)
-
-
-def parse_many_bounded(raws: list[bytes], **kw) -> list[ParsedLetter | UnparseableMessage]:
-    """parse_message_bounded for several messages in one round trip (BoundedParser.parse_many):
-    a result per message, the UnparseableMessage in place of a letter that could not be read."""
-    return _default_parser().parse_many(raws, **kw)

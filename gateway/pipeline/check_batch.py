@@ -16,12 +16,8 @@ from sqlalchemy.orm import Session
 from gateway.crypto import address_hash
 from gateway.intake import writers
 from gateway.intake.addressing import Candidate
-from gateway.mail.parse import (
-    ParsedLetter,
-    UnparseableMessage,
-    parse_many_bounded,
-    parse_message_bounded,
-)
+from gateway.mail.bounded import parse_many_bounded, parse_message_bounded
+from gateway.mail.parse import ParsedLetter, UnparseableMessage
 from gateway.models import InboundMessage, Letter, OutboundMail, Prisoner, Sender, utcnow
 from gateway.notices import notice_answered
 from gateway.rules.base import RuleSettings

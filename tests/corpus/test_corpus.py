@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-import gateway.mail.parse as parse_module
+import gateway.mail.bounded as bounded_module
 from gateway.config import Settings
 from gateway.db import session_factory
 from gateway.directory import DEMO_CSV, import_rows, read_rows
-from gateway.mail.parse import BoundedParser
+from gateway.mail.bounded import BoundedParser
 from gateway.migrate import upgrade
 from gateway.models import Letter, LetterAttachment, OutboundMail
 from gateway.pipeline.checking import check_letters
@@ -54,13 +54,13 @@ def world(tmp_path_factory):
         import_rows(session, read_rows(DEMO_CSV))
         session.commit()
     parser = BoundedParser(workers=1, memory_bytes=MAX_BYTES)
-    previous, parse_module._default = parse_module._default, parser
+    previous, bounded_module._default = bounded_module._default, parser
     settings = Settings(database_url=url, secret_key="corpus-secret")
     world = {"sessions": sessions, "settings": settings, "parser": parser, "uid": 0, "peak": 0}
     _run(world, mail("warmup"))  # warm up: rule models load once, not in the timing
     yield world
     parser.close()
-    parse_module._default = previous
+    bounded_module._default = previous
 
 
 def _peak_rss(parser: BoundedParser) -> int:

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from gateway.mail.parse import BoundedParser, ParseLimits, UnparseableMessage, parse_message
+from gateway.mail.bounded import BoundedParser
+from gateway.mail.parse import ParseLimits, UnparseableMessage, parse_message
 
 pytestmark = pytest.mark.intake
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.mail.parse import ParseLimits, UnparseableMessage, parse_message, parse_message_bounded
+from gateway.mail.bounded import parse_message_bounded
+from gateway.mail.parse import ParseLimits, UnparseableMessage, parse_message
 
 pytestmark = pytest.mark.intake
 
