@@ -155,10 +155,18 @@ class ChaosStack(Stack):
         return children(self.procs["worker"].pid)
 
     def kill_worker_child(self) -> None:
-        kids = self.worker_children()
-        assert kids, "the worker has no pool children"
-        os.kill(kids[0], signal.SIGKILL)
-        self.fault("kill -9 worker child")
+        # A child can exit between the listing and the kill (the pool replaces it): list again.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for kid in self.worker_children():
+                try:
+                    os.kill(kid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                self.fault("kill -9 worker child")
+                return
+            time.sleep(0.1)
+        raise AssertionError("the worker has no pool children")
 
     def kill_worker_parent(self) -> None:
         """SIGKILL the parent alone; its orphaned children finish or die on their own."""

@@ -209,6 +209,9 @@ def _kill_imap_sessions(dovecot) -> list[int]:
         except OSError:
             continue
         if name == "imap":
-            os.kill(pid, signal.SIGKILL)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue  # the session ended on its own meanwhile
             killed.append(pid)
     return killed
