@@ -6,7 +6,8 @@ One reply, one forward: the same scan by API and by e-mail has the same pages ha
 recorded as DUPLICATE of the first; a second reply to one letter cannot be forwarded twice
 either (the outbox's dedup key). A reply whose letter number is missing or unknown waits in
 triage (UNMATCHED) with a *suggested* letter; a person confirms. A reply for a writer who
-opted out or bounced is KEPT for organizers, not lost."""
+opted out or bounced is KEPT for organizers, not lost. A reply to a letter still SUBMITTED
+marks it DELIVERED."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway import faults
+from gateway.lifecycle import claim
 from gateway.mail.compose import Page
 from gateway.models import Cursor, Letter, OutboundMail, Reply, ReplyPage, Suppression, utcnow
 from gateway.notices import queue_notice
@@ -27,6 +29,7 @@ from gateway.pipeline.intake import Mailbox, connect, ensure_folder
 from gateway.providers.base import Provider
 from gateway.replies.bounces import handle_bounce
 from gateway.replies.matching import find_number, match_letter, suggest_letter
+from gateway.states import LetterState as S
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,13 @@ def forward(session: Session, settings, reply: Reply, letter: Letter,
     text). FORWARDED, or DUPLICATE when this letter's reply already went, or KEPT when the
     writer must not be mailed."""
     reply.letter_id = letter.id
+    # A reply is the surest news of delivery: the writer learns it from the reply itself
+    # (no 'delivered' notice after it), and the letter's status is no longer polled. A
+    # compare-and-set, so a status poll moving it at the same moment cannot log it twice.
+    if letter.state == S.SUBMITTED and claim(
+            session, letter.id, [S.SUBMITTED], S.DELIVERED,
+            note="delivered: the prisoner's reply came back") is not None:
+        letter.next_attempt_at = None
     stop = _suppressed(session, letter)
     if stop is not None:
         reply.state = "KEPT"

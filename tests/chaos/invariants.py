@@ -138,7 +138,8 @@ def _charges(stack, report: Report) -> None:
         mine = ours.get(m["client_ref"])
         if mine is None:
             report.problems.append(f"provider letter {m['number']} is no letter of ours")
-        elif mine["state"] == S.SUBMITTED and mine["provider_number"] != m["number"]:
+        elif mine["state"] in (S.SUBMITTED, S.DELIVERED, S.CENSORED) \
+                and mine["provider_number"] != m["number"]:
             report.problems.append(f"letter {m['client_ref']} recorded the wrong number")
 
 

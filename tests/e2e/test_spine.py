@@ -57,6 +57,10 @@ def test_letter_is_submitted_once_and_its_reply_reaches_the_writer_once(make_sta
     states = sorted(r["state"] for r in stack.query("SELECT state FROM replies"))
     assert states == ["DUPLICATE", "FORWARDED"]
     assert all(m["charges"] == 1 for m in stack.sim_letters())
+    # The reply is news of delivery: the letter is DELIVERED, and no 'delivered' notice follows.
+    assert [r["state"] for r in stack.letters()] == ["DELIVERED"]
+    assert sorted(r["kind"] for r in stack.query("SELECT kind FROM outbound_mail")) \
+        == ["reply", "sent"]
 
 
 def test_killing_the_worker_mid_pipeline_loses_nothing_and_charges_once(make_stack, tmp_path):

@@ -9,13 +9,23 @@ from email.message import EmailMessage, Message
 from email.mime.message import MIMEMessage
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from gateway.models import Cursor, Letter, OutboundMail, Reply, Suppression, utcnow
+from gateway.models import (
+    Cursor,
+    Letter,
+    LetterEvent,
+    OutboundMail,
+    Reply,
+    Suppression,
+    utcnow,
+)
 from gateway.pipeline.outbox import send_pending
+from gateway.pipeline.statuses import poll_statuses
 from gateway.pipeline.submission import submit_many
 from gateway.replies.bounces import handle_bounce, outbound_id_from, verp_address
 from gateway.replies.intake import confirm_match, poll_mailbox, poll_provider, store_upload
+from gateway.states import LetterState as S
 
 pytestmark = [pytest.mark.providers, pytest.mark.timeout(90)]
 
@@ -86,6 +96,29 @@ def test_same_reply_by_api_and_email_forwards_once_with_pages_name_date_and_verp
     assert poll_provider(sessions, http, settings) == []
     assert poll_mailbox(sessions, reply_mailbox, settings) == []
     assert len(forwards(sink)) == 1
+
+
+def test_a_reply_marks_its_letter_delivered_and_no_delivered_notice_follows(
+        sessions, http, settings, policy, control, letters):
+    [letter, other] = submit(sessions, http, settings, policy, letters, n=2, code="K102")
+    control.post(f"/_sim/letters/{letter.provider_number}/reply", {"pages": 1})
+    assert len(poll_provider(sessions, http, settings)) == 1
+    with sessions() as session:
+        replied = session.get(Letter, letter.id)
+        assert replied.state == S.DELIVERED and replied.next_attempt_at is None
+        notes = session.scalars(select(LetterEvent.note).where(
+            LetterEvent.letter_id == letter.id, LetterEvent.to_state == S.DELIVERED)).all()
+        assert notes == ["delivered: the prisoner's reply came back"]
+        assert session.get(Letter, other.id).state == S.SUBMITTED  # only the one answered
+    # The service reports it delivered later: nothing more for the writer, no second event.
+    control.post(f"/_sim/letters/{letter.provider_number}/status", {"status": "delivered"})
+    assert poll_statuses(sessions, http, [letter.id], settings)["mail"] == []
+    with sessions() as session:
+        kinds = session.scalars(select(OutboundMail.kind).where(
+            OutboundMail.letter_id == letter.id)).all()
+        assert "reply" in kinds and "delivered" not in kinds
+        assert session.scalar(select(func.count()).select_from(LetterEvent).where(
+            LetterEvent.letter_id == letter.id, LetterEvent.to_state == S.DELIVERED)) == 1
 
 
 def test_unknown_letter_number_goes_to_triage_with_a_suggestion_a_person_confirms(
