@@ -79,6 +79,18 @@ def test_letter_page_shows_everything_and_audits_the_view(as_user, world, sessio
     assert entry.username == "viewer" and entry.letter_id == world["held"]
 
 
+def test_letter_page_names_what_the_next_time_is_for(as_user, seed):
+    soon = utcnow() + timedelta(minutes=30)
+    submitted = seed.letter("SUBMITTED", provider_number="FP-2026-000042", attempts=1,
+                            next_attempt_at=soon)
+    retrying = seed.letter("UNKNOWN", attempts=2, next_attempt_at=soon)
+    client = as_user("viewer")
+    html = " ".join(client.get(f"/letters/{submitted}").get_data(as_text=True).split())
+    assert "1 · status asked again" in html and "next try" not in html
+    html = " ".join(client.get(f"/letters/{retrying}").get_data(as_text=True).split())
+    assert "2 · next try" in html and "status asked again" not in html
+
+
 def test_letter_body_with_script_is_shown_as_text(as_user, seed):
     letter_id = seed.letter("HELD", body='<script>alert("x")</script> <img src=x onerror=1>',
                             findings=[{**HELD_FINDINGS[0], "passages": ["<script>"]}])
