@@ -102,7 +102,7 @@ def forward(session: Session, settings, reply: Reply, letter: Letter,
     reply.letter_id = letter.id
     # A reply is the surest news of delivery: the writer learns it from the reply itself
     # (no 'delivered' notice after it), and the letter's status is no longer polled. A
-    # compare-and-set, so a status poll moving it at the same moment cannot log it twice.
+    # compare-and-set: two copies of a reply routed at once move the letter once.
     if letter.state == S.SUBMITTED and claim(
             session, letter.id, [S.SUBMITTED], S.DELIVERED,
             note="delivered: the prisoner's reply came back") is not None:
