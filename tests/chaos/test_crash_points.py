@@ -43,7 +43,10 @@ def test_every_crash_point_once(make_chaos_stack, database, request):
     url = request.getfixturevalue("pg_url") if database == "postgres" else None
     assert CORE <= IN_CODE, f"crash points removed from the code: {sorted(CORE - IN_CODE)}"
     points = tuple(p for p in POINTS if p in IN_CODE)
-    stack = make_chaos_stack(url).start(crash_at=points)
+    # A crashed ingest's task is redelivered at once and can find the dead worker's lock
+    # still held (the wait below clears it, but may be late): it then leaves the mail to the
+    # next poll. Beat asks every 5 s here, not every 60 s, so one lost race costs seconds.
+    stack = make_chaos_stack(url, extra_env={"GATEWAY_INBOX_POLL_S": "5"}).start(crash_at=points)
     stack.allow_resent_mail = True  # outbox.after_send: sent, not recorded -> sent again
     # One letter first: intake crashes before and after its commit, then after the move;
     # only the next letters, new to the database, reach the point after the publish.
