@@ -167,7 +167,7 @@ def run(minutes: float, fault_every: float, letter_every: float, seed: int,
             _restart_worker(stack)
         print(f"soak: {i} letters, {len(stack.faults)} faults, worker restarted after it "
               f"exited: {len(stack.restarts)}; settling", flush=True)
-        deadline = time.monotonic() + 600  # a killed ingest keeps its lock for 300 s
+        deadline = time.monotonic() + 600  # generous: a killed ingest's lock alone lasts 30 s
         while time.monotonic() < deadline and not settled(stack):
             time.sleep(2)
         report = check(stack, record=False)

@@ -4,7 +4,8 @@ whole pipeline (rules, lingua, pymorphy, providers): ~50 MB less in each of them
 
 acks_late + prefetch 1: a task whose worker dies is redelivered; every task is idempotent
 (it checks the state it expects), so a redelivery is harmless. No ETAs or countdowns:
-retries are scheduled in SQL and re-driven by the sweeper."""
+retries are scheduled in SQL and re-driven by the sweeper. The one countdown, a reply poll
+that failed after progress asking again in 5 s, may be lost harmlessly: beat polls too."""
 
 from __future__ import annotations
 

@@ -68,15 +68,19 @@ def _chunks(ids: list[int], size: int = BATCH):
         yield ids[i:i + size]
 
 
-def publish_checks(ids: list[int]) -> None:
+def _publish(task, ids: list[int]) -> None:
+    """The ids in batches: both pool processes get work, and no task holds hundreds of rows
+    (a batch of reply forwards carries their scans)."""
     for chunk in _chunks(ids):
-        check_letters.delay(chunk)
+        task.delay(chunk)
+
+
+def publish_checks(ids: list[int]) -> None:
+    _publish(check_letters, ids)
 
 
 def publish_mail(ids: list[int]) -> None:
-    # Batches, so both pool processes send and a batch never holds hundreds of scans.
-    for chunk in _chunks(ids):
-        send_mail.delay(chunk)
+    _publish(send_mail, ids)
 
 
 @signals.worker_init.connect
@@ -198,6 +202,8 @@ def poll_replies() -> int:
     mail: list[int] = []
 
     def stored(ids: list[int]) -> None:  # forwards leave while later pages are fetched
+        if not ids:
+            return
         mail.extend(ids)
         publish_mail(ids)
         try:
@@ -266,7 +272,6 @@ def sweep() -> dict:
         found.send += queue_late_received(session, _settings())
         session.commit()
     publish_checks(found.check)
-    for chunk in _chunks(found.submit):
-        submit_letters.delay(chunk)
+    _publish(submit_letters, found.submit)
     publish_mail(found.send)
     return {"check": len(found.check), "submit": len(found.submit), "send": len(found.send)}

@@ -30,8 +30,8 @@ LOCKS = ("gateway:lock:ingest:*", "gateway:lock:replies")
 
 
 def _clear_stale_locks(stack) -> None:
-    # A worker killed inside fetch_inbox / poll_replies keeps its Redis lock for its
-    # 300 s timeout (see test_liveness.py); an operator would clear it. Do the same.
+    # A worker killed inside fetch_inbox / poll_replies keeps its Redis lock until it
+    # expires (30 s / 120 s; see test_liveness.py); waiting is slow, so clear them.
     with stack.redis_server.client() as client:
         for pattern in LOCKS:
             for key in client.scan_iter(pattern):
