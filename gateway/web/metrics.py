@@ -136,9 +136,11 @@ def _allowed() -> bool:
     if current_user() is not None:
         return True
     token = settings().metrics_token
+    expected = token.get_secret_value().encode() if token is not None else b""
     given = flask.request.headers.get("Authorization", "")
-    return token is not None and given.startswith("Bearer ") and hmac.compare_digest(
-        given.removeprefix("Bearer ").strip().encode(), token.get_secret_value().encode())
+    # An empty setting (GATEWAY_METRICS_TOKEN= in .env) is no token, not an empty password.
+    return bool(expected) and given.startswith("Bearer ") and hmac.compare_digest(
+        given.removeprefix("Bearer ").strip().encode(), expected)
 
 
 @bp.route("/metrics")

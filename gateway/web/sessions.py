@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 import secrets
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import flask
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
@@ -92,9 +93,8 @@ def purge_expired(db: Session) -> None:
 
 
 def _loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") or "]:" in host \
-        else host.strip("[]")
-    if name.lower() == "localhost":
+    name = urlsplit("//" + host).hostname or ""
+    if name == "localhost":
         return True
     try:
         return ipaddress.ip_address(name).is_loopback

@@ -115,6 +115,15 @@ def test_the_cookie_is_secure_except_plain_http_on_loopback(app, base, secure):
     assert ("Secure" in cookie) is secure
 
 
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("localhost", True), ("localhost:8000", True), ("127.0.0.1:8000", True),
+    ("127.1.2.3", True), ("[::1]:8000", True), ("dash.example.org", False),
+    ("10.0.0.5:8000", False), ("[2001:db8::1]", False), ("localhost.evil.example", False)])
+def test_what_counts_as_loopback_for_the_cookie(host, loopback):
+    from gateway.web.sessions import _loopback
+    assert _loopback(host) is loopback
+
+
 def csrf_token_at(client, base: str) -> str:
     from .conftest import CSRF_RE
     return CSRF_RE.search(client.get("/login", base_url=base).get_data(as_text=True)).group(1)
@@ -286,8 +295,17 @@ def test_metrics_need_a_bearer_token_or_a_login(settings, sessions, as_user):
     assert as_user("viewer").get("/metrics").status_code == 200
 
 
-def test_metrics_without_a_token_set_are_for_logged_in_organizers_only(app):
-    assert app.test_client().get("/metrics").status_code == 401
+@pytest.mark.parametrize("token", [None, ""])
+def test_metrics_without_a_token_set_are_for_logged_in_organizers_only(settings, sessions,
+                                                                        token):
+    # "" is what GATEWAY_METRICS_TOKEN= (left empty in .env) gives: no token, never a match.
+    app = create_app(settings.model_copy(update={
+        "metrics_token": None if token is None else SecretStr(token)}))
+    app.config.update(TESTING=True)
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer  "}).status_code == 401
 
 
 # -- audited scans, safe CSV ---------------------------------------------------------------
