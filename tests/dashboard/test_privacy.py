@@ -354,3 +354,47 @@ def test_csv_export_neutralizes_formulas_and_the_import_takes_them_back(as_user,
                                                          "-Москва")
     with sessions() as db:
         assert import_rows(db, rows).unchanged == 1
+
+
+# -- the same on PostgreSQL ------------------------------------------------------------------
+
+@pytest.mark.postgres
+def test_server_sessions_and_the_throttle_on_postgresql(pg_url):
+    from gateway.config import Settings
+    from gateway.db import engine_for, session_factory
+    from gateway.models import Base
+    from gateway.web.accounts import create_user
+    settings = Settings(database_url=pg_url, secret_key=SECRET * 2,
+                        broker_url="redis://127.0.0.1:1/0")
+    Base.metadata.create_all(engine_for(pg_url))
+    sessions = session_factory(pg_url)
+    with sessions() as db:
+        create_user(db, "admin", PASSWORD, "admin")
+        create_user(db, "viewer", PASSWORD, "viewer")
+        db.commit()
+    app = create_app(settings)
+    app.config.update(TESTING=True)
+    try:
+        owner = app.test_client()
+        assert login(owner, "viewer").status_code == 302
+        stolen = thief(app, session_cookie(owner))
+        assert stolen.get("/letters").status_code == 200
+        assert post(owner, "/logout").status_code == 302
+        assert stolen.get("/letters").status_code == 302
+
+        admin = app.test_client()
+        assert login(admin, "admin").status_code == 302
+        again = app.test_client()
+        assert login(again, "viewer").status_code == 302
+        with sessions() as db:
+            viewer_id = db.scalar(select(User.id).where(User.username == "viewer"))
+        assert "1" in admin.get("/users").get_data(as_text=True)
+        assert post(admin, f"/users/{viewer_id}/logout-everywhere").status_code == 302
+        assert again.get("/").status_code == 302
+
+        for _ in range(FREE_FAILURES):
+            login_from(app, "203.0.113.1", "admin", "guess")
+        assert login_from(app, "203.0.113.1", "admin").status_code == 429
+        assert login_from(app, "203.0.113.2", "admin").status_code == 302
+    finally:
+        engine_for(pg_url).dispose()
