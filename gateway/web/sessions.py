@@ -113,6 +113,8 @@ class ServerSessionInterface(SecureCookieSessionInterface):
         # HTTP (an SSH tunnel, development); behind a TLS proxy the request is https.
         if self._secure is not None:
             return self._secure
+        if app.config.get("SESSION_COOKIE_SECURE"):  # the old GATEWAY_FLASK_ way still holds
+            return True
         request = flask.request
         return request.is_secure or not _loopback(request.host)
 
