@@ -200,6 +200,7 @@ def user_password(username: str,
 
     from gateway.models import User
     from gateway.web.accounts import set_password
+    from gateway.web.sessions import end_all
     password = password or secrets.token_urlsafe(12)
     with _sessions()() as session:
         user = session.scalar(select(User).where(User.username == username))
@@ -207,8 +208,27 @@ def user_password(username: str,
             console.print(f"[red]no user named {username}[/]")
             raise typer.Exit(1)
         set_password(user, password)
+        ended = end_all(session, user.id)  # a stolen session must not outlive the old password
         session.commit()
-    console.print(f"password of [bold]{username}[/] set to [bold]{password}[/]")
+    console.print(f"password of [bold]{username}[/] set to [bold]{password}[/]; "
+                  f"{ended} dashboard session(s) ended")
+
+
+@user_app.command("logout")
+def user_logout(username: str) -> None:
+    """End every dashboard session of an organizer, on every device (a lost laptop)."""
+    from sqlalchemy import select
+
+    from gateway.models import User
+    from gateway.web.sessions import end_all
+    with _sessions()() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            console.print(f"[red]no user named {username}[/]")
+            raise typer.Exit(1)
+        ended = end_all(session, user.id)
+        session.commit()
+    console.print(f"{ended} dashboard session(s) of [bold]{username}[/] ended")
 
 
 @providers_app.command("sync")

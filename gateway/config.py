@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     reply_match_confirmations: int = Field(default=1, ge=1, le=2)
     # Queue depth (Redis LLEN of letters, intake or mail) above which the overview alerts.
     queue_alert_depth: int = 500
+    # Reverse proxies in front of the dashboard whose X-Forwarded-For/-Proto/-Host are
+    # trusted (1 behind one TLS proxy); 0 = none, the dashboard is reached directly.
+    web_proxy_hops: int = Field(default=0, ge=0)
+    # The session cookie's Secure flag; unset: on, except for plain HTTP on a loopback host.
+    web_cookie_secure: bool | None = None
+    # Admins must log in with a TOTP code; without one enrolled they can only enrol.
+    admin_totp_required: bool = False
+    # Prometheus' bearer token for /metrics; unset, only a logged-in organizer can read it.
+    metrics_token: SecretStr | None = None
 
     # Checks: names of rules to switch off, comma separated
     rules_disabled: str = Field(default="")

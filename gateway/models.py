@@ -256,6 +256,27 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="viewer")  # admin | moderator | viewer
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Two-factor login: the TOTP secret, sealed; NULL = not enrolled. The last time step a
+    # code was accepted for, so a code seen over a shoulder cannot be used twice.
+    totp_sealed: Mapped[str | None] = mapped_column(Text)
+    totp_last_step: Mapped[int | None]
+
+
+class WebSession(Base):
+    """A dashboard session on the server: the browser's cookie holds only a random token
+    whose SHA-256 is stored here, so deleting the row (logout, password reset, an admin's
+    "log out everywhere") ends the session wherever its cookie was copied to."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    # Password given, second factor still owed: the session opens nothing but the code form.
+    pending_second_factor: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)  # the CSRF token, an enrolment
 
 
 class AuditEntry(Base):

@@ -70,3 +70,31 @@ def test_status_and_accounts(run):
     assert "alice" in out and "moderator" in out
     run("user", "add", "alice", "--password", "long-enough-2", code=1)
     assert "set to" in run("user", "password", "alice", "--password", "long-enough-3")
+
+
+@pytest.mark.privacy
+def test_a_new_password_or_a_logout_from_the_shell_ends_dashboard_sessions(run):
+    from sqlalchemy import func, select
+
+    from gateway.db import session_factory
+    from gateway.models import User, WebSession
+    run("user", "add", "boris", "--role", "viewer", "--password", "long-enough-1")
+    sessions = session_factory(get_settings().database_url)
+
+    def open_sessions(n: int = 0) -> int:
+        with sessions() as db:
+            user_id = db.scalar(select(User.id).where(User.username == "boris"))
+            for i in range(n):
+                db.add(WebSession(token_hash=f"{n}-{i}".ljust(64, "0"), user_id=user_id,
+                                  data={}))
+            db.commit()
+            return db.scalar(select(func.count()).select_from(WebSession))
+
+    assert open_sessions(2) == 2
+    assert "2 dashboard session(s) ended" in run("user", "password", "boris",
+                                                 "--password", "long-enough-2")
+    assert open_sessions() == 0
+    assert open_sessions(1) == 1
+    assert "1 dashboard session(s) of boris ended" in run("user", "logout", "boris")
+    assert open_sessions() == 0
+    run("user", "logout", "nobody", code=1)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from gateway.models import AuditEntry, User
+from gateway.models import AuditEntry, User, WebSession
+from gateway.web import sessions
 from gateway.web.accounts import Role, create_user, set_password
 from gateway.web.auth import requires
 from gateway.web.context import audit, current_user, db
@@ -33,7 +34,11 @@ def users():
             flask.flash(f"Added {user.username} ({user.role}).", "ok")
         return flask.redirect(flask.url_for("admin.users"))
     people = session.scalars(select(User).order_by(User.username)).all()
-    return flask.render_template("dashboard/users.html", people=people, roles=list(Role))
+    open_sessions = dict(session.execute(
+        select(WebSession.user_id, func.count()).where(~WebSession.pending_second_factor)
+        .group_by(WebSession.user_id)).all())
+    return flask.render_template("dashboard/users.html", people=people, roles=list(Role),
+                                 open_sessions=open_sessions)
 
 
 @bp.route("/users/<int:user_id>", methods=["POST"])
@@ -65,10 +70,32 @@ def update_user(user_id: int):
             flask.flash(str(exc), "error")
             return flask.redirect(flask.url_for("admin.users"))
         changes.append("password reset")
+    if form.get("reset_totp") == "1" and user.totp_sealed:
+        user.totp_sealed, user.totp_last_step = None, None  # a lost phone
+        changes.append("two-factor reset")
     if changes:
+        # A new password, or a person let go: whoever holds one of their sessions (a copied
+        # cookie included) must log in again.
+        if {"password reset", "deactivated", "two-factor reset"} & set(changes):
+            ended = sessions.end_all(session, user.id)
+            changes.append(f"{ended} session(s) ended")
         audit("update_user", detail=f"{user.username}: {', '.join(changes)}")
         session.commit()
         flask.flash(f"{user.username}: {', '.join(changes)}.", "ok")
+    return flask.redirect(flask.url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/logout-everywhere", methods=["POST"])
+@requires("admin")
+def logout_everywhere(user_id: int):
+    session = db()
+    user = session.get(User, user_id)
+    if user is None:
+        flask.abort(404)
+    ended = sessions.end_all(session, user.id)
+    audit("logout_everywhere", detail=f"{user.username}: {ended} session(s) ended")
+    session.commit()
+    flask.flash(f"{user.username}: {ended} session(s) ended on every device.", "ok")
     return flask.redirect(flask.url_for("admin.users"))
 
 

@@ -28,8 +28,10 @@ from gateway.web import (
     overview,
     prisoners,
     replies,
+    twofactor,
 )
 from gateway.web.formatting import register_filters
+from gateway.web.sessions import ServerSessionInterface
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -57,18 +59,20 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
         SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
         OVERVIEW_SETTLED_SECONDS=60.0,  # settled counts and spend: see overview.py
     )
-    # Deployment knobs that are Flask's own, e.g. GATEWAY_FLASK_SESSION_COOKIE_SECURE=true
-    # behind a TLS proxy, GATEWAY_FLASK_PROXY_HOPS=1 to trust one X-Forwarded-For hop.
+    # Any other Flask setting, with the GATEWAY_FLASK_ prefix.
     app.config.from_prefixed_env("GATEWAY_FLASK")
-    if hops := int(app.config.get("PROXY_HOPS", 0)):
+    if hops := settings.web_proxy_hops:
+        # The proxy's X-Forwarded-Proto makes the request https, so Flask-WTF's referer check
+        # and the Secure cookie see what the browser sees; -For gives the throttle the client.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.sessions"] = session_factory(settings.database_url)
+    app.session_interface = ServerSessionInterface(settings.web_cookie_secure)
     CSRFProtect(app)
     register_filters(app)
 
     for module in (auth, overview, letters, moderation, failures, desk, replies, prisoners,
-                   admin, metrics):
+                   admin, metrics, twofactor):
         app.register_blueprint(module.bp)
 
     @app.teardown_appcontext
@@ -82,7 +86,9 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # Same-origin: Flask-WTF checks the Referer of every POST over HTTPS; other sites
+        # still learn nothing of the dashboard's addresses.
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
         if flask.request.endpoint != "static":
             response.headers.setdefault("Cache-Control", "no-store")

@@ -1,12 +1,11 @@
-"""Login, logout, the login gate in front of every route, and role checks.
+"""Login (password, then a TOTP code when the account has one), logout, the login gate in
+front of every route, and role checks.
 
-The session cookie holds only the user id and two timestamps; the user row is read on every
-request, so a deactivated or re-roled organizer is cut off at once, and the server decides
-expiry (absolute and idle) rather than trusting the browser's cookie lifetime."""
+Sessions live on the server (sessions.py); the user row is read on every request, so a
+deactivated or re-roled organizer is cut off at once."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -15,35 +14,41 @@ from urllib.parse import urlsplit
 import flask
 
 from gateway.models import User
-from gateway.web.accounts import authenticate, role_allows, throttled
+from gateway.web import sessions, twofactor
+from gateway.web.accounts import (
+    authenticate,
+    record_failure,
+    record_login,
+    role_allows,
+    throttled,
+)
 from gateway.web.context import current_user, db
 
 bp = flask.Blueprint("auth", __name__)
 
-SESSION_MAX_AGE = timedelta(hours=12)
-SESSION_IDLE = timedelta(hours=2)
-# Endpoints reachable without a session: everything else is behind the gate.
-PUBLIC = frozenset({"auth.login", "static", "metrics.healthz", "metrics.metrics"})
+SESSION_MAX_AGE = sessions.MAX_AGE
+SESSION_IDLE = sessions.IDLE
+# Endpoints reachable without a session: everything else is behind the gate. /metrics
+# checks its own bearer token or session.
+PUBLIC = frozenset({"auth.login", "auth.second_factor", "static", "metrics.healthz",
+                    "metrics.metrics"})
+# What an admin who must enrol a second factor may still open.
+ENROLMENT = frozenset({"twofactor.enrol", "twofactor.qr", "auth.logout", "static"})
 
 
 @bp.before_app_request
 def _login_gate():
     flask.g.user = None
-    user_id = flask.session.get("uid")
-    now = time.time()
-    if user_id is not None:
-        fresh = (now - flask.session.get("login_at", 0) < SESSION_MAX_AGE.total_seconds()
-                 and now - flask.session.get("seen_at", 0) < SESSION_IDLE.total_seconds())
-        user = db().get(User, user_id) if fresh else None
+    session = flask.session
+    user_id = getattr(session, "user_id", None)
+    if user_id is not None and not session.pending:
+        user = db().get(User, user_id)
         db().commit()  # end the read: on SQLite every transaction holds the write lock
         if user is not None and user.active:
             flask.g.user = user
-            # The overview's 5-second poll is not a person at the keyboard: it must not keep
-            # an abandoned session alive.
-            if not flask.request.headers.get("HX-Request"):
-                flask.session["seen_at"] = now
         else:
-            flask.session.clear()
+            sessions.end(db())
+            db().commit()
     if flask.g.user is None and flask.request.endpoint not in PUBLIC:
         if flask.request.headers.get("HX-Request"):
             # htmx would swap the login page into a fragment: tell it to reload instead.
@@ -53,6 +58,12 @@ def _login_gate():
         query = flask.request.query_string.decode()
         here = flask.request.path + (f"?{query}" if query else "")
         return flask.redirect(flask.url_for("auth.login", next=here))
+    user = flask.g.user
+    if user is not None and not user.totp_sealed and twofactor.required_for(user) and \
+            flask.request.endpoint not in ENROLMENT | PUBLIC:
+        if flask.request.method != "GET" or flask.request.headers.get("HX-Request"):
+            flask.abort(403)
+        return flask.redirect(flask.url_for("twofactor.enrol"))
     return None
 
 
@@ -80,34 +91,77 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def _wait_text(wait: timedelta) -> str:
+    seconds = int(wait.total_seconds()) + 1
+    return f"{seconds} seconds" if seconds < 120 else f"{seconds // 60 + 1} minutes"
+
+
+def _client() -> str:
+    return flask.request.remote_addr or "?"  # behind GATEWAY_WEB_PROXY_HOPS: the real client
+
+
+def _complete_login(user: User):
+    sessions.begin(db(), user.id)
+    record_login(db(), user, _client())
+    sessions.purge_expired(db())
+    db().commit()
+    return flask.redirect(_safe_next(flask.request.args.get("next")))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
     if flask.request.method == "POST":
         username = flask.request.form.get("username", "").strip()
         password = flask.request.form.get("password", "")
-        ip = flask.request.remote_addr or "?"
         session = db()
-        if throttled(session, username, ip):
-            error = "Too many failed attempts. Wait 15 minutes and try again."
-            status = 429
-        else:
-            user = authenticate(session, username, password, ip)
+        if wait := throttled(session, username, _client()):
             session.commit()
-            if user is not None:
-                flask.session.clear()  # no fixation: a fresh session for the new login
-                flask.session.permanent = True
-                flask.session.update(uid=user.id, login_at=time.time(), seen_at=time.time())
-                return flask.redirect(_safe_next(flask.request.args.get("next")))
-            error = "Wrong username or password."
-            status = 401
-        return flask.render_template("dashboard/login.html", error=error), status
+            return flask.render_template(
+                "dashboard/login.html", error="Too many failed attempts. Wait "
+                f"{_wait_text(wait)} and try again."), 429
+        user = authenticate(session, username, password, _client())
+        if user is None:
+            session.commit()
+            return flask.render_template("dashboard/login.html",
+                                         error="Wrong username or password."), 401
+        if user.totp_sealed:
+            sessions.begin(session, user.id, pending_second_factor=True)
+            session.commit()
+            return flask.redirect(flask.url_for("auth.second_factor",
+                                                next=flask.request.args.get("next")))
+        return _complete_login(user)
     if current_user() is not None:
         return flask.redirect(flask.url_for("overview.index"))
     return flask.render_template("dashboard/login.html", error=None)
 
 
+@bp.route("/login/code", methods=["GET", "POST"])
+def second_factor():
+    """The code from the authenticator app, after a right password (a pending session)."""
+    session = flask.session
+    if not getattr(session, "pending", False):
+        return flask.redirect(flask.url_for("auth.login"))
+    user = db().get(User, session.user_id)
+    if user is None or not user.active:
+        sessions.end(db())
+        db().commit()
+        return flask.redirect(flask.url_for("auth.login"))
+    error, status = None, 200
+    if flask.request.method == "POST":
+        if wait := throttled(db(), user.username, _client()):
+            error, status = f"Too many failed attempts. Wait {_wait_text(wait)} and try " \
+                            "again.", 429
+        elif twofactor.accept_code(user, flask.request.form.get("code", "")):
+            return _complete_login(user)
+        else:
+            record_failure(db(), user.username, _client())
+            error, status = "That code is not right. Try the newest code from the app.", 401
+        db().commit()
+    return flask.render_template("dashboard/login_code.html", error=error), status
+
+
 @bp.route("/logout", methods=["POST"])
 def logout():
-    flask.session.clear()
+    sessions.end(db())
+    db().commit()
     return flask.redirect(flask.url_for("auth.login"))

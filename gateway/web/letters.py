@@ -125,6 +125,11 @@ def reply_page(page_id: int):
     page = db().get(ReplyPage, page_id)
     if page is None:
         flask.abort(404)
+    # A scan is a prisoner's letter: each view is audited like a letter's.
+    reply = db().get(Reply, page.reply_id)
+    audit("view_reply", letter_id=reply.letter_id if reply else None,
+          detail=f"reply {page.reply_id}: page {page.n}")
+    db().commit()
     inline = page.content_type in INLINE_IMAGES
     ext = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}.get(
         page.content_type, "bin")

@@ -2,10 +2,12 @@
 
 The figures are read from SQL (and Redis) when scraped, by a custom collector: the gateway's
 processes keep no counters in memory that a restart would lose, and the database is the
-truth. No personal data is exposed: counts only."""
+truth. No personal data is exposed: counts only, and only to Prometheus with
+GATEWAY_METRICS_TOKEN or to a logged-in organizer."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from gateway.models import Letter, OutboundMail, Reply, utcnow
 from gateway.states import LetterState
-from gateway.web.context import db
+from gateway.web.context import current_user, db, settings
 from gateway.web.health import queue_depths
 from gateway.web.overview import Settled, compute, settled_cache
 
@@ -129,8 +131,25 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
+def _allowed() -> bool:
+    """Prometheus with the bearer token, or an organizer who is logged in."""
+    if current_user() is not None:
+        return True
+    token = settings().metrics_token
+    expected = token.get_secret_value().encode() if token is not None else b""
+    given = flask.request.headers.get("Authorization", "")
+    # An empty setting (GATEWAY_METRICS_TOKEN= in .env) is no token, not an empty password.
+    return bool(expected) and given.startswith("Bearer ") and hmac.compare_digest(
+        given.removeprefix("Bearer ").strip().encode(), expected)
+
+
 @bp.route("/metrics")
 def metrics():
+    # Spend and volumes are nobody else's business.
+    if not _allowed():
+        return flask.Response("a bearer token or a login is needed\n", status=401,
+                              mimetype="text/plain",
+                              headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     return flask.Response(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
 
 

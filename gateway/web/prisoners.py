@@ -53,8 +53,24 @@ def decode_csv(data: bytes) -> str:
         return data.decode("cp1251")
 
 
+# A cell starting with one of these is a formula to Excel and LibreOffice (a name like
+# "=HYPERLINK(...)" typed into the directory would run on the exporter's machine).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize(cell: str) -> str:
+    """A leading apostrophe makes a spreadsheet show the cell as text (OWASP's advice)."""
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
+def unneutralize(cell: str) -> str:
+    """What neutralize() added, taken off again on import."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+
+
 def parse_csv(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text, newline="")))
+    return [{k: unneutralize(v) if isinstance(v, str) else v for k, v in row.items()}
+            for row in csv.DictReader(io.StringIO(text, newline=""))]
 
 
 def preview_import(session: Session, rows: list[dict[str, str]]) -> Preview:
@@ -244,7 +260,8 @@ def export_csv():
     columns = (*COLUMNS, *OPTIONAL, "status")
     writer.writerow(columns)
     for p in prisoners:
-        writer.writerow(["" if getattr(p, c) is None else getattr(p, c) for c in columns])
+        writer.writerow(["" if getattr(p, c) is None else neutralize(str(getattr(p, c)))
+                         for c in columns])
     audit("export_prisoners", detail=f"{len(prisoners)} prisoners")
     session.commit()
     response = flask.make_response(out.getvalue().encode("utf-8-sig"))  # BOM: Excel reads UTF-8

@@ -13,6 +13,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -70,15 +71,17 @@ class WebStack(Stack):
         raise AssertionError("the dashboard did not answer\n" + self.log("web"))
 
 
-@pytest.fixture(scope="module")
-def stack(dovecot, redis_server) -> Iterator[WebStack]:
+@contextmanager
+def running_stack(dovecot, redis_server, **extra_env: str) -> Iterator[WebStack]:
+    """The whole gateway and its dashboard, with the USERS, on fresh servers."""
     if redis_server.paused:
         redis_server.resume()
     dovecot.reset()
     with redis_server.client() as client:
         client.flushall()
     root = Path(tempfile.mkdtemp(prefix="gw-browser-"))
-    stack = WebStack(root, dovecot, redis_server.url, f"sqlite:///{root / 'gateway.db'}")
+    stack = WebStack(root, dovecot, redis_server.url, f"sqlite:///{root / 'gateway.db'}",
+                     extra_env=extra_env)
     try:
         stack.start()
         for name, role in USERS.items():
@@ -88,6 +91,12 @@ def stack(dovecot, redis_server) -> Iterator[WebStack]:
     finally:
         stack.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack(dovecot, redis_server) -> Iterator[WebStack]:
+    with running_stack(dovecot, redis_server) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +114,10 @@ def chromium():
 class Organizer:
     """One person at the dashboard: their own browser context (cookies) and page."""
 
-    def __init__(self, browser, base: str, username: str) -> None:
+    def __init__(self, browser, base: str, username: str, **context_options) -> None:
         self.base, self.username = base, username
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                           **context_options)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         # A CSP violation or a script error shows up here: pages must have none.

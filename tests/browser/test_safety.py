@@ -14,10 +14,9 @@ from .conftest import http_session
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-# Reachable without a session, on purpose: the login form, static files, and the probes
-# (/healthz for the orchestrator, /metrics for Prometheus: counts only, no personal data;
-# the README says to keep /metrics behind the proxy).
-PUBLIC = {"auth.login", "static", "metrics.healthz", "metrics.metrics"}
+# Reachable without a session, on purpose: the login form, static files, and the
+# orchestrator's probe. /metrics is not: it wants Prometheus' bearer token or a login (401).
+PUBLIC = {"auth.login", "static", "metrics.healthz"}
 
 
 def routes() -> list[tuple[str, str, str]]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+from datetime import timedelta
 
-from gateway.models import AuditEntry, User
+import pytest
+from sqlalchemy import func, select
+
+from gateway.models import AuditEntry, User, WebSession
 from gateway.web.accounts import create_user
 
 from .conftest import PASSWORD, csrf_token, login
@@ -140,28 +142,39 @@ def test_security_headers_on_every_page(as_user):
     assert "<script>" not in html and " style=" not in html  # nothing inline for the CSP to block
 
 
-def test_idle_session_expires_on_the_server(as_user):
+def _age_sessions(sessions, username: str, *, seen: float = 0, created: float = 0) -> None:
+    """Move a user's sessions back in time (hours) on the server, where expiry is decided."""
+    with sessions() as db:
+        for row in db.scalars(select(WebSession).join(User).where(User.username == username)):
+            row.seen_at -= timedelta(hours=seen)
+            row.created_at -= timedelta(hours=created)
+        db.commit()
+
+
+def _seen_at(sessions, username: str):
+    with sessions() as db:
+        return db.scalar(select(WebSession.seen_at).join(User).where(User.username == username))
+
+
+def test_idle_session_expires_on_the_server(as_user, sessions):
     client = as_user("viewer")
-    with client.session_transaction() as session:
-        session["seen_at"] -= 3 * 3600  # idle for three hours
+    _age_sessions(sessions, "viewer", seen=3)  # idle for three hours
+    assert client.get("/").status_code == 302
+    with sessions() as db:  # and the row is gone, not only refused
+        assert db.scalar(select(func.count()).select_from(WebSession)) == 0
+
+
+def test_old_session_expires_even_when_active(as_user, sessions):
+    client = as_user("viewer")
+    _age_sessions(sessions, "viewer", created=13)
     assert client.get("/").status_code == 302
 
 
-def test_old_session_expires_even_when_active(as_user):
+def test_live_polling_does_not_keep_an_idle_session_alive(as_user, sessions):
     client = as_user("viewer")
-    with client.session_transaction() as session:
-        session["login_at"] -= 13 * 3600
-    assert client.get("/").status_code == 302
-
-
-def test_live_polling_does_not_keep_an_idle_session_alive(as_user):
-    client = as_user("viewer")
-    with client.session_transaction() as session:
-        session["seen_at"] -= 3600
-        seen = session["seen_at"]
+    _age_sessions(sessions, "viewer", seen=1)
+    seen = _seen_at(sessions, "viewer")
     assert client.get("/overview/live", headers={"HX-Request": "true"}).status_code == 200
-    with client.session_transaction() as session:
-        assert session["seen_at"] == seen
+    assert _seen_at(sessions, "viewer") == seen
     client.get("/")
-    with client.session_transaction() as session:
-        assert session["seen_at"] > seen
+    assert _seen_at(sessions, "viewer") > seen

@@ -65,11 +65,11 @@ def test_queue_depth_alerts_read_redis_and_tolerate_it_down(settings, sessions, 
     assert "The task queue (Redis) does not answer" in down.get_data(as_text=True)
 
 
-def test_metrics_show_heartbeat_ages(app, sessions):
+def test_metrics_show_heartbeat_ages(as_user, sessions):
     with sessions() as session:
         beat(session, "worker")
         session.commit()
-    text = app.test_client().get("/metrics").get_data(as_text=True)
+    text = as_user("viewer").get("/metrics").get_data(as_text=True)
     assert 'gateway_heartbeat_age_seconds{process="worker"}' in text
     assert 'process="imap-watch"' not in text  # never reported: absent, not zero
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from gateway.models import AuditEntry, Cursor, OutboundMail, Reply, ReplyPage, utcnow
@@ -168,11 +169,10 @@ def test_unsafe_attachment_is_a_download_never_rendered(as_user, seed, sessions)
     assert response.headers["Content-Disposition"].startswith("attachment")
 
 
-def test_healthz_and_metrics(app, world, sessions):
-    client = app.test_client()
-    health = client.get("/healthz")
+def test_healthz_and_metrics(app, world, sessions, as_user):
+    health = app.test_client().get("/healthz")  # open: the orchestrator has no login
     assert health.status_code == 200 and health.data == b"ok"
-    text = client.get("/metrics").get_data(as_text=True)
+    text = as_user("viewer").get("/metrics").get_data(as_text=True)
     assert 'gateway_letters{state="HELD"} 1.0' in text
     assert 'gateway_letters{state="SUBMITTED"} 1.0' in text
     assert 'gateway_provider_paused{provider="http"} 1.0' in text
@@ -189,8 +189,10 @@ def test_metrics_read_queue_depths_from_redis(settings, sessions, redis_url):
     client = redis.Redis.from_url(redis_url)
     client.rpush("letters", "a", "b", "c")
     client.rpush("mail", "m")
-    app = create_app(settings.model_copy(update={"broker_url": redis_url}))
-    text = app.test_client().get("/metrics").get_data(as_text=True)
+    app = create_app(settings.model_copy(update={"broker_url": redis_url,
+                                                 "metrics_token": SecretStr("t" * 32)}))
+    text = app.test_client().get("/metrics", headers={"Authorization": "Bearer " + "t" * 32}
+                                 ).get_data(as_text=True)
     assert "gateway_broker_up 1.0" in text
     assert 'gateway_queue_depth{queue="letters"} 3.0' in text
     assert 'gateway_queue_depth{queue="intake"} 0.0' in text
