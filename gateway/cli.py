@@ -143,9 +143,7 @@ def imap_watch() -> None:
 def _inbox():
     """The shared inbox, as the ingest task (`workers.tasks.inbox`) opens it."""
     from gateway.pipeline.intake import Mailbox
-    s = get_settings()
-    return Mailbox(s.imap_host, s.imap_port, s.imap_user, s.imap_password.get_secret_value(),
-                   s.imap_folder, s.imap_processed_folder, s.imap_ssl)
+    return Mailbox.inbox(get_settings())
 
 
 @app.command()
