@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.db import make_engine
 from gateway.devstack.dovecot import DovecotServer
 from gateway.devstack.ports import free_port
+from gateway.directory import DEMO_CSV, import_rows, read_rows
 from gateway.migrate import upgrade
 from tests.privacy.certs import Issued, TestCA
 
@@ -151,5 +152,9 @@ def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
     upgrade(url)
     engine = make_engine(url)
-    yield sessionmaker(engine, expire_on_commit=False)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with factory() as session:
+        import_rows(session, read_rows(DEMO_CSV))
+        session.commit()
+    yield factory
     engine.dispose()
