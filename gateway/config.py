@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     # Queue depth (Redis LLEN of letters, intake or mail) above which the overview alerts.
     queue_alert_depth: int = 500
 
+    # Logs: one line per record to stderr, e-mail addresses always removed
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
     # Checks: names of rules to switch off, comma separated
     rules_disabled: str = Field(default="")
     monthly_budget_rub: float | None = None
