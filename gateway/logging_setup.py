@@ -71,14 +71,15 @@ def protect(handler: logging.Handler, fmt: str | None = None) -> logging.Handler
 def configure(level: str | int | None = None, *, fmt: str | None = None,
               logfile: str | None = None, stream: IO[str] | None = None) -> logging.Handler:
     """Give the root logger one protected handler (stderr by default), replacing the one
-    an earlier call added: safe to call again (Celery calls it in each pool process)."""
+    an earlier call added: safe to call again (Celery calls it in each pool process). The
+    process's real stderr: Celery replaces sys.stderr by a proxy that logs what it gets."""
     if level is None or fmt is None:
         from gateway.config import get_settings
         settings = get_settings()
         level = level if level is not None else settings.log_level
         fmt = fmt or settings.log_format
     handler = (logging.FileHandler(logfile, encoding="utf-8") if logfile
-               else logging.StreamHandler(stream or sys.stderr))
+               else logging.StreamHandler(stream or sys.__stderr__))
     handler._gateway = True  # type: ignore[attr-defined]
     root = logging.getLogger()
     for old in root.handlers[:]:
