@@ -81,3 +81,37 @@ def test_celery_and_gunicorn_use_the_same_set_up():
             any(isinstance(f, RedactAddresses) for f in h.filters) for h in handlers)
     finally:
         root.handlers[:] = saved
+
+
+@pytest.mark.parametrize("argv,expect", [
+    (["-m", "celery", "-A", "workers.celery_app", "worker", "-c", "1", "--without-gossip",
+      "--without-mingle", "-l", "INFO"], "Cannot connect"),
+    (["-m", "gateway.cli", "imap-watch"], "inbox watcher lost"),
+], ids=["worker", "imap-watch"])
+def test_a_real_process_logs_json_lines_without_addresses(tmp_path, argv, expect):
+    """The worker and the watcher, started as in production, against servers that are not
+    there: their complaints name the mailbox login (an address) and the broker URL."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from gateway.devstack.ports import free_port
+    env = {**os.environ, "GATEWAY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",
+           "GATEWAY_IMAP_PORT": str(free_port()), "GATEWAY_IMAP_USER": "anna@example.org",
+           "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}"}
+    err = tmp_path / "stderr"
+    with open(err, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, *argv], env=env, stdout=subprocess.DEVNULL,
+                                stderr=sink, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while expect not in err.read_text(errors="replace") and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    lines = [json.loads(line) for line in err.read_text().splitlines() if line.startswith("{")]
+    [first, *_] = [line for line in lines if expect in line["message"]]
+    assert first["level"] in ("ERROR", "WARNING") and first["pid"] > 0
+    assert "anna@example.org" not in err.read_text()
