@@ -29,7 +29,7 @@ from gateway.pipeline.intake import Mailbox, connect, ensure_folder
 from gateway.providers.base import Provider, RefusedPage
 from gateway.replies.bounces import handle_bounce
 from gateway.replies.matching import find_number, match_letter, suggest_letter
-from gateway.replies.scan_safety import UnsafeScan, reencode_scan
+from gateway.replies.scan_safety import UnsafeScan, reencode_scan_isolated
 from gateway.states import LetterState as S
 
 log = logging.getLogger(__name__)
@@ -51,13 +51,14 @@ def pages_hash(pages: list[tuple[str, bytes]]) -> str | None:
 
 def safe_pages(pages: list[tuple[str, bytes]], settings) -> tuple[list[tuple[str, bytes]],
                                                                   str | None]:
-    """Every page re-encoded (scan_safety); the reason the first unsafe one was refused."""
+    """Every page re-encoded (scan_safety, in a throwaway process); the reason the first
+    unsafe one was refused."""
     safe: list[tuple[str, bytes]] = []
     refused = None
     for n, (_declared, data) in enumerate(pages, start=1):
         try:
-            safe += [(p.content_type, p.data)
-                     for p in reencode_scan(data, max_pages=settings.scan_max_pages)]
+            safe += [(p.content_type, p.data) for p in
+                     reencode_scan_isolated(data, max_pages=settings.scan_max_pages)]
         except UnsafeScan as exc:
             refused = refused or f"page {n} refused: {exc.reason}"
     return safe, refused

@@ -10,6 +10,10 @@ What comes out is plain JPEG; anything else raises UnsafeScan with a reason for 
 from __future__ import annotations
 
 import io
+import json
+import resource
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -139,3 +143,63 @@ def _jpeg(image: Image.Image) -> bytes:
     image.info = {}
     image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
     return out.getvalue()
+
+
+# -- the same, in a throwaway process -------------------------------------------------
+# pdfium and Pillow's decoders are C code fed hostile bytes. In the worker, a scan that
+# exhausts memory or crashes would take the worker down, and the reply poll would meet the
+# same scan again after every restart. In a fresh interpreter with a memory limit and a
+# wall time, such a scan is just refused.
+ISOLATED_MEMORY_BYTES = 1024 * 1024 * 1024
+ISOLATED_TIMEOUT_S = 60.0
+_CHILD = "from gateway.replies.scan_safety import _child_main; _child_main()"
+
+
+def reencode_scan_isolated(data: bytes, *, max_pages: int = DEFAULT_MAX_PAGES,
+                           memory_bytes: int = ISOLATED_MEMORY_BYTES,
+                           timeout_s: float = ISOLATED_TIMEOUT_S) -> list[ScanPage]:
+    """reencode_scan in a child process: the same answer, or UnsafeScan when the child
+    runs out of memory or time or dies. Its answer is a JSON line and the pages' bytes
+    (no pickle: the child has just handled hostile input)."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _CHILD, str(max_pages), str(memory_bytes)],
+                              input=data, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise UnsafeScan(f"the scan took longer than {timeout_s:.0f} s to read") from exc
+    head, _, body = done.stdout.partition(b"\n")
+    try:
+        answer = json.loads(head)
+    except ValueError:
+        answer = None
+    if done.returncode != 0 or not isinstance(answer, dict):
+        raise UnsafeScan(f"reading the scan failed within the limits (exit {done.returncode})")
+    if not answer.get("ok"):
+        raise UnsafeScan(str(answer.get("reason", "refused")))
+    pages, offset = [], 0
+    for n, size in enumerate(answer["sizes"], start=1):
+        page = body[offset:offset + size]
+        offset += size
+        if not page.startswith(b"\xff\xd8\xff"):
+            raise UnsafeScan("the scan reader returned something that is not a JPEG")
+        pages.append(ScanPage(page, "image/jpeg", f"page-{n}.jpg"))
+    return pages
+
+
+def _child_main() -> None:
+    max_pages, memory = int(sys.argv[1]), int(sys.argv[2])
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    data = sys.stdin.buffer.read()
+    out = sys.stdout.buffer
+    try:
+        pages = reencode_scan(data, max_pages=max_pages)
+    except UnsafeScan as exc:
+        out.write(json.dumps({"ok": False, "reason": exc.reason}).encode() + b"\n")
+        return
+    except MemoryError:
+        out.write(json.dumps({"ok": False, "reason": "the scan needs more memory than a "
+                                                    "page may take"}).encode() + b"\n")
+        return
+    out.write(json.dumps({"ok": True, "sizes": [len(p.data) for p in pages]}).encode() + b"\n")
+    for page in pages:
+        out.write(page.data)

@@ -78,3 +78,14 @@ def test_too_many_pages_and_too_many_pixels_are_refused():
     huge = _image("PNG", "1", size=(10_000, 10_000))  # 100 M pixels in a few kB
     with pytest.raises(UnsafeScan, match="pixels"):
         reencode_scan(huge)
+
+
+def test_the_isolated_reader_gives_the_same_pages_or_refuses_within_its_limits():
+    from gateway.replies.scan_safety import reencode_scan_isolated
+    pdf = _pdf(2)
+    assert reencode_scan_isolated(pdf) == reencode_scan(pdf)
+    with pytest.raises(UnsafeScan, match="looks like: HTML"):
+        reencode_scan_isolated(b"<!DOCTYPE html><html></html>")
+    # A scan that needs more memory than allowed costs the child, not the worker.
+    with pytest.raises(UnsafeScan, match="memory|limits"):
+        reencode_scan_isolated(pdf, memory_bytes=64 * 1024 * 1024)
