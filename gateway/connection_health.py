@@ -5,13 +5,18 @@ clears it. Cursor rows `tls:<channel>`, value: the error (it names hosts, never 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.mail.transport import TransportError
 from gateway.models import Cursor, utcnow
+
+log = logging.getLogger(__name__)
 
 PREFIX = "tls:"
 LABELS = {"smtp": "Outgoing mail (SMTP)", "imap-inbox": "The shared inbox (IMAP)",
@@ -38,6 +43,19 @@ def record_now(session_factory: Callable[[], Session], channel: str, error: str 
             session.commit()
     except Exception:  # noqa: BLE001
         pass
+
+
+@contextmanager
+def watched(session_factory: Callable[[], Session], channel: str) -> Iterator[None]:
+    """Around one use of a mail server: a refusal on security grounds is logged as an
+    error and shown until a later use goes well (other errors pass through untouched)."""
+    try:
+        yield
+    except TransportError as exc:
+        log.error("%s: %s", LABELS.get(channel, channel), exc)
+        record_now(session_factory, channel, str(exc))
+        raise
+    record_now(session_factory, channel, None)
 
 
 def problems(session: Session) -> tuple[tuple[str, str, datetime], ...]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from functools import lru_cache
 
 import redis
@@ -14,7 +13,6 @@ from sqlalchemy.exc import DBAPIError
 from gateway import connection_health
 from gateway.config import get_settings
 from gateway.db import session_factory
-from gateway.mail.transport import TransportError
 from gateway.notices import queue_late_received
 from gateway.pipeline import checking, outbox, statuses, submission, sweeper
 from gateway.pipeline.intake import Mailbox, ingest
@@ -124,16 +122,9 @@ def fetch_inbox() -> int:
         _release(lock)
 
 
-@contextmanager
 def _transport_health(channel: str):
     """A mail server refused on security grounds shows on the dashboard until it is fixed."""
-    try:
-        yield
-    except TransportError as exc:
-        log.error("%s: %s", channel, exc)
-        connection_health.record_now(_sessions(), channel, str(exc))
-        raise
-    connection_health.record_now(_sessions(), channel, None)
+    return connection_health.watched(_sessions(), channel)
 
 
 def _set_aside(letter_id: int, expected: str, target: str, exc: BaseException) -> None:

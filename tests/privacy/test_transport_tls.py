@@ -165,3 +165,24 @@ def test_a_wrong_certificate_is_an_error_in_the_log_and_on_the_dashboard(
     with sessions() as session:
         assert connection_health.problems(session) == ()
 
+
+
+def test_an_untrusted_inbox_is_an_alert_until_it_is_fixed(pki, tls_dovecot, sessions, caplog):
+    from gateway.pipeline.intake import Mailbox, ingest
+
+    def inbox(ca) -> Mailbox:
+        return Mailbox(tls_dovecot.host, tls_dovecot.tls_port, "letters", "secret",
+                       security="tls", ca_file=str(ca.path), timeout=5)
+
+    with caplog.at_level(logging.ERROR, logger="gateway.connection_health"), \
+            pytest.raises(TransportError, match="not trusted"):
+        with connection_health.watched(sessions, "imap-inbox"):
+            ingest(sessions, inbox(pki["stranger"]))
+    assert any("The shared inbox (IMAP)" in r.getMessage() for r in caplog.records)
+    with sessions() as session:
+        alerts = [a.text for a in compute(session, queues={}).alerts()]
+    assert any(a.startswith("The shared inbox (IMAP) refused") for a in alerts), alerts
+    with connection_health.watched(sessions, "imap-inbox"):
+        ingest(sessions, inbox(pki["ca"]))
+    with sessions() as session:
+        assert connection_health.problems(session) == ()
