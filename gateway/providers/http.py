@@ -94,6 +94,9 @@ class HttpProvider:
         self.client = httpx.Client(
             base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             auth=_OriginBearer(token, self.origin), follow_redirects=False,
+            # Uncompressed, so the size limit counts what arrives (a compressed bomb from a
+            # server that ignores this is still cut off at the limit once decoded).
+            headers={"Accept-Encoding": "identity"},
         )
 
     @classmethod

@@ -99,9 +99,11 @@ def test_the_token_goes_only_to_the_providers_origin(settings, hostile, beacon):
     assert beacon.seen == [("/collect", None)]
 
 
+@pytest.mark.parametrize("scheme_relative", [False, True], ids=["absolute", "scheme-relative"])
 def test_a_reply_page_on_another_origin_is_refused(sessions, settings, hostile, beacon,
-                                                   smtp_sink, letter_id):
-    hostile.add_reply("R-1", NUMBER, (beacon.url + "/scan.jpg", "image/jpeg"))
+                                                   smtp_sink, letter_id, scheme_relative):
+    url = beacon.url + "/scan.jpg"
+    hostile.add_reply("R-1", NUMBER, (url[5:] if scheme_relative else url, "image/jpeg"))
     assert _poll(sessions, settings) == []
     assert beacon.seen == []  # not fetched at all, so neither the token nor our IP went there
     reply = _assert_in_triage(sessions, smtp_sink, "another origin")
