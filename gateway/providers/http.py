@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -74,6 +75,17 @@ class _OriginBearer(httpx.Auth):
         if _origin(request.url) == self.origin:
             request.headers["Authorization"] = self._header
         yield request
+
+
+@contextmanager
+def _malformed(what: str):
+    """An answer that is not the JSON the contract describes is the provider failing, like
+    a 5xx: the callers (polls) log it and go on with their other work."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        raise TransientError(f"the provider's {what} answer is malformed "
+                             f"({type(exc).__name__})") from exc
 
 
 class HttpProvider:
@@ -198,25 +210,29 @@ class HttpProvider:
         )
 
     def status(self, number: str) -> LetterStatus:
-        body = self._request("GET", f"/v1/letters/{number}", may_have_effect=False).json()
-        return LetterStatus(number=body["number"], status=body["status"], reason=body.get("reason"),
-                            updated_at=_when(body.get("updated_at")))
+        with _malformed("letter status"):
+            body = self._request("GET", f"/v1/letters/{number}", may_have_effect=False).json()
+            return LetterStatus(number=body["number"], status=body["status"],
+                                reason=body.get("reason"), updated_at=_when(body.get("updated_at")))
 
     def replies(self, after: str | None, limit: int = 100) -> tuple[list[RemoteReply], str | None]:
         params = {"limit": limit}
         if after:
             params["after"] = after
-        body = self._request("GET", "/v1/replies", params=params, may_have_effect=False).json()
-        replies = [
-            RemoteReply(
-                id=item["id"], letter_number=item.get("letter_number"),
-                received_at=_when(item.get("received_at")),
-                pages=tuple(ReplyPageRef(n=p["n"], content_type=p["content_type"], url=p["url"])
-                            for p in item.get("pages", [])),
-            )
-            for item in body.get("replies", [])
-        ]
-        return replies, body.get("next")
+        with _malformed("replies"):
+            body = self._request("GET", "/v1/replies", params=params,
+                                 may_have_effect=False).json()
+            replies = [
+                RemoteReply(
+                    id=str(item["id"]), letter_number=item.get("letter_number"),
+                    received_at=_when(item.get("received_at")),
+                    pages=tuple(ReplyPageRef(n=int(p["n"]), content_type=str(p["content_type"]),
+                                             url=str(p["url"]))
+                                for p in item.get("pages", [])),
+                )
+                for item in body.get("replies", [])
+            ]
+            return replies, body.get("next")
 
     def reply_page(self, page: ReplyPageRef) -> tuple[str, bytes]:
         """The page's bytes, from the provider's own origin only. The declared type is
@@ -237,12 +253,16 @@ class HttpProvider:
         return response.headers.get("Content-Type", page.content_type), response.content
 
     def facilities(self) -> list[Facility]:
-        body = self._request("GET", "/v1/facilities", may_have_effect=False).json()
-        return [Facility(id=f["id"], name=f.get("name", f["id"]), region=region.get("name", ""),
-                         accepts_photos=bool(f.get("accepts_photos", True)),
-                         max_pages=f.get("max_pages"), max_photos=int(f.get("max_photos") or 0))
-                for region in body.get("regions", []) for f in region.get("facilities", [])]
+        with _malformed("facilities"):
+            body = self._request("GET", "/v1/facilities", may_have_effect=False).json()
+            return [Facility(id=f["id"], name=f.get("name", f["id"]),
+                             region=region.get("name", ""),
+                             accepts_photos=bool(f.get("accepts_photos", True)),
+                             max_pages=f.get("max_pages"),
+                             max_photos=int(f.get("max_photos") or 0))
+                    for region in body.get("regions", []) for f in region.get("facilities", [])]
 
     def balance(self) -> tuple[Decimal, str]:
-        body = self._request("GET", "/v1/balance", may_have_effect=False).json()
-        return Decimal(body["amount"]), body["currency"]
+        with _malformed("balance"):
+            body = self._request("GET", "/v1/balance", may_have_effect=False).json()
+            return Decimal(body["amount"]), body["currency"]

@@ -55,12 +55,15 @@ class HostileProvider(HttpServer):
         self.replies: list[dict] = []
         self.pages: dict[str, tuple[str, bytes | Callable[[], Iterator[bytes]]]] = {}
         self.sent_bytes = 0
+        self.listing: bytes | None = None  # set: /v1/replies answers these bytes as HTML
         app = flask.Flask("hostile")
 
         @app.get("/v1/replies")
         def replies():
             if flask.request.headers.get("Authorization") != f"Bearer {token}":
                 return {"error": "unauthorized"}, 401
+            if self.listing is not None:
+                return flask.Response(self.listing, content_type="text/html")
             after = flask.request.args.get("after")
             items = [] if after else self.replies
             return {"replies": items, "next": items[-1]["id"] if items else after}

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from gateway.config import Settings
 from gateway.models import Letter, OutboundMail, Reply, ReplyPage
 from gateway.pipeline.outbox import send_pending
+from gateway.providers.base import TransientError
 from gateway.providers.http import HttpProvider
 from gateway.replies.intake import poll_mailbox, poll_provider
 from gateway.states import LetterState as S
@@ -97,6 +98,19 @@ def test_the_token_goes_only_to_the_providers_origin(settings, hostile, beacon):
         provider.close()
     assert hostile.seen == [("/v1/replies", f"Bearer {TOKEN}")]
     assert beacon.seen == [("/collect", None)]
+
+
+@pytest.mark.parametrize("listing", [b"<html>maintenance</html>", b'{"replies": [{"n": 1}]}',
+                                     b'{"replies": "x"}'])
+def test_a_malformed_answer_is_a_provider_failure_not_a_crash(settings, hostile, listing):
+    """A poll catches ProviderError and goes on (the reply mailbox is polled next)."""
+    hostile.listing = listing
+    provider = HttpProvider.from_settings(settings)
+    try:
+        with pytest.raises(TransientError, match="malformed"):
+            provider.replies(None)
+    finally:
+        provider.close()
 
 
 @pytest.mark.parametrize("scheme_relative", [False, True], ids=["absolute", "scheme-relative"])
