@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from gateway.mail.transport import is_loopback
 from gateway.providers.base import (
     Accepted,
     Facility,
@@ -101,6 +102,10 @@ class HttpProvider:
         self.profile_name = profile_name
         self.max_response_bytes, self.max_scan_bytes = max_response_bytes, max_scan_bytes
         self.origin = _origin(httpx.URL(self.base_url))
+        if self.origin[0] != "https" and not is_loopback(self.origin[1]):
+            # The token (and every letter) would cross the network readable by anyone on it.
+            raise ValueError(f"refusing to talk to the provider at {self.base_url} without "
+                             "TLS: use an https:// URL (plain http only on this machine)")
         # One keep-alive client per adapter: a new connection per letter costs more than the
         # POST. Redirects are not followed (httpx's default): the provider cannot send us on.
         self.client = httpx.Client(

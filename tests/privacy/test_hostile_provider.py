@@ -100,6 +100,13 @@ def test_the_token_goes_only_to_the_providers_origin(settings, hostile, beacon):
     assert beacon.seen == [("/collect", None)]
 
 
+def test_the_token_never_travels_in_plain_text_to_another_host():
+    with pytest.raises(ValueError, match="without TLS"):
+        HttpProvider("http://relay.example.org", TOKEN)
+    HttpProvider("https://relay.example.org", TOKEN).close()
+    HttpProvider("http://localhost:8025", TOKEN).close()  # the simulator, the demo
+
+
 @pytest.mark.parametrize("listing", [b"<html>maintenance</html>", b'{"replies": [{"n": 1}]}',
                                      b'{"replies": "x"}'])
 def test_a_malformed_answer_is_a_provider_failure_not_a_crash(settings, hostile, listing):
