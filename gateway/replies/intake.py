@@ -53,6 +53,8 @@ def safe_pages(pages: list[tuple[str, bytes]], settings) -> tuple[list[tuple[str
                                                                   str | None]:
     """Every page re-encoded (scan_safety, in a throwaway process); the reason the first
     unsafe one was refused."""
+    if len(pages) > settings.scan_max_pages:  # each file costs a reader process
+        return [], f"{len(pages)} files (at most {settings.scan_max_pages} pages a reply)"
     safe: list[tuple[str, bytes]] = []
     refused = None
     for n, (_declared, data) in enumerate(pages, start=1):

@@ -193,6 +193,15 @@ def test_a_scanned_jpeg_loses_its_metadata(sessions, settings, hostile, smtp_sin
     assert not Image.open(io.BytesIO(data)).getexif()
 
 
+def test_a_reply_of_too_many_files_goes_to_triage_unread(sessions, settings, hostile,
+                                                        smtp_sink, letter_id):
+    settings = settings.model_copy(update={"scan_max_pages": 3})
+    hostile.pages["p"] = ("image/jpeg", b"\xff\xd8\xff not even a jpeg")
+    hostile.add_reply("R-1", NUMBER, *[("/pages/p", "image/jpeg")] * 4)
+    assert _poll(sessions, settings) == []
+    _assert_in_triage(sessions, smtp_sink, "4 files (at most 3 pages a reply)")
+
+
 def test_an_html_scan_by_email_goes_to_triage(sessions, settings, mailboxes, smtp_sink,
                                               letter_id):
     from email.message import EmailMessage
