@@ -30,6 +30,14 @@ app.add_typer(post_app, name="post")
 console = Console()
 
 
+@app.callback()
+def _logging() -> None:
+    """Every command logs through the one set-up (gateway/logging_setup.py); the worker,
+    beat and the dashboard set it up again in the processes they become."""
+    from gateway.logging_setup import configure
+    configure()
+
+
 def _sessions():
     from gateway.db import session_factory
     return session_factory(get_settings().database_url)
@@ -128,12 +136,9 @@ def beat(schedule: Path = typer.Option(Path("var/celerybeat-schedule"))) -> None
 def imap_watch() -> None:
     """Watch the shared inbox with IMAP IDLE and start an ingest when mail arrives.
     Sends the ingest by name: importing workers.tasks would load the whole pipeline."""
-    import logging
-
     from gateway.heartbeat import Throttled
     from gateway.pipeline.watcher import watch
     from workers.sender import send
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     mailbox = _inbox()
     console.print(f"watching {mailbox.label}")
     watch(mailbox, on_new=lambda: send("workers.tasks.fetch_inbox"),
@@ -143,9 +148,7 @@ def imap_watch() -> None:
 def _inbox():
     """The shared inbox, as the ingest task (`workers.tasks.inbox`) opens it."""
     from gateway.pipeline.intake import Mailbox
-    s = get_settings()
-    return Mailbox(s.imap_host, s.imap_port, s.imap_user, s.imap_password.get_secret_value(),
-                   s.imap_folder, s.imap_processed_folder, s.imap_ssl)
+    return Mailbox.inbox(get_settings())
 
 
 @app.command()
@@ -158,6 +161,7 @@ def web(host: str = typer.Option(None), port: int = typer.Option(None),
     bind = f"{host or s.web_host}:{port or s.web_port}"
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-b", bind, "-w", str(workers),
                                "--threads", str(threads), "--access-logfile", "-",
+                               "--logger-class", "gateway.web.gunicorn_logging.GatewayLogger",
                                "gateway.web.app:create_app()"])
 
 

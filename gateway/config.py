@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,7 +26,9 @@ class Settings(BaseSettings):
     # The shared inbox participants write to, and the mailbox the services send scans to
     imap_host: str = "127.0.0.1"
     imap_port: int = 1143
-    imap_ssl: bool = False
+    # auto: TLS on 993, plain on loopback only, STARTTLS (required) anywhere else
+    imap_security: Literal["auto", "none", "starttls", "tls"] = "auto"
+    imap_ssl: bool = False  # old name for imap_security=tls; kept working
     imap_user: str = "letters"
     imap_password: SecretStr = SecretStr("secret")
     imap_folder: str = "INBOX"
@@ -39,8 +42,12 @@ class Settings(BaseSettings):
     smtp_port: int = 2525
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
+    # auto: TLS on 465, plain on loopback only, STARTTLS (required) anywhere else
+    smtp_security: Literal["auto", "none", "starttls", "tls"] = "auto"
+    smtp_starttls: bool = False  # old name for smtp_security=starttls; kept working
     smtp_timeout: float = 30.0
+    # A private CA's certificates (PEM) for SMTP and IMAP; then only it is trusted
+    tls_ca_file: Path | None = None
 
     # Who we are
     gateway_address: str = "letters@gateway.local"
@@ -64,6 +71,10 @@ class Settings(BaseSettings):
     provider_url: str = "http://127.0.0.1:8025"
     provider_token: SecretStr = SecretStr("sim-token")
     provider_timeout: float = 10.0
+    # The provider is not trusted: every response is cut off at these sizes
+    provider_max_response_bytes: int = 5 * 1024 * 1024  # JSON answers
+    provider_max_scan_bytes: int = 20 * 1024 * 1024  # one reply page (a scan)
+    scan_max_pages: int = 20  # PDF pages rendered to images; a longer reply goes to triage
     reply_ordered: bool = True
 
     # Reliability
@@ -106,10 +117,24 @@ class Settings(BaseSettings):
     # Prometheus' bearer token for /metrics; unset, only a logged-in organizer can read it.
     metrics_token: SecretStr | None = None
 
+    # Logs: one line per record to stderr, e-mail addresses always removed
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
     # Checks: names of rules to switch off, comma separated
     rules_disabled: str = Field(default="")
     monthly_budget_rub: float | None = None
 
+
+    def smtp_mode(self) -> str:
+        from gateway.mail.transport import resolve_security
+        return resolve_security(self.smtp_security, self.smtp_host, self.smtp_port, "SMTP",
+                                "starttls" if self.smtp_starttls else None)
+
+    def imap_mode(self) -> str:
+        from gateway.mail.transport import resolve_security
+        return resolve_security(self.imap_security, self.imap_host, self.imap_port, "IMAP",
+                                "tls" if self.imap_ssl else None)
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Settings:

@@ -9,9 +9,10 @@ that failed after progress asking again in 5 s, may be lost harmlessly: beat pol
 
 from __future__ import annotations
 
-from celery import Celery
+from celery import Celery, signals
 
 from gateway.config import get_settings
+from gateway.logging_setup import configure
 
 settings = get_settings()
 
@@ -42,6 +43,13 @@ app.conf.update(
     },
     timezone="UTC",
 )
+
+
+@signals.setup_logging.connect
+def _logging(loglevel=None, logfile=None, **_kw) -> None:
+    """Celery leaves logging alone when this signal has a receiver: the worker, its pool
+    processes and beat all use the gateway's one set-up, with the address redaction."""
+    configure(loglevel or None, logfile=logfile or None)
 
 
 def send(name: str, *args) -> None:

@@ -10,6 +10,7 @@ from celery import signals
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy.exc import DBAPIError
 
+from gateway import connection_health
 from gateway.config import get_settings
 from gateway.db import session_factory
 from gateway.notices import queue_late_received
@@ -51,16 +52,11 @@ def _release(lock) -> None:
 
 
 def inbox() -> Mailbox:
-    s = _settings()
-    return Mailbox(s.imap_host, s.imap_port, s.imap_user, s.imap_password.get_secret_value(),
-                   s.imap_folder, s.imap_processed_folder, s.imap_ssl)
+    return Mailbox.inbox(_settings())
 
 
 def reply_mailbox() -> Mailbox:
-    s = _settings()
-    return Mailbox(s.imap_host, s.imap_port, s.reply_imap_user,
-                   s.reply_imap_password.get_secret_value(), s.imap_folder,
-                   s.imap_processed_folder, s.imap_ssl)
+    return Mailbox.replies(_settings())
 
 
 def _chunks(ids: list[int], size: int = BATCH):
@@ -119,9 +115,16 @@ def fetch_inbox() -> int:
             log.warning("ingest lock lost mid-ingest; finishing")
 
     try:
-        return len(ingest(_sessions(), inbox(), batch=_settings().imap_batch, on_stored=stored))
+        with _transport_health("imap-inbox"):
+            return len(ingest(_sessions(), inbox(), batch=_settings().imap_batch,
+                              on_stored=stored))
     finally:
         _release(lock)
+
+
+def _transport_health(channel: str):
+    """A mail server refused on security grounds shows on the dashboard until it is fixed."""
+    return connection_health.watched(_sessions(), channel)
 
 
 def _set_aside(letter_id: int, expected: str, target: str, exc: BaseException) -> None:
@@ -223,7 +226,8 @@ def poll_replies() -> int:
                 # It was making progress: try again soon rather than at the next beat tick.
                 again = again or len(mail) > before
         try:
-            stored(replies.poll_mailbox(_sessions(), reply_mailbox(), _settings()))
+            with _transport_health("imap-replies"):
+                stored(replies.poll_mailbox(_sessions(), reply_mailbox(), _settings()))
         except (OSError, IMAPClientError) as exc:
             log.warning("reply mailbox not polled this time: %s", exc)
     finally:

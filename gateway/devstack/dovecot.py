@@ -36,7 +36,7 @@ base_dir = $root/run
 state_dir = $root/run/state
 instance_name = $instance
 log_path = $root/dovecot.log
-ssl = no
+$ssl
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 # Tests try wrong passwords; the default 2 s penalty would only slow them down.
@@ -60,7 +60,7 @@ service imap-login {
     port = $port
   }
   inet_listener imaps {
-    port = 0
+    port = $imaps_port
   }
 }
 service anvil {
@@ -83,7 +83,7 @@ base_dir = $root/run
 state_dir = $root/run/state
 instance_name = $instance
 log_path = $root/dovecot.log
-ssl = no
+$ssl
 auth_allow_cleartext = yes
 auth_mechanisms = plain login
 # Tests try wrong passwords; the default 2 s penalty would only slow them down.
@@ -109,7 +109,7 @@ service imap-login {
     port = $port
   }
   inet_listener imaps {
-    port = 0
+    port = $imaps_port
   }
 }
 service anvil {
@@ -161,7 +161,8 @@ class DovecotServer(GroupServer):
 
     host = "127.0.0.1"
 
-    def __init__(self, root: Path, port: int = 0, users: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, port: int = 0, users: dict[str, str] | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.root = Path(root).absolute()
         # Where Dovecot's files live: `root`, unless running as root and `root` sits
         # below a directory `nobody` cannot enter (pytest's tmp_path, /root/...); then
@@ -170,6 +171,9 @@ class DovecotServer(GroupServer):
         self.port = port
         self.users = dict(users if users is not None else DEFAULT_USERS)
         self._process: ProcessGroup | None = None
+        # (certificate chain, key) PEM files: STARTTLS on `port`, implicit TLS on `tls_port`
+        self.tls = tls
+        self.tls_port = 0
 
     @property
     def log_path(self) -> Path:
@@ -183,6 +187,8 @@ class DovecotServer(GroupServer):
         if not self.port:
             self.port = free_port()
         ensure_free(self.host, self.port)
+        if self.tls and not self.tls_port:
+            self.tls_port = free_port()
         user, group = _run_as()
         self.root.mkdir(parents=True, exist_ok=True)
         if (
@@ -273,6 +279,8 @@ class DovecotServer(GroupServer):
                 user=user,
                 group=group,
                 instance=f"gwtest-{self.port}",
+                ssl=self._ssl_settings(),
+                imaps_port=self.tls_port,
             )
         )
         # `{PLAIN}` is Dovecot's password-scheme prefix.
@@ -286,6 +294,16 @@ class DovecotServer(GroupServer):
             for path in [self.data_dir, *self.data_dir.rglob("*")]:
                 os.chown(path, uid, gid)
         return conf
+
+    def _ssl_settings(self) -> str:
+        if not self.tls:
+            return "ssl = no"
+        for src, name in zip(self.tls, ("tls-cert.pem", "tls-key.pem"), strict=True):
+            (self.data_dir / name).write_bytes(Path(src).read_bytes())
+        cert, key = self.data_dir / "tls-cert.pem", self.data_dir / "tls-key.pem"
+        if dovecot_version() >= (2, 4):  # per the upgrade guide; untested (Debian 12: 2.3)
+            return f"ssl = yes\nssl_server_cert_file = {cert}\nssl_server_key_file = {key}"
+        return f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
 
     def _wait_for_greeting(self, timeout: float) -> None:
         # imap-login greets only once auth is up; a listening port alone is not "ready".

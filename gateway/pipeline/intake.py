@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway import faults
+from gateway.mail.transport import open_imap
 from gateway.models import Cursor, InboundMessage, Letter, LetterEvent
 from gateway.states import LetterState
 
@@ -34,19 +35,38 @@ class Mailbox:
     password: str
     folder: str = "INBOX"
     processed_folder: str = "Processed"
-    ssl: bool = False
+    ssl: bool = False  # the old switch: implicit TLS when `security` is not given
     timeout: float = 30.0
+    security: str | None = None  # none | starttls | tls (see gateway.mail.transport)
+    ca_file: str | None = None
 
     @property
     def label(self) -> str:
         return f"{self.user}@{self.host}/{self.folder}"
 
+    @property
+    def mode(self) -> str:
+        return self.security or ("tls" if self.ssl else "none")
+
+    @classmethod
+    def inbox(cls, s) -> Mailbox:
+        """The shared inbox participants write to."""
+        return cls(s.imap_host, s.imap_port, s.imap_user, s.imap_password.get_secret_value(),
+                   s.imap_folder, s.imap_processed_folder, security=s.imap_mode(),
+                   ca_file=str(s.tls_ca_file) if s.tls_ca_file else None)
+
+    @classmethod
+    def replies(cls, s) -> Mailbox:
+        """The mailbox the services e-mail scans to (and our bounces come back to)."""
+        return cls(s.imap_host, s.imap_port, s.reply_imap_user,
+                   s.reply_imap_password.get_secret_value(), s.imap_folder,
+                   s.imap_processed_folder, security=s.imap_mode(),
+                   ca_file=str(s.tls_ca_file) if s.tls_ca_file else None)
+
 
 def connect(mailbox: Mailbox) -> IMAPClient:
-    client = IMAPClient(mailbox.host, port=mailbox.port, ssl=mailbox.ssl, timeout=mailbox.timeout,
-                        use_uid=True)
-    client.login(mailbox.user, mailbox.password)
-    return client
+    return open_imap(mailbox.host, mailbox.port, security=mailbox.mode, timeout=mailbox.timeout,
+                     user=mailbox.user, password=mailbox.password, ca_file=mailbox.ca_file)
 
 
 def ensure_folder(client: IMAPClient, folder: str) -> None:

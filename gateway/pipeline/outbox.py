@@ -16,8 +16,9 @@ from email import policy
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from gateway import faults
+from gateway import connection_health, faults
 from gateway.crypto import unseal
+from gateway.mail.transport import TransportError, open_smtp
 from gateway.models import OutboundMail, utcnow
 from gateway.pipeline.submission import backoff
 from gateway.replies.bounces import record_bounce, verp_address
@@ -25,12 +26,19 @@ from gateway.replies.bounces import record_bounce, verp_address
 log = logging.getLogger(__name__)
 
 
-def _connect(settings) -> smtplib.SMTP:
-    smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
-    if settings.smtp_starttls:
-        smtp.starttls()
-    if settings.smtp_user:
-        smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
+def _connect(session: Session, settings) -> smtplib.SMTP:
+    """A refusal on security grounds is an error in the log and on the dashboard, and the
+    mail waits (retried with backoff): never a fallback to an unchecked connection."""
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    try:
+        smtp = open_smtp(settings.smtp_host, settings.smtp_port, security=settings.smtp_mode(),
+                         timeout=settings.smtp_timeout, user=settings.smtp_user,
+                         password=password, ca_file=settings.tls_ca_file)
+    except TransportError as exc:
+        log.error("outgoing mail stopped: %s", exc)
+        connection_health.record(session, "smtp", str(exc))
+        raise
+    connection_health.record(session, "smtp", None)
     return smtp
 
 
@@ -72,7 +80,7 @@ def _deliver(session: Session, smtp: smtplib.SMTP | None, row: OutboundMail, set
     recipient = unseal(secret, row.recipient_sealed)
     try:
         if smtp is None:
-            smtp = _connect(settings)
+            smtp = _connect(session, settings)
         faults.point("outbox.before_send")
         _send(smtp, row.message, verp_address(settings, row.id), recipient)
         faults.point("outbox.after_send")

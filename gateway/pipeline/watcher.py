@@ -20,6 +20,7 @@ from collections.abc import Callable
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from gateway.mail.transport import TransportError
 from gateway.pipeline.intake import Mailbox, connect
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ def watch(mailbox: Mailbox, on_new: Callable[[], None], *, backstop_s: float = 6
                 _poll_loop(client, on_new, backstop_s, check_s, stop, on_heartbeat)
             client.logout()
         except (OSError, IMAPClientError) as exc:  # timeouts are OSErrors; aborts IMAPClientErrors
-            log.warning("inbox watcher lost %s (%s); reconnecting in %.1fs", mailbox.label,
+            # A refusal on security grounds (TransportError) is an error, not a blip.
+            (log.error if isinstance(exc, TransportError) else log.warning)("inbox watcher lost %s (%s); reconnecting in %.1fs", mailbox.label,
                         exc, delay)
             _drop(client)
             _sleep(delay * random.uniform(0.8, 1.2), stop, check_s)

@@ -118,6 +118,11 @@ class PermanentError(ProviderError):
         self.status = status
 
 
+class RefusedPage(PermanentError):
+    """A reply page we will not take (on another origin than the provider's, or too
+    large): the reply goes to triage with this reason instead of being fetched again."""
+
+
 class PaymentRequired(PermanentError):
     """402: the account is empty. Pause the provider and alert; the letter itself is fine."""
 

@@ -26,14 +26,17 @@ from gateway.mail.compose import Page
 from gateway.models import Cursor, Letter, OutboundMail, Reply, ReplyPage, Suppression, utcnow
 from gateway.notices import queue_notice
 from gateway.pipeline.intake import Mailbox, connect, ensure_folder
-from gateway.providers.base import Provider
+from gateway.providers.base import Provider, RefusedPage
 from gateway.replies.bounces import handle_bounce
 from gateway.replies.matching import find_number, match_letter, suggest_letter
+from gateway.replies.scan_safety import UnsafeScan, reencode_scan_isolated
 from gateway.states import LetterState as S
 
 log = logging.getLogger(__name__)
 
 SCAN_TYPES = ("image/jpeg", "image/png", "application/pdf")
+# Attachments of a reply e-mail that claim to be a scan; the bytes decide what they are.
+CLAIMED_SCAN = ("image/", "application/pdf", "application/octet-stream", "application/x-pdf")
 MAX_REPLY_MAIL = 40 * 1024 * 1024
 
 
@@ -46,13 +49,35 @@ def pages_hash(pages: list[tuple[str, bytes]]) -> str | None:
     return digest.hexdigest()
 
 
+def safe_pages(pages: list[tuple[str, bytes]], settings) -> tuple[list[tuple[str, bytes]],
+                                                                  str | None]:
+    """Every page re-encoded (scan_safety, in a throwaway process); the reason the first
+    unsafe one was refused."""
+    if len(pages) > settings.scan_max_pages:  # each file costs a reader process
+        return [], f"{len(pages)} files (at most {settings.scan_max_pages} pages a reply)"
+    safe: list[tuple[str, bytes]] = []
+    refused = None
+    for n, (_declared, data) in enumerate(pages, start=1):
+        try:
+            safe += [(p.content_type, p.data) for p in
+                     reencode_scan_isolated(data, max_pages=settings.scan_max_pages)]
+        except UnsafeScan as exc:
+            refused = refused or f"page {n} refused: {exc.reason}"
+    return safe, refused
+
+
 def _store(session: Session, settings, *, source: str, external_id: str,
            letter_number: str | None, pages: list[tuple[str, bytes]],
            prisoner_id: int | None = None, facility_id: str | None = None,
-           note: str | None = None) -> tuple[Reply | None, list[int]]:
+           note: str | None = None, refused: str | None = None
+           ) -> tuple[Reply | None, list[int]]:
+    """`pages` as received; only their re-encoded copies are kept. A page that is not a
+    safe scan (or `refused`: the adapter would not fetch it) sends the reply to triage."""
     if session.scalar(select(Reply.id).where(Reply.source == source,
                                              Reply.external_id == external_id)):
         return None, []
+    pages, unsafe = safe_pages(pages, settings)
+    refused = refused or unsafe
     digest = pages_hash(pages)
     reply = Reply(source=source, external_id=external_id, letter_number=letter_number,
                   pages_hash=digest, note=note)
@@ -60,6 +85,12 @@ def _store(session: Session, settings, *, source: str, external_id: str,
     session.flush()
     for n, (content_type, data) in enumerate(pages, start=1):
         session.add(ReplyPage(reply_id=reply.id, n=n, content_type=content_type, data=data))
+    if refused:
+        log.warning("reply %s (%s) to triage: %s", reply.id, source, refused)
+        _triage(session, reply, f"{refused}; nothing was forwarded, a person decides",
+                prisoner_id=prisoner_id, facility_id=facility_id,
+                known=match_letter(session, letter_number))
+        return reply, []
     first = session.scalar(select(Reply).where(Reply.pages_hash == digest, Reply.id != reply.id)
                            .order_by(Reply.id).limit(1)) if digest else None
     if first is not None:
@@ -75,16 +106,25 @@ def route(session: Session, settings, reply: Reply, pages: list[tuple[str, bytes
     """Match by the letter number and forward; otherwise UNMATCHED with a suggestion."""
     letter = match_letter(session, reply.letter_number)
     if letter is None or letter.sender_sealed is None:
-        reply.state = "UNMATCHED"
-        suggestion = suggest_letter(session, reply.letter_number, reply.received_at or utcnow(),
-                                    prisoner_id=prisoner_id, facility_id=facility_id)
-        if suggestion is not None:
-            reply.suggested_letter_id, reply.suggestion = suggestion.letter_id, suggestion.why
-        reply.note = ("no letter number on the form" if not reply.letter_number else
-                      f"no letter with the number {reply.letter_number!r}") + "; a person decides"
+        _triage(session, reply, ("no letter number on the form" if not reply.letter_number else
+                                 f"no letter with the number {reply.letter_number!r}")
+                + "; a person decides", prisoner_id=prisoner_id, facility_id=facility_id)
         return []
     reply.letter_id = letter.id
     return forward(session, settings, reply, letter, pages)
+
+
+def _triage(session: Session, reply: Reply, why: str, *, prisoner_id: int | None,
+            facility_id: str | None, known: Letter | None = None) -> None:
+    """UNMATCHED: a person decides, helped by a suggested letter."""
+    reply.state, reply.note = "UNMATCHED", why
+    if known is not None:
+        reply.suggested_letter_id, reply.suggestion = known.id, "the number on the form"
+        return
+    suggestion = suggest_letter(session, reply.letter_number, reply.received_at or utcnow(),
+                                prisoner_id=prisoner_id, facility_id=facility_id)
+    if suggestion is not None:
+        reply.suggested_letter_id, reply.suggestion = suggestion.letter_id, suggestion.why
 
 
 def _suppressed(session: Session, letter: Letter) -> Suppression | None:
@@ -189,10 +229,11 @@ def poll_provider(session_factory: Callable[[], Session], provider: Provider, se
                 if session.scalar(select(Reply.id).where(Reply.source == "api",
                                                          Reply.external_id == remote.id)):
                     continue
-            pages = [provider.reply_page(p) for p in remote.pages]  # outside a transaction
+            pages, refused = _fetch_pages(provider, remote)  # outside a transaction
             with session_factory() as session:
                 _reply, ids = _store(session, settings, source="api", external_id=remote.id,
-                                     letter_number=remote.letter_number, pages=pages)
+                                     letter_number=remote.letter_number, pages=pages,
+                                     refused=refused)
                 faults.point("replies.before_commit")
                 session.commit()
             mail += ids
@@ -211,6 +252,20 @@ def poll_provider(session_factory: Callable[[], Session], provider: Provider, se
             return mail
 
 
+def _fetch_pages(provider: Provider, remote) -> tuple[list[tuple[str, bytes]], str | None]:
+    """The reply's pages; a page the adapter refuses (another origin, too large) is left
+    behind with its reason (the reply goes to triage), while a transient error propagates
+    and the reply is fetched again at the next poll."""
+    pages: list[tuple[str, bytes]] = []
+    refused = None
+    for ref in remote.pages:
+        try:
+            pages.append(provider.reply_page(ref))
+        except RefusedPage as exc:
+            refused = refused or f"page {ref.n} refused: {exc}"
+    return pages, refused
+
+
 def read_reply_mail(raw: bytes) -> tuple[str | None, list[tuple[str, bytes]], str]:
     """(letter number as written, scan pages, external id) from a service's reply e-mail."""
     msg = email.message_from_bytes(raw, policy=policy.default)
@@ -221,7 +276,8 @@ def read_reply_mail(raw: bytes) -> tuple[str | None, list[tuple[str, bytes]], st
         text = ""
     number = find_number(str(msg.get("Subject", "") or ""), text)
     pages = [(part.get_content_type(), part.get_payload(decode=True) or b"")
-             for part in msg.iter_attachments() if part.get_content_type() in SCAN_TYPES]
+             for part in msg.iter_attachments()
+             if part.get_content_type().startswith(CLAIMED_SCAN)]
     external_id = str(msg.get("Message-ID", "") or "").strip() or hashlib.sha256(raw).hexdigest()
     return number, [p for p in pages if p[1]], external_id[:200]
 

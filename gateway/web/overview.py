@@ -19,6 +19,7 @@ import flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gateway import connection_health
 from gateway.directory import upcoming_birthdays
 from gateway.models import Cursor, Letter, OutboundMail, Prisoner, Reply, utcnow
 from gateway.providers.breaker import BreakerState
@@ -89,6 +90,8 @@ class Overview:
     # Celery queue depths; None when Redis did not answer, {} when not looked at.
     queues: dict[str, int] | None = None
     queue_alert_depth: int = 500
+    # Mail servers refused on security grounds: (what, error, since)
+    transport: tuple[tuple[str, str, datetime], ...] = ()
 
     def count(self, state: str) -> int:
         return next((r.count for r in self.states if r.state == state), 0)
@@ -139,6 +142,9 @@ class Overview:
                 if depth > self.queue_alert_depth:
                     out.append(Alert("warn", f"Queue {queue} is growing: {depth:,} tasks wait "
                                              "(workers are behind or stuck)", None))
+        for what, error, since in self.transport:
+            out.append(Alert("bad", f"{what} refused since {since:%d %b %H:%M} UTC: {error}",
+                             None))
         for provider, why, at in self.provider_alerts:
             out.append(Alert("warn", f"{provider}: {why} ({at:%d %b %H:%M})", None))
         return out
@@ -229,7 +235,8 @@ def compute(session: Session, budget: float | None = None,
                                    .where(OutboundMail.state == "FAILED")) or 0,
         paused=tuple(paused), breakers=tuple(breakers), provider_alerts=provider_alerts,
         computed_at=now, settled_at=settled.computed_at, heartbeats=heartbeats(session),
-        queues=queues, queue_alert_depth=queue_alert_depth)
+        queues=queues, queue_alert_depth=queue_alert_depth,
+        transport=connection_health.problems(session))
 
 
 def latest_letters(session: Session, limit: int = 20) -> list[Letter]:
