@@ -32,6 +32,7 @@ from gateway.models import Letter, LetterAttachment, LetterEvent, Prisoner, Send
 from gateway.notices import queue_notice
 from gateway.pipeline.check_batch import CheckBatch
 from gateway.pricing import quote
+from gateway.providers.catalogue import FacilityLimits
 from gateway.providers.profiles import load_profiles
 from gateway.providers.registry import profile_name_for
 from gateway.rules import run_rules
@@ -142,7 +143,8 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         # Render first: pages and price are weighed on exactly what the provider will print.
         render(letter, prisoner, settings)
         decision = weigh(session, letter, prisoner, parsed, batch.rule_settings, settings,
-                         previous=batch.previous_texts(letter), spent=batch.month_spent())
+                         previous=batch.previous_texts(letter), spent=batch.month_spent(),
+                         facility=batch.facility(prisoner))
         letter.findings = [f.to_dict() for f in decision.findings]
         if decision.outcome == "return":
             move(session, letter, S.REJECTED, note="returned to the writer: " +
@@ -263,7 +265,7 @@ def _take_writer(letter: Letter, parsed: ParsedLetter, batch: CheckBatch) -> Non
 
 def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLetter,
           rule_settings: RuleSettings, settings, *, previous: tuple[str, ...],
-          spent: Decimal) -> Decision:
+          spent: Decimal, facility: FacilityLimits = FacilityLimits()) -> Decision:  # noqa: B008
     draft = LetterDraft(
         text=letter.body or "",
         photos=tuple((a.content_type, len(a.data)) for a in parsed.attachments),
@@ -272,6 +274,8 @@ def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLe
         profile=profile_name_for(prisoner.provider), previous_texts=previous,
         month_spent=Decimal(spent),
         rendered_text=letter.rendered, reply_ordered=settings.reply_ordered,
+        # The facility's own limits, as its provider's catalogue was last synced.
+        **facility.draft_fields(),
     )
     return run_rules(draft, rule_settings)
 
