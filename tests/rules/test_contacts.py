@@ -6,6 +6,7 @@ import pytest
 
 from gateway.rules import LetterDraft, RuleSettings
 from gateway.rules.contacts import check
+from tests.intake.conftest import SECRET, gateway_settings, gw  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.rules
 
@@ -38,8 +39,7 @@ def test_phone_numbers(phone):
     [
         "Я родилась в 1985 году, а 12.03.2024 мы переехали.",
         "Купили холодильник за 45 990 рублей, и ещё 2500 ушло на доставку.",
-        "Дом 15, корпус 2, квартира 118. Индекс 190000.",
-        "Т.е. всё хорошо, г. Москва стоит. И т.д. и т.п.",
+        "Т.е. всё хорошо, Москва стоит. И т.д. и т.п.",
         "Счёт матча 3:2, время 18:45, температура -12.",
         "Прочитала 300 страниц за 2 дня!",
     ],
@@ -86,3 +86,86 @@ def test_someone_elses_address_is_only_held():
 
 def test_plain_letter_has_no_contacts():
     assert _found("Здравствуй! У нас всё хорошо. Обнимаю. P.S. Привет маме!") == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "passage"),
+    [
+        ("Пишите мне: 170100, г. Тверь, ул. Некрасова, д. 12, кв. 5. Жду!",
+         "170100, г. Тверь, ул. Некрасова, д. 12, кв. 5"),
+        ("Живу на пр-т Мира 5-12, приезжайте.", "пр-т Мира 5-12"),
+        ("Мы переехали в г. Москва прошлой весной.", "г. Москва"),
+        ("Пишите на а/я 15, мне передадут.", "а/я 15"),
+        ("Адрес: Невский проспект, 28, кв. 7", "Невский проспект, 28, кв. 7"),
+        ("улица Ленина, дом 5, квартира 12", "улица Ленина, дом 5, квартира 12"),
+        ("Дом 15, корпус 2, квартира 118. Индекс 190000.",
+         "Дом 15, корпус 2, квартира 118. Индекс 190000"),
+        ("Москва, 3-я улица Строителей, д. 25, кв. 12", "улица Строителей, д. 25, кв. 12"),
+        ("Заходите: ул.Пушкина д.10", "ул.Пушкина д.10"),
+        ("Варшавское шоссе, 18 — наш дом.", "Варшавское шоссе, 18"),
+        ("Москва, Ленинский проспект 45 к. 2", "Ленинский проспект 45 к. 2"),
+        ("Живём на ул. 8 Марта, 14 уже год.", "ул. 8 Марта, 14"),
+        ("мкр. Северный, д. 4, кв. 40", "мкр. Северный, д. 4, кв. 40"),
+        ("Мы в Твери, индекс 170100.", "индекс 170100"),
+        ("Посылку шлите: Тверь, 170100", "Тверь, 170100"),
+        ("пос. Сосновка, ул. Лесная 3", "пос. Сосновка, ул. Лесная 3"),
+    ],
+)
+def test_postal_addresses_are_held_with_the_passage(text, passage):
+    [finding] = check(LetterDraft(text=text), RuleSettings())
+    assert (finding.code, finding.severity) == ("address", "hold")
+    assert finding.passages == (passage,)
+    assert [text[a:b] for a, b in finding.spans] == [passage]
+    assert passage in finding.reason_ru and "безопасности" in finding.reason_ru
+    assert passage in finding.reason_en and "safety" in finding.reason_en
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Я родилась в 1985 г. Москва тогда была другой.",
+        "Иванов Иван, 1985 г.р., очень ждёт писем.",
+        "На улице шёл дождь, и мы гуляли по Невскому проспекту 2 часа.",
+        "Купили квартиру 50 кв. м за 12 000 000 рублей.",
+        "12.03.2024 мы переехали, а 15 июня поедем на дачу.",
+        "В 2024 году было 365 дней, и 123456 шагов я прошёл.",
+        "Прочитала стр. 12 и гл. 5, очень понравилось.",
+        "У нас на площади Ленина поставили ёлку.",
+        "Я смотрел на шоссе 3 часа подряд.",
+        "Прошли по улице Ленина 5 километров.",
+        "На Тверской улице 3 магазина закрылись.",
+        "Мы были на Красной площади 5 раз.",
+        "Моя школа №5 на улице Мира.",
+        "Живём мы в Твери, на тихой улице у реки.",
+    ],
+)
+def test_ordinary_words_and_numbers_are_not_addresses(text):
+    assert "address" not in _found(text)
+
+
+def test_an_address_fixture_is_held_through_the_checks(gw):
+    """The corpus letter signed with a home address: held, the passage kept for the
+    moderation page, the writer told what it is and why."""
+    from pathlib import Path
+
+    from gateway.models import Letter
+
+    raw = (Path(__file__).resolve().parents[1] / "fixtures" / "mail" /
+           "postal_address_in_signature.eml").read_bytes()
+    [letter_id] = gw.receive(raw.replace(b"letters@gw.example", b"letters@gw.example"))
+    with gw.sessions() as session:
+        from gateway.intake import writers
+        from gateway.crypto import address_hash
+        writers.confirm(writers.sender_for(session, address_hash(SECRET, "olga.t@example.org")))
+        session.commit()
+    gw.check([letter_id])
+    letter: Letter = gw.letter(letter_id)
+    assert letter.state == "HELD"
+    [finding] = [f for f in letter.findings if f["code"] == "address"]
+    assert finding["passages"] == ["170100, г. Тверь, ул. Некрасова, д. 12, кв. 5"]
+    start, end = finding["spans"][0]
+    assert letter.body[start:end] == finding["passages"][0]
+    [notice] = gw.outbox("held")
+    text = " ".join(gw.message(notice).get_body(("plain",)).get_content().split())
+    assert "почтовый адрес (170100, г. Тверь, ул. Некрасова, д. 12, кв. 5)" in text
+    assert "postal address" in text
