@@ -48,7 +48,8 @@ def db_upgrade() -> None:
 def prisoners_import(path: Path = typer.Argument(..., exists=True, readable=True),
                      dry_run: bool = typer.Option(False, help="Show what would change.")) -> None:
     """Import a CSV (code,last_name,first_name,middle_name,birth_year,region,facility_name,
-    facility_id,provider). Re-importing updates each prisoner in place, keyed by code."""
+    facility_id,provider; optional birth_date and status, in the public lists' words).
+    Re-importing updates each prisoner in place, keyed by code."""
     from gateway.directory import import_rows, read_rows
     with _sessions()() as session:
         report = import_rows(session, read_rows(path))
