@@ -29,7 +29,7 @@ from gateway.lifecycle import claim, move
 from gateway.mail.authentication import Authentication, authenticate
 from gateway.mail.parse import ParsedLetter, UnparseableMessage
 from gateway.models import Letter, LetterAttachment, LetterEvent, Prisoner, Sender, utcnow
-from gateway.notices import queue_notice
+from gateway.notices import queue_notice, unproven_own_domain
 from gateway.pipeline.check_batch import CheckBatch
 from gateway.pricing import quote
 from gateway.providers.catalogue import FacilityLimits
@@ -70,6 +70,9 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             move(session, letter, S.QUARANTINED, note="no single, valid sender address")
             continue
         _take_writer(letter, parsed, batch)
+        unproven = unproven_own_domain(parsed, settings)
+        if unproven:
+            letter.sender_sealed = None  # never written to: no notice, no forwarded reply
         sender = batch.sender(letter.sender_hash)
         commands = writers.read_commands(parsed.subject, parsed.text)
         if commands.stop:
@@ -124,6 +127,11 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             if writers.is_suppressed(session, letter.sender_hash):
                 move(session, letter, S.HELD, note="the writer has not confirmed their address "
                      "and has asked for no mail, so cannot be asked to; a person decides")
+                continue
+            if unproven:
+                move(session, letter, S.HELD, note="from an address of our own domain that "
+                     "its authentication did not prove, so it is not asked to confirm; a "
+                     "person decides")
                 continue
             move(session, letter, S.AWAITING_SENDER, note=_confirm_note(parsed, sender, settings))
             token = writers.new_token()
@@ -214,9 +222,11 @@ def _only_confirmation(parsed: ParsedLetter, answered, text: str) -> bool:
 
 def _must_confirm(session: Session, letter: Letter, sender: Sender, parsed: ParsedLetter,
                   settings) -> bool:
-    if not settings.confirm_senders:
-        return False
-    if sender.verified_at is not None and _authentication(parsed, settings).verdict != "fail":
+    # Two defences, each with its own setting: a writer never seen before, and a letter
+    # their domain did not vouch for (someone may be writing in their name).
+    new_writer = settings.confirm_senders and sender.verified_at is None
+    if not new_writer and not (settings.confirm_failed_authentication and
+                               _authentication(parsed, settings).verdict == "fail"):
         return False  # the common case, decided without the event log
     # Released by the writer's confirmation: never ask twice for one letter.
     return not _confirmed_before(session, letter.id)
@@ -228,7 +238,7 @@ def _authentication(parsed: ParsedLetter, settings) -> Authentication:
 
 
 def _confirm_note(parsed: ParsedLetter, sender: Sender, settings) -> str:
-    if sender.verified_at is None:
+    if sender.verified_at is None and settings.confirm_senders:
         return "waiting for the writer to confirm their address (first letter)"
     return ("waiting for the writer to confirm this letter: their domain did not vouch for "
             f"it ({_authentication(parsed, settings).detail})")
