@@ -30,6 +30,7 @@ from gateway.mail.authentication import Authentication, authenticate
 from gateway.mail.parse import ParsedLetter, UnparseableMessage
 from gateway.models import Letter, LetterAttachment, LetterEvent, Prisoner, Sender, utcnow
 from gateway.notices import queue_notice, unproven_own_domain
+from gateway.pipeline.budget_holds import HELD_PREFIX
 from gateway.pipeline.check_batch import CheckBatch
 from gateway.pricing import quote
 from gateway.providers.catalogue import FacilityLimits
@@ -165,7 +166,7 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         if today > settings.sender_daily_limit:
             reasons.append(_over_limit(settings.sender_daily_limit))
         if decision.outcome == "hold" or reasons:
-            move(session, letter, S.HELD, note="held for a person: " +
+            move(session, letter, S.HELD, note=HELD_PREFIX +
                  "; ".join(f.reason_organizer for f in reasons))
             result.mail += queue_notice(session, settings, letter, "held", parsed=parsed,
                                         findings=reasons)
