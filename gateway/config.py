@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # Queue depth (Redis LLEN of letters, intake or mail) above which the overview alerts.
     queue_alert_depth: int = 500
 
+    # A letter longer than its facility takes: split into at most this many letters, each
+    # paid for (the writer is told); below 2, it is returned with a suggested split.
+    split_max_parts: int = 0
+
     # Checks: names of rules to switch off, comma separated
     rules_disabled: str = Field(default="")
     monthly_budget_rub: float | None = None

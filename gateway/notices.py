@@ -38,6 +38,7 @@ SUBJECTS = {
     "delivered": "Письмо вручено / Your letter has been delivered",
     "censored": "Цензор не пропустил письмо / The censor stopped your letter",
     "refused": "Служба не приняла письмо / The service did not accept your letter",
+    "split": "Письмо разделено на части / Your letter was split into parts",
     "reply": "Ответ на ваше письмо / A reply to your letter",
 }
 # Notices an incoming message can provoke: one of a kind per writer per day.

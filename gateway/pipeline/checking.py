@@ -31,6 +31,7 @@ from gateway.mail.parse import ParsedLetter, UnparseableMessage
 from gateway.models import Letter, LetterAttachment, LetterEvent, Prisoner, Sender, utcnow
 from gateway.notices import queue_notice, unproven_own_domain
 from gateway.pipeline.budget_holds import HELD_PREFIX
+from gateway.pipeline import splitting
 from gateway.pipeline.check_batch import CheckBatch
 from gateway.pricing import quote
 from gateway.providers.catalogue import FacilityLimits
@@ -154,6 +155,9 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         decision = weigh(session, letter, prisoner, parsed, batch.rule_settings, settings,
                          previous=batch.previous_texts(letter), spent=batch.month_spent(),
                          facility=batch.facility(prisoner))
+        parts = _plan_split(letter, prisoner, decision, batch, settings)
+        if parts:
+            decision = splitting.as_split(decision, len(parts))
         letter.findings = [f.to_dict() for f in decision.findings]
         if decision.outcome == "return":
             move(session, letter, S.REJECTED, note="returned to the writer: " +
@@ -170,6 +174,13 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
                  "; ".join(f.reason_organizer for f in reasons))
             result.mail += queue_notice(session, settings, letter, "held", parsed=parsed,
                                         findings=reasons)
+            continue
+        if parts:
+            result.ready += splitting.split(session, letter, prisoner, parts,
+                                            _profile(prisoner), settings.reply_ordered)
+            result.mail += queue_notice(session, settings, letter, "split", parsed=parsed,
+                                        parts=len(parts), limit=splitting.page_limit(
+                                            _profile(prisoner), batch.facility(prisoner)))
             continue
         move(session, letter, S.READY, note="checked and rendered")
         result.ready.append(letter.id)
@@ -289,6 +300,21 @@ def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLe
         **facility.draft_fields(),
     )
     return run_rules(draft, rule_settings)
+
+
+def _profile(prisoner: Prisoner):
+    return load_profiles().get(profile_name_for(prisoner.provider)) or load_profiles()["http"]
+
+
+def _plan_split(letter: Letter, prisoner: Prisoner, decision: Decision, batch: CheckBatch,
+                settings) -> list[tuple[str, str]] | None:
+    """Parts that each fit the facility, when the organization splits long letters and
+    the length is the only thing in the way; else None (the letter is returned)."""
+    if settings.split_max_parts < 2 or not splitting.splittable(decision):
+        return None
+    return splitting.plan(letter.body or "", splitting.renderer(
+        prisoner, letter.writer_name or "Друг"), _profile(prisoner), batch.facility(prisoner),
+        settings.split_max_parts)
 
 
 def render(letter: Letter, prisoner: Prisoner, settings) -> None:

@@ -44,6 +44,7 @@ CONTEXT = {
     "sent": {},
     "delivered": {},
     "censored": {"reason": "содержание письма"},
+    "split": {"parts": 3, "limit": 3},
     "refused": {"refusals": explain(PermanentError("validation", fields={
         "text": "4 pages, the facility accepts at most 3"})), "fixable": True},
     "reply": {},
