@@ -30,8 +30,8 @@ from gateway.mail.authentication import Authentication, authenticate
 from gateway.mail.parse import ParsedLetter, UnparseableMessage
 from gateway.models import Letter, LetterAttachment, LetterEvent, Prisoner, Sender, utcnow
 from gateway.notices import queue_notice, unproven_own_domain
-from gateway.pipeline.budget_holds import HELD_PREFIX
 from gateway.pipeline import splitting
+from gateway.pipeline.budget_holds import HELD_PREFIX
 from gateway.pipeline.check_batch import CheckBatch
 from gateway.pricing import quote
 from gateway.providers.catalogue import FacilityLimits
@@ -163,7 +163,8 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             move(session, letter, S.REJECTED, note="returned to the writer: " +
                  "; ".join(f.reason_organizer for f in decision.findings if f.severity == "return"))
             result.mail += queue_notice(session, settings, letter, "returned", parsed=parsed,
-                                        findings=decision.findings)
+                                        findings=decision.findings,
+                                        facility_limits=_only_limits(decision))
             continue
         reasons = [f for f in decision.findings if f.severity == "hold"]
         today = writers.count_letter(sender)
@@ -300,6 +301,12 @@ def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLe
         **facility.draft_fields(),
     )
     return run_rules(draft, rule_settings)
+
+
+def _only_limits(decision: Decision) -> bool:
+    """Returned only for what the facility takes (pages, photos), not for the censor."""
+    return all(f.rule in ("length", "photos") for f in decision.findings
+               if f.severity == "return")
 
 
 def _profile(prisoner: Prisoner):

@@ -78,7 +78,7 @@ def split(session: Session, letter: Letter, prisoner: Prisoner, parts: list[tupl
     Photos stay with part 1 (the caller stored them on the letter)."""
     total = len(parts)
     letters = [letter]
-    for n in range(2, total + 1):
+    for _ in range(2, total + 1):
         part = Letter(public_id=new_public_id(), inbound_id=None, state=S.READY,
                       part_of_id=letter.id, prisoner_id=letter.prisoner_id,
                       provider=letter.provider, sender_sealed=letter.sender_sealed,

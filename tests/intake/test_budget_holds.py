@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.models import Letter, Prisoner, utcnow
-from gateway.pipeline.budget_holds import release_budget_holds, releasable
+from gateway.pipeline.budget_holds import releasable, release_budget_holds
 from gateway.states import LetterState as S
 from tests.intake.conftest import LETTERS, mail
 

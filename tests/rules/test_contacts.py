@@ -6,7 +6,6 @@ import pytest
 
 from gateway.rules import LetterDraft, RuleSettings
 from gateway.rules.contacts import check
-from tests.intake.conftest import SECRET, gateway_settings, gw  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.rules
 
@@ -142,30 +141,3 @@ def test_postal_addresses_are_held_with_the_passage(text, passage):
 def test_ordinary_words_and_numbers_are_not_addresses(text):
     assert "address" not in _found(text)
 
-
-def test_an_address_fixture_is_held_through_the_checks(gw):
-    """The corpus letter signed with a home address: held, the passage kept for the
-    moderation page, the writer told what it is and why."""
-    from pathlib import Path
-
-    from gateway.models import Letter
-
-    raw = (Path(__file__).resolve().parents[1] / "fixtures" / "mail" /
-           "postal_address_in_signature.eml").read_bytes()
-    [letter_id] = gw.receive(raw.replace(b"letters@gw.example", b"letters@gw.example"))
-    with gw.sessions() as session:
-        from gateway.intake import writers
-        from gateway.crypto import address_hash
-        writers.confirm(writers.sender_for(session, address_hash(SECRET, "olga.t@example.org")))
-        session.commit()
-    gw.check([letter_id])
-    letter: Letter = gw.letter(letter_id)
-    assert letter.state == "HELD"
-    [finding] = [f for f in letter.findings if f["code"] == "address"]
-    assert finding["passages"] == ["170100, г. Тверь, ул. Некрасова, д. 12, кв. 5"]
-    start, end = finding["spans"][0]
-    assert letter.body[start:end] == finding["passages"][0]
-    [notice] = gw.outbox("held")
-    text = " ".join(gw.message(notice).get_body(("plain",)).get_content().split())
-    assert "почтовый адрес (170100, г. Тверь, ул. Некрасова, д. 12, кв. 5)" in text
-    assert "postal address" in text
