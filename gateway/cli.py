@@ -25,6 +25,9 @@ providers_app = typer.Typer(help="Prison e-mail services and their catalogues.",
                             no_args_is_help=True)
 post_app = typer.Typer(help="Letters that go by post: printable batches for volunteers.",
                        no_args_is_help=True)
+writers_app = typer.Typer(help="Writers (known only by a keyed hash of their address).",
+                          no_args_is_help=True)
+app.add_typer(writers_app, name="writers")
 app.add_typer(providers_app, name="providers")
 app.add_typer(post_app, name="post")
 console = Console()
@@ -56,7 +59,8 @@ def db_upgrade() -> None:
 def prisoners_import(path: Path = typer.Argument(..., exists=True, readable=True),
                      dry_run: bool = typer.Option(False, help="Show what would change.")) -> None:
     """Import a CSV (code,last_name,first_name,middle_name,birth_year,region,facility_name,
-    facility_id,provider). Re-importing updates each prisoner in place, keyed by code."""
+    facility_id,provider; optional birth_date and status, in the public lists' words).
+    Re-importing updates each prisoner in place, keyed by code."""
     from gateway.directory import import_rows, read_rows
     with _sessions()() as session:
         report = import_rows(session, read_rows(path))
@@ -70,6 +74,30 @@ def prisoners_import(path: Path = typer.Argument(..., exists=True, readable=True
     for err in report.errors:
         console.print(f"[red]{err}[/]")
     if report.errors:
+        raise typer.Exit(1)
+
+
+@writers_app.command("confirm")
+def writers_confirm(path: Path = typer.Argument(..., exists=True, readable=True)) -> None:
+    """Mark writers the organizers know as confirmed: FILE holds their addresses, one a
+    line. Only the keyed hash of each is stored; their waiting letters go on."""
+    from gateway.crypto import address_hash, mask
+    from gateway.intake.writers import confirm_known, read_address_list
+
+    addresses, refused = read_address_list(path.read_text(encoding="utf-8-sig"))
+    secret = get_settings().secret_key.get_secret_value()
+    fresh = released = 0
+    with _sessions()() as session:
+        for address in dict.fromkeys(a.lower() for a in addresses):
+            new, letters = confirm_known(session, address_hash(secret, address), "cli")
+            fresh += new
+            released += len(letters)
+        session.commit()
+    console.print(f"confirmed {fresh} writer(s), {len(addresses) - fresh} already confirmed "
+                  f"or repeated; {released} waiting letter(s) go on")
+    for line in refused:  # masked: this output may end up in a terminal log
+        console.print(f"[red]not an address, skipped: {mask(line)}[/]")
+    if refused:
         raise typer.Exit(1)
 
 

@@ -58,10 +58,14 @@ class Settings(BaseSettings):
     # (RFC 8601); unset, nobody's results are trusted and only first-time writers confirm.
     own_authserv_id: str | None = None
 
-    # Writers: an unverified address (first letter, or a DMARC/DKIM failure seen by our MTA)
-    # confirms by answering a one-time token before a letter is paid for. On in production;
-    # the e2e stack and the demo set GATEWAY_CONFIRM_SENDERS=false.
+    # Writers: a new address confirms by answering a one-time token before a letter is paid
+    # for. On in production; the e2e stack and the demo set GATEWAY_CONFIRM_SENDERS=false.
+    # Organizers mark writers they know as confirmed (`gateway writers confirm`, dashboard).
     confirm_senders: bool = True
+    # A separate defence: a letter whose domain did not vouch for it (DMARC/DKIM failure
+    # seen by our MTA, GATEWAY_OWN_AUTHSERV_ID) waits for the writer to confirm *that*
+    # letter, even from a confirmed writer and with first-letter confirmation off.
+    confirm_failed_authentication: bool = True
     confirm_token_days: int = 7  # the token works this long; a new letter sends a new one
     sender_daily_limit: int = 10  # letters per writer per day; the excess is HELD, never dropped
     notices_per_writer_per_day: int = 10  # the cap over every kind of notice, loops included
@@ -120,6 +124,10 @@ class Settings(BaseSettings):
     # Logs: one line per record to stderr, e-mail addresses always removed
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+
+    # A letter longer than its facility takes: split into at most this many letters, each
+    # paid for (the writer is told); below 2, it is returned with a suggested split.
+    split_max_parts: int = 0
 
     # Checks: names of rules to switch off, comma separated
     rules_disabled: str = Field(default="")

@@ -14,8 +14,26 @@ from gateway.models import Prisoner
 
 COLUMNS = ("code", "last_name", "first_name", "middle_name", "birth_year", "region",
            "facility_name", "facility_id", "provider")
-OPTIONAL = ("birth_date",)  # 1991-03-14 or 14.03.1991; a row without the column keeps it
+# birth_date: 1991-03-14 or 14.03.1991. status: as the public lists write it ("в
+# заключении", "этап", "освобождена", "умер") or the gateway's own names. A file without
+# the column, or an empty cell, keeps what the directory has.
+OPTIONAL = ("birth_date", "status")
 REQUIRED = ("code", "last_name", "first_name", "facility_name", "facility_id")
+
+# The gateway's statuses: in_custody and moved can be written to (moved: held until the
+# new facility is known), released gets no paid letter, the rest wait for a person.
+STATUSES = ("in_custody", "moved", "released", "house_arrest", "deceased", "unknown", "retired")
+# Stems of the words public lists (OVD-Info, Memorial, support groups) use, ё read as е,
+# either gender: "освобожден", "освобождена", "вышла на свободу".
+_STATUS_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("released", ("освобожд", "на свобод", "вышел", "вышла", "отпущен", "released", "free")),
+    ("deceased", ("умер", "скончал", "погиб", "deceased", "died", "dead")),
+    ("house_arrest", ("домашн", "house arrest")),
+    ("moved", ("этап", "переведен", "перевод", "moved", "transfer")),
+    ("in_custody", ("в заключении", "заключен", "под стражей", "сизо", "в колонии",
+                    "отбывает", "арестован", "осужден", "custody")),
+    ("unknown", ("неизвест", "нет данных", "unknown")),
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,18 @@ def parse_birth_date(raw: str) -> date:
         except ValueError:
             continue
     raise ValueError(f"birth_date {raw!r} is not a date like 1991-03-14 or 14.03.1991")
+
+
+def parse_status(raw: str) -> str:
+    """The gateway's status for a list's wording; ValueError for what it cannot tell."""
+    text = " ".join(raw.lower().replace("ё", "е").replace("_", " ").split())
+    if text.replace(" ", "_") in STATUSES:
+        return text.replace(" ", "_")
+    for status, stems in _STATUS_WORDS:
+        if any(stem in text for stem in stems):
+            return status
+    raise ValueError(f"status {raw!r} is not one the gateway knows (in custody, moved, "
+                     "released, house arrest, deceased, unknown)")
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -76,6 +106,12 @@ def import_rows(session: Session, rows: list[dict[str, str]]) -> ImportReport:
         }
         if "birth_date" in row:  # only a file with the column may set or clear it
             values["birth_date"] = birth_date
+        if row.get("status"):
+            try:
+                values["status"] = parse_status(row["status"])
+            except ValueError as exc:
+                errors.append(f"line {line}: {exc}")
+                continue
         prisoner = existing.get(row["code"])
         if prisoner is None:
             prisoner = Prisoner(code=row["code"], **values)

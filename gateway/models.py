@@ -94,7 +94,15 @@ class Letter(Base):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True)  # the idempotency key
-    inbound_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id"), unique=True)
+    # None for the parts of a split letter after the first: they came from no message.
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"),
+                                                   unique=True)
+    # A letter longer than its facility takes, split (GATEWAY_SPLIT_MAX_PARTS): each part
+    # is a letter of its own (own public id, so its own idempotency key and charge); the
+    # first part is the letter the writer sent, the others point to it.
+    part_of_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), index=True)
+    part_no: Mapped[int | None]
+    parts: Mapped[int | None]
     state: Mapped[str] = mapped_column(String(20), index=True)
     prisoner_id: Mapped[int | None] = mapped_column(ForeignKey("prisoners.id"), index=True)
     sender_sealed: Mapped[str | None] = mapped_column(Text)  # encrypted writer address

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from gateway.crypto import seal, unseal
 from gateway.intake.names import inflect_full_name
+from gateway.mail.authentication import authenticate
 from gateway.mail.compose import Page, compose_bytes
 from gateway.models import Letter, OutboundMail, Prisoner, Suppression, utcnow
 from gateway.states import LetterState
@@ -36,6 +37,8 @@ SUBJECTS = {
     "sent": "Письмо отправлено / Your letter has been sent",
     "delivered": "Письмо вручено / Your letter has been delivered",
     "censored": "Цензор не пропустил письмо / The censor stopped your letter",
+    "refused": "Служба не приняла письмо / The service did not accept your letter",
+    "split": "Письмо разделено на части / Your letter was split into parts",
     "reply": "Ответ на ваше письмо / A reply to your letter",
 }
 # Notices an incoming message can provoke: one of a kind per writer per day.
@@ -44,7 +47,8 @@ PER_WRITER_PER_DAY = {"unknown_recipient", "ambiguous_recipient", "returned", "h
 # A forwarded reply is the prisoner's letter, not a notice: outside the daily cap.
 NOT_CAPPED = {"reply"}
 # Kinds that make a waiting "received" notice for the same letter pointless.
-SUPERSEDES_RECEIVED = {"sent", "held", "returned", "delivered", "censored", "confirm"}
+SUPERSEDES_RECEIVED = {"sent", "held", "returned", "delivered", "censored", "confirm",
+                       "refused"}
 
 _EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
               "September", "October", "November", "December")
@@ -114,6 +118,28 @@ def _supersede_received(session: Session, letter_ids: list[int]) -> None:
                         .execution_options(synchronize_session=False))
 
 
+def own_domains(settings) -> frozenset[str]:
+    return frozenset(a.rpartition("@")[2].lower().rstrip(".")
+                     for a in (settings.gateway_address, settings.org_reply_email))
+
+
+def _in_domains(address: str | None, domains: frozenset[str]) -> bool:
+    domain = (address or "").rpartition("@")[2].lower().rstrip(".")
+    return bool(domain) and any(domain == d or domain.endswith("." + d) for d in domains)
+
+
+def unproven_own_domain(parsed, settings) -> bool:
+    """Mail from (or bouncing to) an address of the organization's own domain that our
+    MTA did not see pass DMARC/DKIM: anyone can write that From, and a notice to it would
+    be mail we send ourselves on a stranger's say-so (a loop, or a lure in our name)."""
+    domains = own_domains(settings)
+    if not any(_in_domains(a, domains) for a in (parsed.sender, parsed.return_path)):
+        return False
+    return authenticate(parsed.auth_results, own_authserv_id=settings.own_authserv_id,
+                        from_domain=(parsed.sender or "").rpartition("@")[2] or None
+                        ).verdict != "pass"
+
+
 def queue_notice(session: Session, settings, letter: Letter, kind: str, *, parsed=None,
                  reply_id: int | None = None, pages: tuple[Page, ...] = (),
                  send_after: timedelta | None = None, **context) -> list[int]:
@@ -122,6 +148,8 @@ def queue_notice(session: Session, settings, letter: Letter, kind: str, *, parse
     it; the sweeper sends it when due)."""
     if parsed is not None and parsed.automated:
         return []  # robots are never answered, whoever asks
+    if parsed is not None and unproven_own_domain(parsed, settings):
+        return []
     return _queue(session, settings, [letter], kind, parsed=parsed, reply_id=reply_id,
                   pages=pages, send_after=send_after, context=context).get(letter.id, [])
 
@@ -160,9 +188,11 @@ def _queue(session: Session, settings, letters: list[Letter], kind: str, *, pars
             # RFC 3834: an answer to a message goes to its return path.
             recipient = parsed.return_path or parsed.sender
             in_reply_to = parsed.message_id
-        else:
+        elif letter.sender_sealed:
             recipient = unseal(secret, letter.sender_sealed)
             in_reply_to = None
+        else:
+            continue  # no address we may write to (checking.py keeps none it cannot trust)
         if not recipient:
             continue
         prisoner = session.get(Prisoner, letter.prisoner_id) if letter.prisoner_id else None

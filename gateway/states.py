@@ -32,7 +32,9 @@ ALLOWED: dict[LetterState, frozenset[LetterState]] = {
     # Confirmed: back to the start of the checks. Opted out or never confirmed: a person.
     S.AWAITING_SENDER: frozenset({S.RECEIVED, S.HELD, S.DISCARDED}),
     S.HELD: frozenset({S.READY, S.DESK, S.REJECTED, S.DISCARDED, S.HELD}),
-    S.READY: frozenset({S.SUBMITTING, S.DESK, S.HELD, S.DISCARDED}),  # DESK: desk and post adapters
+    # DESK: desk and post adapters. REJECTED: a freshly synced catalogue shows, before any
+    # call, that the facility cannot take the letter as it is (pages, photos).
+    S.READY: frozenset({S.SUBMITTING, S.DESK, S.HELD, S.DISCARDED, S.REJECTED}),
     S.DESK: frozenset({S.SUBMITTED, S.DISCARDED, S.HELD}),
     S.SUBMITTING: frozenset({S.SUBMITTED, S.READY, S.UNKNOWN, S.FAILED, S.HELD}),
     S.UNKNOWN: frozenset({S.SUBMITTING, S.SUBMITTED, S.READY, S.FAILED}),

@@ -15,6 +15,7 @@ from gateway.config import get_settings
 from gateway.db import session_factory
 from gateway.notices import queue_late_received
 from gateway.pipeline import checking, outbox, statuses, submission, sweeper
+from gateway.pipeline.budget_holds import release_budget_holds
 from gateway.pipeline.intake import Mailbox, ingest
 from gateway.providers.base import ProviderError
 from gateway.providers.registry import open_provider
@@ -275,7 +276,9 @@ def sweep() -> dict:
         session.commit()
         found.send += queue_late_received(session, _settings())
         session.commit()
+        released = release_budget_holds(session, _settings().monthly_budget_rub)
+        session.commit()
     publish_checks(found.check)
-    _publish(submit_letters, found.submit)
+    _publish(submit_letters, found.submit + released)
     publish_mail(found.send)
     return {"check": len(found.check), "submit": len(found.submit), "send": len(found.send)}

@@ -23,7 +23,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from gateway.models import Sender, Suppression, utcnow
+from gateway.lifecycle import move
+from gateway.models import Letter, Sender, Suppression, utcnow
+from gateway.states import LetterState
 
 _PREFIXES = re.compile(r"^\s*((re|fwd?|fw|aw|ответ|пересл)\s*(\[\d+\])?\s*:\s*)+", re.I)
 _STOP = {"стоп", "stop", "отписаться", "unsubscribe", "остановить"}
@@ -192,3 +194,33 @@ def opt_in(session: Session, address_hash: str) -> None:
                                                    Suppression.reason == "opted_out"))
     if row is not None:
         session.delete(row)
+
+
+def confirm_known(session: Session, address_hash: str, actor: str) -> tuple[bool, list[int]]:
+    """An organizer vouches for a writer they know: confirmed as if they had answered our
+    code, and their letters waiting for that go back to the checks (the sweeper re-drives
+    RECEIVED letters). Returns (newly confirmed, the ids released); the caller commits."""
+    sender = sender_for(session, address_hash)
+    fresh = sender.verified_at is None
+    confirm(sender)
+    released = []
+    for letter in session.scalars(select(Letter).where(
+            Letter.sender_hash == address_hash,
+            Letter.state == LetterState.AWAITING_SENDER).order_by(Letter.id)):
+        move(session, letter, LetterState.RECEIVED, actor=actor,
+             note="an organizer confirmed the writer")
+        released.append(letter.id)
+    return fresh, released
+
+
+def read_address_list(text: str) -> tuple[list[str], list[str]]:
+    """Addresses one a line (blank lines and # comments skipped): (valid, refused lines)."""
+    from gateway.mail.senders import is_valid_address
+
+    valid, refused = [], []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip().strip("<>").strip()
+        if not line:
+            continue
+        (valid if is_valid_address(line) else refused).append(line)
+    return valid, refused

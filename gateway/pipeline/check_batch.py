@@ -20,6 +20,7 @@ from gateway.mail.bounded import parse_many_bounded, parse_message_bounded
 from gateway.mail.parse import ParsedLetter, UnparseableMessage
 from gateway.models import InboundMessage, Letter, OutboundMail, Prisoner, Sender, utcnow
 from gateway.notices import notice_answered
+from gateway.providers.catalogue import Catalogues, FacilityLimits
 from gateway.rules.base import RuleSettings
 from gateway.states import LetterState as S
 
@@ -109,6 +110,7 @@ class CheckBatch:
         self._history_writers: set[str] = set()  # writers whose history is read
         self._directory: tuple[list[Candidate], dict[int, Prisoner]] | None = None
         self._spent: Decimal | None = None
+        self._catalogues = Catalogues(session)
 
     # -- letters and their messages ------------------------------------------------------
 
@@ -207,6 +209,10 @@ class CheckBatch:
         if self._directory is None:
             self._directory = directory(self.session)
         return self._directory[0]
+
+    def facility(self, prisoner: Prisoner) -> FacilityLimits:
+        """What the prisoner's facility takes, from its provider's synced catalogue."""
+        return self._catalogues.limits(prisoner.provider, prisoner.facility_id)
 
     def prisoner(self, prisoner_id: int) -> Prisoner:
         if self._directory is not None and prisoner_id in self._directory[1]:

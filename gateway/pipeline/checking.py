@@ -29,9 +29,12 @@ from gateway.lifecycle import claim, move
 from gateway.mail.authentication import Authentication, authenticate
 from gateway.mail.parse import ParsedLetter, UnparseableMessage
 from gateway.models import Letter, LetterAttachment, LetterEvent, Prisoner, Sender, utcnow
-from gateway.notices import queue_notice
+from gateway.notices import queue_notice, unproven_own_domain
+from gateway.pipeline import splitting
+from gateway.pipeline.budget_holds import HELD_PREFIX
 from gateway.pipeline.check_batch import CheckBatch
 from gateway.pricing import quote
+from gateway.providers.catalogue import FacilityLimits
 from gateway.providers.profiles import load_profiles
 from gateway.providers.registry import profile_name_for
 from gateway.rules import run_rules
@@ -69,6 +72,9 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             move(session, letter, S.QUARANTINED, note="no single, valid sender address")
             continue
         _take_writer(letter, parsed, batch)
+        unproven = unproven_own_domain(parsed, settings)
+        if unproven:
+            letter.sender_sealed = None  # never written to: no notice, no forwarded reply
         sender = batch.sender(letter.sender_hash)
         commands = writers.read_commands(parsed.subject, parsed.text)
         if commands.stop:
@@ -124,6 +130,11 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
                 move(session, letter, S.HELD, note="the writer has not confirmed their address "
                      "and has asked for no mail, so cannot be asked to; a person decides")
                 continue
+            if unproven:
+                move(session, letter, S.HELD, note="from an address of our own domain that "
+                     "its authentication did not prove, so it is not asked to confirm; a "
+                     "person decides")
+                continue
             move(session, letter, S.AWAITING_SENDER, note=_confirm_note(parsed, sender, settings))
             token = writers.new_token()
             queued = queue_notice(session, settings, letter, "confirm", parsed=parsed,
@@ -142,23 +153,35 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         # Render first: pages and price are weighed on exactly what the provider will print.
         render(letter, prisoner, settings)
         decision = weigh(session, letter, prisoner, parsed, batch.rule_settings, settings,
-                         previous=batch.previous_texts(letter), spent=batch.month_spent())
+                         previous=batch.previous_texts(letter), spent=batch.month_spent(),
+                         facility=batch.facility(prisoner))
+        parts = _plan_split(letter, prisoner, decision, batch, settings)
+        if parts:
+            decision = splitting.as_split(decision, len(parts))
         letter.findings = [f.to_dict() for f in decision.findings]
         if decision.outcome == "return":
             move(session, letter, S.REJECTED, note="returned to the writer: " +
                  "; ".join(f.reason_organizer for f in decision.findings if f.severity == "return"))
             result.mail += queue_notice(session, settings, letter, "returned", parsed=parsed,
-                                        findings=decision.findings)
+                                        findings=decision.findings,
+                                        facility_limits=_only_limits(decision))
             continue
         reasons = [f for f in decision.findings if f.severity == "hold"]
         today = writers.count_letter(sender)
         if today > settings.sender_daily_limit:
             reasons.append(_over_limit(settings.sender_daily_limit))
         if decision.outcome == "hold" or reasons:
-            move(session, letter, S.HELD, note="held for a person: " +
+            move(session, letter, S.HELD, note=HELD_PREFIX +
                  "; ".join(f.reason_organizer for f in reasons))
             result.mail += queue_notice(session, settings, letter, "held", parsed=parsed,
                                         findings=reasons)
+            continue
+        if parts:
+            result.ready += splitting.split(session, letter, prisoner, parts,
+                                            _profile(prisoner), settings.reply_ordered)
+            result.mail += queue_notice(session, settings, letter, "split", parsed=parsed,
+                                        parts=len(parts), limit=splitting.page_limit(
+                                            _profile(prisoner), batch.facility(prisoner)))
             continue
         move(session, letter, S.READY, note="checked and rendered")
         result.ready.append(letter.id)
@@ -212,9 +235,11 @@ def _only_confirmation(parsed: ParsedLetter, answered, text: str) -> bool:
 
 def _must_confirm(session: Session, letter: Letter, sender: Sender, parsed: ParsedLetter,
                   settings) -> bool:
-    if not settings.confirm_senders:
-        return False
-    if sender.verified_at is not None and _authentication(parsed, settings).verdict != "fail":
+    # Two defences, each with its own setting: a writer never seen before, and a letter
+    # their domain did not vouch for (someone may be writing in their name).
+    new_writer = settings.confirm_senders and sender.verified_at is None
+    if not new_writer and not (settings.confirm_failed_authentication and
+                               _authentication(parsed, settings).verdict == "fail"):
         return False  # the common case, decided without the event log
     # Released by the writer's confirmation: never ask twice for one letter.
     return not _confirmed_before(session, letter.id)
@@ -226,7 +251,7 @@ def _authentication(parsed: ParsedLetter, settings) -> Authentication:
 
 
 def _confirm_note(parsed: ParsedLetter, sender: Sender, settings) -> str:
-    if sender.verified_at is None:
+    if sender.verified_at is None and settings.confirm_senders:
         return "waiting for the writer to confirm their address (first letter)"
     return ("waiting for the writer to confirm this letter: their domain did not vouch for "
             f"it ({_authentication(parsed, settings).detail})")
@@ -263,7 +288,7 @@ def _take_writer(letter: Letter, parsed: ParsedLetter, batch: CheckBatch) -> Non
 
 def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLetter,
           rule_settings: RuleSettings, settings, *, previous: tuple[str, ...],
-          spent: Decimal) -> Decision:
+          spent: Decimal, facility: FacilityLimits = FacilityLimits()) -> Decision:  # noqa: B008
     draft = LetterDraft(
         text=letter.body or "",
         photos=tuple((a.content_type, len(a.data)) for a in parsed.attachments),
@@ -272,8 +297,31 @@ def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLe
         profile=profile_name_for(prisoner.provider), previous_texts=previous,
         month_spent=Decimal(spent),
         rendered_text=letter.rendered, reply_ordered=settings.reply_ordered,
+        # The facility's own limits, as its provider's catalogue was last synced.
+        **facility.draft_fields(),
     )
     return run_rules(draft, rule_settings)
+
+
+def _only_limits(decision: Decision) -> bool:
+    """Returned only for what the facility takes (pages, photos), not for the censor."""
+    return all(f.rule in ("length", "photos") for f in decision.findings
+               if f.severity == "return")
+
+
+def _profile(prisoner: Prisoner):
+    return load_profiles().get(profile_name_for(prisoner.provider)) or load_profiles()["http"]
+
+
+def _plan_split(letter: Letter, prisoner: Prisoner, decision: Decision, batch: CheckBatch,
+                settings) -> list[tuple[str, str]] | None:
+    """Parts that each fit the facility, when the organization splits long letters and
+    the length is the only thing in the way; else None (the letter is returned)."""
+    if settings.split_max_parts < 2 or not splitting.splittable(decision):
+        return None
+    return splitting.plan(letter.body or "", splitting.renderer(
+        prisoner, letter.writer_name or "Друг"), _profile(prisoner), batch.facility(prisoner),
+        settings.split_max_parts)
 
 
 def render(letter: Letter, prisoner: Prisoner, settings) -> None:

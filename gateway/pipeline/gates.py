@@ -1,24 +1,38 @@
 """What may keep a READY or UNKNOWN letter from being claimed for submission.
 
-Four gates, in order: an assisted provider (the letter goes to DESK for a person), a
-facility missing from the provider's catalogue (HELD for a person), a provider paused
-after a 402 (its account is empty), and the daily spend cap. A gate that holds a letter
+Five gates, in order: an assisted provider (the letter goes to DESK for a person), a
+facility missing from the provider's catalogue (HELD for a person), a letter the facility
+cannot take as it is, by the catalogue synced just before (too many pages or photos:
+returned to the writer, as the checks would have), a provider paused after a 402 (its
+account is empty), and the daily spend cap. A gate that holds a letter
 back leaves it where it is, with a reason a person can read and a time to come back. The
 inputs that are the same for a whole batch are read once (Gates.load)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.lifecycle import move
-from gateway.models import Cursor, Letter, LetterEvent, Prisoner, ProviderFacility, utcnow
+from gateway.models import (
+    Cursor,
+    Letter,
+    LetterAttachment,
+    LetterEvent,
+    Prisoner,
+    ProviderFacility,
+    utcnow,
+)
+from gateway.notices import queue_notice
 from gateway.providers import catalogue, spending
 from gateway.providers.base import Provider
 from gateway.providers.policy import SubmissionPolicy
+from gateway.providers.registry import profile_name_for
+from gateway.rules import length, photos
+from gateway.rules.base import Finding, LetterDraft, RuleSettings
 from gateway.states import LetterState as S
 
 
@@ -69,20 +83,36 @@ class Gates:
     paused_until: datetime | None
     reached: set[str] | None  # the batch's facilities in the catalogue; None: never synced
     cap: spending.DailyCap
+    limits: dict[str, catalogue.FacilityLimits] = field(default_factory=dict)
+    photos: dict[int, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    mail: dict[int, list[int]] = field(default_factory=dict)  # notices the gates queued
 
     @classmethod
     def load(cls, session: Session, provider: str, letters: list[Letter],
              policy: SubmissionPolicy) -> Gates:
         reached = None
+        limits: dict[str, catalogue.FacilityLimits] = {}
         facilities = {p.facility_id for p in (_prisoner(session, le) for le in letters
                                               if le.state == S.READY) if p is not None}
         if facilities and catalogue.synced_at(session, provider) is not None:
-            reached = set(session.scalars(select(ProviderFacility.facility_id).where(
+            rows = list(session.scalars(select(ProviderFacility).where(
                 ProviderFacility.provider == provider,
                 ProviderFacility.facility_id.in_(facilities))))
+            reached = {r.facility_id for r in rows}
+            limits = {r.facility_id: catalogue.limits_of(r, synced=True) for r in rows}
         cap = spending.DailyCap(session, policy.daily_spend_cap) if any(
             le.state == S.READY for le in letters) else spending.DailyCap(session, None)
-        return cls(paused_until(session, provider), reached, cap)
+        with_photos = [le.id for le in letters if le.state == S.READY and le.photos]
+        found: dict[int, list[tuple[str, int]]] = {}
+        if limits and with_photos:
+            for letter_id, content_type, size in session.execute(
+                    select(LetterAttachment.letter_id, LetterAttachment.content_type,
+                           func.length(LetterAttachment.data))
+                    .where(LetterAttachment.letter_id.in_(with_photos))
+                    .order_by(LetterAttachment.id)):
+                found.setdefault(letter_id, []).append((content_type, size))
+        return cls(paused_until(session, provider), reached, cap, limits,
+                   {k: tuple(v) for k, v in found.items()})
 
 
 def _prisoner(session: Session, letter: Letter) -> Prisoner | None:
@@ -90,7 +120,8 @@ def _prisoner(session: Session, letter: Letter) -> Prisoner | None:
     return session.get(Prisoner, letter.prisoner_id) if letter.prisoner_id else None
 
 
-def gate(session: Session, provider: Provider, letter: Letter, gates: Gates | None) -> str | None:
+def gate(session: Session, provider: Provider, letter: Letter, gates: Gates | None,
+         settings) -> str | None:
     """Everything that may keep a letter from a claim. Returns the outcome, or None to go on."""
     if provider.assisted:
         if letter.state != S.READY:
@@ -106,6 +137,19 @@ def gate(session: Session, provider: Provider, letter: Letter, gates: Gates | No
              note=f"no provider reaches {prisoner.facility_name} ({prisoner.facility_id}): "
                   f"it is not in {provider.name}'s catalogue")
         return "held"
+    if letter.state == S.READY and prisoner is not None and \
+            prisoner.facility_id in gates.limits:
+        over = facility_findings(letter, provider.name, gates.limits[prisoner.facility_id],
+                                 gates.photos.get(letter.id, ()))
+        if over:
+            letter.next_attempt_at = None
+            letter.findings = [*(letter.findings or []), *(f.to_dict() for f in over)]
+            move(session, letter, S.REJECTED, note="returned to the writer before submission: "
+                 + "; ".join(f.reason_organizer for f in over))
+            gates.mail[letter.id] = queue_notice(session, settings, letter,
+                                                 "returned", findings=over,
+                                                 facility_limits=True)
+            return "returned"
     if gates.paused_until is not None:
         defer(session, letter, gates.paused_until,
                paused_reason(provider.name, gates.paused_until))
@@ -117,3 +161,14 @@ def gate(session: Session, provider: Provider, letter: Letter, gates: Gates | No
                "today); waits for tomorrow")
         return "deferred"
     return None
+
+
+def facility_findings(letter: Letter, provider: str, limits: catalogue.FacilityLimits,
+                      photo_info: tuple[tuple[str, int], ...]) -> list[Finding]:
+    """What the length and photo rules say of a checked letter against the facility's
+    limits: the provider would refuse it (and some services charge before refusing)."""
+    draft = LetterDraft(text=letter.body or "", rendered_text=letter.rendered,
+                        photos=photo_info, profile=profile_name_for(provider),
+                        **limits.draft_fields())
+    return [f for rule in (length, photos) for f in rule.check(draft, RuleSettings())
+            if f.severity == "return"]

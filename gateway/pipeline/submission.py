@@ -45,9 +45,9 @@ from gateway.models import (
     SubmissionAttempt,
     utcnow,
 )
-from gateway.notices import queue_notices
+from gateway.notices import queue_notice, queue_notices
 from gateway.pipeline.gates import Gates, defer, gate, open_reason, pause_provider, paused_reason
-from gateway.providers import breaker, catalogue
+from gateway.providers import breaker, catalogue, refusals
 from gateway.providers.base import (
     Accepted,
     PaymentRequired,
@@ -73,6 +73,7 @@ class SubmitResult:
     desk: list[int] = field(default_factory=list)
     held: list[int] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
+    returned: list[int] = field(default_factory=list)  # the facility cannot take them as they are
 
 
 def backoff(attempt: int, retry_after: float | None = None, base: float = 5.0,
@@ -197,11 +198,11 @@ def _claim(session_factory: Callable[[], Session], provider: Provider, letter_id
             Gates.load(session, provider.name, due, policy)
         go = []
         for letter in due:
-            gated = gate(session, provider, letter, gates)
+            gated = gate(session, provider, letter, gates, settings)
             if gated is None:
                 go.append(letter)
             else:
-                outcomes[letter.id] = (gated, [])
+                outcomes[letter.id] = (gated, gates.mail.get(letter.id, []) if gates else [])
         permit = breaker.peek(session, provider.name) if go else None
         if permit is not None and not permit.allowed:
             for letter in go:
@@ -301,6 +302,9 @@ def _record_all(session_factory: Callable[[], Session], provider: Provider, call
             outcomes[letter.id] = (outcome, [])
             if outcome == "submitted":
                 accepted.append(letter)
+            elif outcome == "failed" and isinstance(call.error, PermanentError):
+                outcomes[letter.id] = (outcome, _tell_refused(session, settings, letter,
+                                                              call.error))
         for letter_id, mail in queue_notices(session, settings, accepted, "sent").items():
             outcomes[letter_id] = ("submitted", mail)
         faults.point("submit.before_record")
@@ -322,7 +326,7 @@ def _submit(session_factory: Callable[[], Session], provider: Provider, letter_i
 def submit_one(session_factory: Callable[[], Session], provider: Provider, letter_id: int,
                settings, policy: SubmissionPolicy | None = None) -> tuple[str, list[int]]:
     """Returns (outcome, outbound mail ids). Outcome: submitted | retry | unknown | failed |
-    desk | held | deferred | skipped."""
+    desk | held | returned | deferred | skipped."""
     policy = policy or SubmissionPolicy.from_settings(settings)
     return _submit(session_factory, provider, [letter_id], settings, policy)[letter_id]
 
@@ -422,6 +426,14 @@ def _record(session: Session, provider: Provider, letter: Letter, attempt: Submi
     return "unknown"
 
 
+def _tell_refused(session: Session, settings, letter: Letter, error: PermanentError) -> list[int]:
+    """The writer hears of a refusal at once, in plain words; the letter waits in FAILED for
+    a person (retry, return, discard), who no longer has to remember to write."""
+    reasons = refusals.explain(error)
+    return queue_notice(session, settings, letter, "refused", refusals=reasons,
+                        fixable=any(r.writer_can_fix for r in reasons))
+
+
 def replay_unknown(session: Session, letter_id: int, actor: str) -> bool:
     """A person asks for one more replay of an UNKNOWN letter's key (safe by contract: the
     provider answers the first result, no second charge). The caller commits."""
@@ -482,7 +494,8 @@ def submit_many(session_factory, provider: Provider, letter_ids: list[int], sett
     outcomes = _submit(session_factory, provider, letter_ids, settings, policy)
     result = SubmitResult()
     buckets = {"submitted": result.submitted, "retry": result.retry, "unknown": result.retry,
-               "desk": result.desk, "held": result.held, "deferred": result.deferred}
+               "desk": result.desk, "held": result.held, "deferred": result.deferred,
+               "returned": result.returned}
     for letter_id in dict.fromkeys(letter_ids):
         outcome, mail = outcomes[letter_id]
         result.mail += mail

@@ -99,6 +99,47 @@ def facility(session: Session, provider: str, facility_id: str) -> ProviderFacil
         ProviderFacility.provider == provider, ProviderFacility.facility_id == facility_id))
 
 
+@dataclass(frozen=True)
+class FacilityLimits:
+    """What the synced catalogue says one facility takes; the defaults (nothing synced)
+    leave only the provider profile's own limits to the checks."""
+    reachable: bool = True
+    max_pages: int | None = None
+    max_photos: int | None = None
+    accepts_photos: bool = True
+
+    def draft_fields(self) -> dict:
+        """The LetterDraft fields the length, photos and recipient rules read."""
+        return {"facility_reachable": self.reachable, "facility_max_pages": self.max_pages,
+                "facility_max_photos": self.max_photos,
+                "facility_accepts_photos": self.accepts_photos}
+
+
+def limits_of(row: ProviderFacility | None, synced: bool) -> FacilityLimits:
+    if row is None:
+        # Missing from a synced catalogue: the provider does not reach it.
+        return FacilityLimits(reachable=not synced)
+    return FacilityLimits(max_pages=row.max_pages,
+                          max_photos=row.max_photos if row.accepts_photos else 0,
+                          accepts_photos=row.accepts_photos)
+
+
+class Catalogues:
+    """The synced catalogues, read once per provider (a catalogue is small: a few
+    thousand rows at most) and looked up per letter."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._rows: dict[str, dict[str, ProviderFacility]] = {}
+
+    def limits(self, provider: str, facility_id: str) -> FacilityLimits:
+        if provider not in self._rows:
+            self._rows[provider] = {r.facility_id: r for r in self.session.scalars(
+                select(ProviderFacility).where(ProviderFacility.provider == provider))}
+        rows = self._rows[provider]
+        return limits_of(rows.get(facility_id), synced=bool(rows))
+
+
 def reaches(session: Session, provider: str, facility_id: str) -> bool | None:
     """True/False against the synced catalogue; None when none was ever synced."""
     if synced_at(session, provider) is None:

@@ -106,7 +106,7 @@ class LetterDraft:
     the provider will receive (greeting, signature...) and drives pages, price and budget.
     `photos` are (sniffed content type, size in bytes). `previous_texts` are recent letters
     from the same writer to the same prisoner (the caller picks the window).
-    `prisoner_status` is one of in_custody, moved, released, unknown.
+    `prisoner_status` is one of gateway.directory.STATUSES (in_custody, moved, released…).
     """
 
     text: str

@@ -1,4 +1,4 @@
-"""contacts: phone numbers, e-mail addresses, links and messenger handles."""
+"""contacts: phone numbers, e-mail addresses, postal addresses, links and messenger handles."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 
 import phonenumbers
 
+from gateway.rules import addresses
 from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
 from gateway.rules.normalize import clean_mapped
 
@@ -28,6 +29,7 @@ _CONTACT_KINDS = {
     "email": ("адрес электронной почты", "an e-mail address"),
     "url": ("ссылка", "a link"),
     "handle": ("имя в мессенджере", "a messenger handle"),
+    "address": ("почтовый адрес", "a postal address"),
 }
 
 
@@ -54,6 +56,7 @@ def find(text: str) -> dict[str, list[tuple[int, int]]]:
         ("email", emails),
         ("url", urls),
         ("handle", handles),
+        ("address", addresses.find(text)),
     ):
         if spans:
             found[kind] = [(a, _trim(text, a, b)) for a, b in spans]
@@ -121,8 +124,11 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
         if not found:
             continue
         spans = [cleaned.span(a, b) for a, b in found]
-        ru, en = _CONTACT_KINDS[kind]
         passages = tuple(dict.fromkeys(draft.text[a:b] for a, b in spans))
+        if kind == "address":
+            findings.append(_address_finding(passages, spans))
+            continue
+        ru, en = _CONTACT_KINDS[kind]
         findings.append(
             Finding(
                 rule="contacts",
@@ -140,8 +146,31 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
     return findings
 
 
+def _address_finding(passages: tuple[str, ...], spans) -> Finding:
+    # The writer's own home, most likely: the one detail that must never reach the
+    # prison system. Held, so a person sees it (it may be a facility's address, quoted).
+    shown = "; ".join(passages[:3])
+    return Finding(
+        rule="contacts",
+        code="address",
+        severity="hold",
+        passages=passages,
+        spans=tuple(spans),
+        reason_ru=f"В письме есть почтовый адрес ({shown}). Если это ваш адрес, ради вашей "
+        "безопасности его лучше убрать: письмо прочитают в учреждении, а ответ адресата всё "
+        "равно придёт вам через нас. Организатор посмотрит письмо, прежде чем его отправить; "
+        "можно прислать исправленное письмо.",
+        reason_en=f"Your letter contains a postal address ({shown}). If it is yours, for your "
+        "safety better remove it: the letter is read at the facility, and the prisoner's reply "
+        "reaches you through us anyway. An organizer will look at the letter before it is "
+        "sent; you may send a corrected one.",
+        reason_organizer=f"Postal address in the text: {'; '.join(passages[:10])}.",
+    )
+
+
 RULE = Rule(
     name="contacts",
-    description="No phone numbers, e-mail addresses, links or handles; never the writer's own address.",
+    description="No phone numbers, e-mail or postal addresses, links or handles; never the "
+    "writer's own e-mail address.",
     check=check,
 )

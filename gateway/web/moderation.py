@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import flask
 from sqlalchemy import func, select
 
+from gateway.intake.writers import confirm_known
 from gateway.lifecycle import move
-from gateway.models import Letter, utcnow
+from gateway.models import Letter, Sender, utcnow
 from gateway.notices import queue_notice
 from gateway.states import LetterState as S
 from gateway.web.auth import _safe_next, requires
@@ -88,8 +89,12 @@ def index():
     for letter in letters:
         audit("view_letter", letter_id=letter.id, detail="moderation queue")
     session.commit()
+    confirmed = set(session.scalars(select(Sender.address_hash).where(
+        Sender.address_hash.in_({le.sender_hash for le in letters if le.sender_hash}),
+        Sender.verified_at.is_not(None))))
     cards = [SimpleNamespace(letter=le, body=highlight(le.body, le.findings),
-                             masked=masked_address(le)) for le in letters]
+                             masked=masked_address(le), confirmed=le.sender_hash in confirmed)
+             for le in letters]
     return flask.render_template("dashboard/moderation.html", cards=cards, total=total,
                                  reasons=RETURN_REASONS)
 
@@ -161,3 +166,21 @@ def defer(letter_id: int):
     move(db(), letter, S.HELD, actor=actor(), note=f"deferred: {note}")
     audit("defer", letter_id=letter.id, detail=note)
     return _done(f"Letter #{letter.id} deferred.")
+
+
+@bp.route("/moderation/<int:letter_id>/confirm-writer", methods=["POST"])
+@requires("moderator")
+def confirm_writer(letter_id: int):
+    """The organizer knows this writer: confirmed as if they had answered our code (the
+    letter itself stays where it is, to be decided on its own)."""
+    letter = db().get(Letter, letter_id)
+    if letter is None:
+        flask.abort(404)
+    if not letter.sender_hash:
+        flask.flash(f"Letter #{letter.id} has no known writer.", "error")
+        return flask.redirect(flask.url_for("moderation.index"))
+    _, released = confirm_known(db(), letter.sender_hash, actor())
+    audit("confirm_writer", letter_id=letter.id,
+          detail=f"{len(released)} waiting letter(s) released")
+    more = f"; {len(released)} of their waiting letters go on" if released else ""
+    return _done(f"The writer of letter #{letter.id} is confirmed{more}.")

@@ -80,7 +80,7 @@ def preview_import(session: Session, rows: list[dict[str, str]]) -> Preview:
         changes: list[Change] = []
         for obj in session.new:
             if isinstance(obj, Prisoner):
-                shown = ("birth_date", "birth_year", "facility_name", "provider")
+                shown = ("birth_date", "birth_year", "facility_name", "provider", "status")
                 changes.append(Change(obj.code, obj.full_name, "add", tuple(
                     (name, "", str(getattr(obj, name))) for name in shown
                     if getattr(obj, name) not in (None, ""))))
@@ -89,7 +89,7 @@ def preview_import(session: Session, rows: list[dict[str, str]]) -> Preview:
                 continue
             state = inspect(obj)
             diffs = []
-            for name in EDITABLE:
+            for name in (*EDITABLE, "status"):
                 hist = state.attrs[name].history
                 if hist.has_changes():
                     before = hist.deleted[0] if hist.deleted else ""
@@ -257,7 +257,7 @@ def export_csv():
     prisoners = session.scalars(select(Prisoner).order_by(Prisoner.code)).all()
     out = io.StringIO()
     writer = csv.writer(out)
-    columns = (*COLUMNS, *OPTIONAL, "status")
+    columns = (*COLUMNS, *OPTIONAL)
     writer.writerow(columns)
     for p in prisoners:
         writer.writerow(["" if getattr(p, c) is None else neutralize(str(getattr(p, c)))

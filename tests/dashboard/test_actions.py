@@ -212,3 +212,29 @@ def test_admin_adds_a_user_and_changes_a_role(as_user, sessions):
         assert session.get(User, nina.id).role == "moderator"
     assert post(as_user("moderator"), "/users", username="x", password="y" * 10,
                 role="admin").status_code == 403
+
+
+def test_confirm_writer_on_a_held_letter_releases_their_waiting_letters(as_user, seed, sessions):
+    from gateway.models import Sender
+
+    held = seed.letter("HELD", findings=HELD_FINDINGS, writer="known@example.org")
+    waiting = seed.letter("AWAITING_SENDER", writer="known@example.org")
+    other = seed.letter("AWAITING_SENDER", writer="someone.else@example.org")
+    page = as_user("moderator").get("/moderation").get_data(as_text=True)
+    assert f"/moderation/{held}/confirm-writer" in page
+    assert post(as_user("viewer"), f"/moderation/{held}/confirm-writer").status_code == 403
+
+    response = post(as_user("moderator"), f"/moderation/{held}/confirm-writer")
+    assert response.status_code == 302
+    assert [seed.get(i).state for i in (held, waiting, other)] == \
+        ["HELD", "RECEIVED", "AWAITING_SENDER"]
+    event = last_event(seed, waiting)
+    assert (event.to_state, event.actor) == ("RECEIVED", "moderator")
+    with sessions() as session:
+        sender = session.scalar(select(Sender).where(
+            Sender.address_hash == seed.get(held).sender_hash))
+        assert sender.verified_at is not None
+        audit = session.scalar(select(AuditEntry).where(AuditEntry.action == "confirm_writer"))
+        assert audit.letter_id == held and audit.username == "moderator"
+    page = as_user("moderator").get("/moderation").get_data(as_text=True)
+    assert f"/moderation/{held}/confirm-writer" not in page and "confirmed writer" in page

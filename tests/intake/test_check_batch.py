@@ -145,6 +145,7 @@ def test_a_batch_is_decided_as_its_letters_one_by_one(database) -> None:
 def test_a_batch_costs_the_same_sql_whatever_its_size(database) -> None:
     gw = gateway(database())
     gw.settings.confirm_senders = False
+    gw.settings.confirm_failed_authentication = False  # own_authserv_id is set here
     gw.settings.sender_daily_limit = 100
     statements: list[str] = []
     event.listen(engine_for(gw.settings.database_url), "before_cursor_execute",
@@ -206,6 +207,7 @@ def test_a_letter_handed_to_two_workers_is_checked_once(pg_url: str) -> None:
     finds the letter already moved on and leaves it."""
     gw = gateway(pg_url)
     gw.settings.confirm_senders = False
+    gw.settings.confirm_failed_authentication = False  # own_authserv_id is set here
     [letter_id] = gw.receive(mail("Петровой Марии", WARM))
     first = gw.sessions()
     assert check_letters(first, [letter_id], gw.settings).ready == [letter_id]

@@ -113,6 +113,12 @@ EXPECTED: dict[str, Expect] = {
     "forward_as_attachment": Expect("См. вложение.", IVANOV, declined=("attached as a file",)),
     "nested_multipart_too_deep": Expect(unparseable="deeper than 10"),
     "header_block_too_large": Expect(unparseable="header block is larger"),
+    # The checks' cases: read and addressed here; what the checks decide is asserted in
+    # tests/intake/test_checks_pipeline.py and tests/e2e/test_facility_limits.py.
+    "long_letter_over_facility_limit": Expect(None, SIDORENKO),
+    "photo_to_facility_without_photos": Expect(
+        "Пётр Андреевич, посылаю фото нашей собаки.\nВсего доброго!", KOVALEV, photos=1),
+    "postal_address_in_signature": Expect(None, PETROVA),
 }
 
 

@@ -19,6 +19,8 @@ from gateway.crypto import address_hash, seal
 from gateway.intake.addressing import Candidate
 from gateway.models import InboundMessage, Letter, OutboundMail, Prisoner
 from gateway.notices import SUBJECTS, queue_notice
+from gateway.providers.base import PermanentError
+from gateway.providers.refusals import explain
 from gateway.states import LetterState as S
 from tests.intake.conftest import SECRET
 
@@ -42,6 +44,9 @@ CONTEXT = {
     "sent": {},
     "delivered": {},
     "censored": {"reason": "содержание письма"},
+    "split": {"parts": 3, "limit": 3},
+    "refused": {"refusals": explain(PermanentError("validation", fields={
+        "text": "4 pages, the facility accepts at most 3"})), "fixable": True},
     "reply": {},
 }
 WITH_PRISONER = set(CONTEXT) - {"unknown_recipient", "ambiguous_recipient"}
