@@ -11,6 +11,7 @@ from imapclient.exceptions import IMAPClientError
 from sqlalchemy.exc import DBAPIError
 
 from gateway.config import get_settings
+from gateway.crypto import keyring
 from gateway.db import session_factory
 from gateway.notices import queue_late_received
 from gateway.pipeline import checking, outbox, statuses, submission, sweeper
@@ -119,7 +120,8 @@ def fetch_inbox() -> int:
             log.warning("ingest lock lost mid-ingest; finishing")
 
     try:
-        return len(ingest(_sessions(), inbox(), batch=_settings().imap_batch, on_stored=stored))
+        return len(ingest(_sessions(), inbox(), keys=keyring(_settings()),
+                          batch=_settings().imap_batch, on_stored=stored))
     finally:
         _release(lock)
 

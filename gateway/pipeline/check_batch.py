@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
-from gateway.crypto import address_hash
+from gateway.crypto import keyring
 from gateway.intake import writers
 from gateway.intake.addressing import Candidate
 from gateway.mail.bounded import parse_many_bounded, parse_message_bounded
@@ -90,7 +90,7 @@ class CheckBatch:
 
     def __init__(self, session: Session, settings) -> None:
         self.session, self.settings = session, settings
-        self.secret = settings.secret_key.get_secret_value()
+        self.keys = keyring(settings)
         self.own = frozenset({settings.gateway_address.lower(),
                               settings.org_reply_email.lower()})
         self.rule_settings = RuleSettings.from_mapping({
@@ -125,7 +125,8 @@ class CheckBatch:
         if parsed is None:  # too large to read with the batch
             inbound = self.session.get(InboundMessage, letter.inbound_id)
             try:
-                parsed = parse_message_bounded(inbound.raw, own_addresses=self.own)
+                parsed = parse_message_bounded(self.keys.unseal_bytes(inbound.raw),
+                                               own_addresses=self.own)
             except UnparseableMessage as exc:
                 parsed = exc
         return letter, parsed
@@ -146,7 +147,7 @@ class CheckBatch:
                 continue
             self._parsed[letter.id] = None
             if data is not None:
-                inline.append((letter.id, data))
+                inline.append((letter.id, self.keys.unseal_bytes(data)))
         del rows
         results = parse_many_bounded([data for _, data in inline], own_addresses=self.own)
         fresh: dict[int, tuple[str, ParsedLetter]] = {}
@@ -171,7 +172,7 @@ class CheckBatch:
 
     def address_hash(self, address: str) -> str:
         if address not in self._hashes:
-            self._hashes[address] = address_hash(self.secret, address)
+            self._hashes[address] = self.keys.address_hash(address)
         return self._hashes[address]
 
     # -- writers -------------------------------------------------------------------------
