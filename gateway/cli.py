@@ -27,6 +27,8 @@ post_app = typer.Typer(help="Letters that go by post: printable batches for volu
                        no_args_is_help=True)
 app.add_typer(providers_app, name="providers")
 app.add_typer(post_app, name="post")
+keys_app = typer.Typer(help="The keys derived from GATEWAY_SECRET_KEY.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 
@@ -273,6 +275,43 @@ def post_posted(batch_id: int, actor: str = typer.Option("cli")) -> None:
             raise typer.Exit(1) from exc
         session.commit()
     console.print(f"batch {batch_id} marked posted; {len(mail)} notice(s) queued")
+
+
+@app.command()
+def purge(dry_run: bool = typer.Option(False, help="Count what would go; change nothing.")) -> None:
+    """Forget what retention says (GATEWAY_RETENTION_DAYS after a letter's end): raw mail,
+    texts, photos, reply scans, writers' addresses. Events and counts stay."""
+    from gateway.retention import plan
+    from gateway.retention import purge as run_purge
+    settings = get_settings()
+    if dry_run:
+        with _sessions()() as session:
+            counts = plan(session, settings)
+        console.print(f"would purge (letters ended over {settings.retention_days} days ago):")
+        for line in counts.lines():
+            console.print(f"  {line}")
+        return
+    counts = run_purge(_sessions(), settings,
+                       progress=lambda c: console.print(f"  … {c.letters} letters so far"))
+    console.print("[green]purged[/]:")
+    for line in counts.lines():
+        console.print(f"  {line}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(batch: int = typer.Option(500, help="Rows per transaction.")) -> None:
+    """Re-encrypt and re-index everything under GATEWAY_SECRET_KEY while the old secrets
+    are still in GATEWAY_OLD_SECRET_KEYS. Safe to run again (after a crash, say): what is
+    done already is skipped. Afterwards remove the old secrets."""
+    from gateway.crypto import keyring
+    from gateway.rotation import rotate
+    settings = get_settings()
+    done = rotate(_sessions(), keyring(settings), batch=batch,
+                  progress=lambda what, last: console.print(f"  {what}: up to id {last}"))
+    console.print("[green]rotated[/]: " + (", ".join(f"{n} {what}" for what, n in
+                                                     sorted(done.counts.items())) or "nothing to do"))
+    if settings.old_secrets():
+        console.print("Now remove GATEWAY_OLD_SECRET_KEYS and restart every process.")
 
 
 @app.command()

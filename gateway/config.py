@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     # Retention: days after a letter's end (delivered, censored, rejected, ...) before its
     # raw mail, text, photos, reply scans and writer's address are purged (events and
     # counts stay). Writers seen within writer_retention_days keep their sealed address.
-    retention_days: int = Field(default=30, ge=0)
+    retention_days: int = Field(default=60, ge=0)
     writer_retention_days: int = Field(default=180, ge=0)
     purge_batch: int = Field(default=500, ge=1)
 

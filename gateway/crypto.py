@@ -93,6 +93,13 @@ class Keyring:
         """The blind index of an address: equal addresses, equal hashes; no guessing."""
         return _mac(self._current["address-index"], address.strip().lower().encode())
 
+    def old_address_hashes(self, address: str) -> set[str]:
+        """What this address's blind index was under the old secrets (and before
+        per-purpose keys, a bare HMAC under the secret): rotation maps them to the new."""
+        norm = address.strip().lower().encode()
+        return ({_mac(k["address-index"], norm) for k in self._all[1:]}
+                | {_mac(s.encode(), norm) for s in (self.secret, *self.old)})
+
     def content_hash(self, raw: bytes) -> str:
         """De-duplication of raw mail, without letting anyone confirm a guessed message."""
         return _mac(self._current["content-index"], raw)

@@ -135,6 +135,8 @@ class Letter(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(index=True)  # spend sums
+    # Retention forgot its text and its writer (gateway/retention.py); counts stay.
+    purged_at: Mapped[datetime | None]
 
     prisoner: Mapped[Prisoner | None] = relationship(lazy="joined")
     events: Mapped[list[LetterEvent]] = relationship(

@@ -263,6 +263,17 @@ def sync_catalogues() -> list:
     return [r.__dict__ for r in reports]
 
 
+@app.task(name="workers.tasks.purge")
+def purge() -> dict:
+    """Daily: forget what the retention policy says (gateway/retention.py)."""
+    from gateway.retention import purge as run_purge
+    done = run_purge(_sessions(), _settings())
+    log.info("purge: %d letters, %d raw mails, %d photos, %d reply pages, %d mails, "
+             "%d writer addresses", done.letters, done.raw_messages, done.photos,
+             done.reply_pages, done.mails, done.writer_addresses)
+    return {"letters": done.letters, "writer_addresses": done.writer_addresses}
+
+
 @app.task(name="workers.tasks.sweep")
 def sweep() -> dict:
     from gateway.heartbeat import beat
