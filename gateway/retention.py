@@ -157,7 +157,22 @@ def purge(session_factory: Callable[[], Session], settings, *, now: datetime | N
     total.add(done)
     if progress:
         progress(total)
+    _checkpoint(session_factory)
     return total
+
+
+def _checkpoint(session_factory: Callable[[], Session]) -> None:
+    """SQLite: fold the write-ahead log into the file and empty it, so the purged pages'
+    old images do not linger there (secure_delete zeroes them in the file itself)."""
+    with session_factory() as session:
+        engine = session.get_bind()
+    if engine.dialect.name != "sqlite":
+        return  # PostgreSQL: autovacuum reclaims dead rows (docs/operations.md)
+    raw = engine.raw_connection()
+    try:
+        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
 
 
 def _purge_letters(session: Session, ids: list[int], cutoff: datetime,
