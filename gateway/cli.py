@@ -325,7 +325,12 @@ def sweep() -> None:
 def demo(base_dir: Path = typer.Option(Path("var/demo"), help="Where the demo keeps its state."),
          web_port: int = 8000) -> None:
     """Run the whole gateway on one machine with local stand-ins, and print where to write."""
-    from gateway.demo.stack import run_demo
+    try:
+        from gateway.demo.stack import run_demo
+    except ImportError as exc:  # a production install has no stand-in servers
+        console.print(f"[red]the demo needs its extra: pip install "
+                      f"'prison-letters-gateway[demo]' ({exc})[/]")
+        raise typer.Exit(1) from exc
     run_demo(base_dir.resolve(), web_port=web_port)
 
 
