@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from gateway.config import Settings
 from gateway.crypto import Keyring, keyring
@@ -243,3 +243,27 @@ def test_every_purpose_has_its_own_key():
     assert len(keys) == len(PURPOSES) and all(len(k) == 32 for k in keys)
     assert Keyring(NEW).session_key != Keyring(OLD).session_key
     assert Keyring(NEW, (OLD,)).session_fallbacks == [Keyring(OLD).session_key]
+
+
+def test_the_upgrade_masks_addresses_stored_before_masking(tmp_path):
+    from sqlalchemy import create_engine
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    upgrade(url, "d5a1e9c3b7f2")  # the schema before masking at storage
+    engine = create_engine(url)
+    said = "550 5.1.1 <anna.testova@example.org>: no such user"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO outbound_mail (dedup_key, kind, state, message, "
+                          "recipient_sealed, attempts, last_error, created_at) VALUES "
+                          "('k', 'sent', 'FAILED', x'00', 'x', 1, :e, '2026-01-01')"), {"e": said})
+        conn.execute(text("INSERT INTO suppressions (address_hash, reason, note, at) VALUES "
+                          "('h', 'bounced', :e, '2026-01-01')"), {"e": said})
+        conn.execute(text("INSERT INTO cursors (name, value, updated_at) VALUES "
+                          "('alert:mail:bounce:1', :e, '2026-01-01')"), {"e": said})
+    upgrade(url)
+    with engine.connect() as conn:
+        stored = [conn.execute(text(q)).scalar() for q in (
+            "SELECT last_error FROM outbound_mail", "SELECT note FROM suppressions",
+            "SELECT value FROM cursors WHERE name LIKE 'alert:%'")]
+    engine.dispose()
+    assert stored == ["550 5.1.1 <a***@e***.org>: no such user"] * 3
