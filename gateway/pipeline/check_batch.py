@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
-from gateway.crypto import keyring
+from gateway.crypto import BytesSealingError, keyring
 from gateway.intake import writers
 from gateway.intake.addressing import Candidate
 from gateway.mail.bounded import parse_many_bounded, parse_message_bounded
@@ -125,8 +125,7 @@ class CheckBatch:
         if parsed is None:  # too large to read with the batch
             inbound = self.session.get(InboundMessage, letter.inbound_id)
             try:
-                parsed = parse_message_bounded(self.keys.unseal_bytes(inbound.raw),
-                                               own_addresses=self.own)
+                parsed = parse_message_bounded(self._open(inbound.raw), own_addresses=self.own)
             except UnparseableMessage as exc:
                 parsed = exc
         return letter, parsed
@@ -147,7 +146,10 @@ class CheckBatch:
                 continue
             self._parsed[letter.id] = None
             if data is not None:
-                inline.append((letter.id, self.keys.unseal_bytes(data)))
+                try:
+                    inline.append((letter.id, self._open(data)))
+                except UnparseableMessage as exc:
+                    self._parsed[letter.id] = exc
         del rows
         results = parse_many_bounded([data for _, data in inline], own_addresses=self.own)
         fresh: dict[int, tuple[str, ParsedLetter]] = {}
@@ -163,6 +165,12 @@ class CheckBatch:
             # Read now, before any letter changes: the same as at the first letter's turn
             # (no letter of the batch has a new prisoner before then), and no flush between.
             self.candidates()
+
+    def _open(self, sealed: bytes) -> bytes:
+        try:
+            return self.keys.unseal_bytes(sealed)
+        except BytesSealingError as exc:  # one letter for a person, never the whole batch
+            raise UnparseableMessage(f"the stored message cannot be decrypted: {exc}") from exc
 
     def hold(self, letters: list[Letter]) -> list[int]:
         """Letters the batch loaded itself (released by a confirmation): kept, their ids."""

@@ -86,6 +86,20 @@ def test_raw_mail_is_sealed_and_its_hash_keyed(gw):
     assert letter.state == S.READY  # parsed from the sealed bytes
     assert b"Anna.Testova" not in stored.raw and b"Subject" not in stored.raw
     assert keys.unseal_bytes(stored.raw) == raw
+    tampered = stored.raw[:-1] + bytes([stored.raw[-1] ^ 1])
+    with pytest.raises(ValueError, match="altered"):  # authenticated: no silent change
+        keys.unseal_bytes(tampered)
+    # A message whose ciphertext was altered is one letter for a person, not a crash.
+    with gw.sessions() as session:
+        [second] = gw.receive(mail("Иванову Ивану", LETTERS[2], sender=ANNA))
+        inbound = session.scalar(select(InboundMessage).join(
+            Letter, Letter.inbound_id == InboundMessage.id).where(Letter.id == second))
+        inbound.raw = inbound.raw[:-1] + bytes([inbound.raw[-1] ^ 1])
+        session.commit()
+    gw.check([second])
+    with gw.sessions() as session:
+        broken = session.get(Letter, second)
+        assert broken.state == S.QUARANTINED and "decrypted" in broken.reason
     import hashlib
     assert stored.content_hash != hashlib.sha256(raw).hexdigest()  # a guess confirms nothing
     assert stored.content_hash == keys.content_hash(raw)

@@ -32,7 +32,7 @@ from PIL import Image
 from sqlalchemy import inspect, text
 
 from gateway.config import Settings
-from gateway.crypto import FERNET_PREFIX
+from gateway.crypto import is_sealed
 from gateway.db import session_factory
 from gateway.lifecycle import move
 from gateway.models import Letter, utcnow
@@ -113,7 +113,7 @@ def readable_copies() -> set[tuple[str, str]]:
 # -- what a seized server holds --------------------------------------------------------
 
 def _is_ciphertext(value: bytes) -> bool:
-    return value.startswith(FERNET_PREFIX)
+    return is_sealed(value)
 
 
 def database_values(stack: Stack) -> list[tuple[str, str, bytes]]:
