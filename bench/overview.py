@@ -149,7 +149,7 @@ def measure(url: str, requests: int = 40, log=print) -> list[Timing]:
     from gateway.web.accounts import create_user
     from gateway.web.app import create_app
 
-    settings = Settings(database_url=url, secret_key="bench-secret")
+    settings = Settings(database_url=url, secret_key="bench-secret-0123456789abcdef0123456789")
     with session_factory(url)() as session:
         create_user(session, "bench", "bench-password", "admin")
         session.commit()

@@ -200,7 +200,7 @@ class Gateway:
         self.env = {**os.environ,
                     "GATEWAY_DATABASE_URL": database_url,
                     "GATEWAY_BROKER_URL": redis_url,
-                    "GATEWAY_SECRET_KEY": "bench-secret",
+                    "GATEWAY_SECRET_KEY": "bench-secret-0123456789abcdef0123456789",
                     "GATEWAY_IMAP_HOST": dovecot.host, "GATEWAY_IMAP_PORT": str(dovecot.port),
                     "GATEWAY_SMTP_HOST": sink.host, "GATEWAY_SMTP_PORT": str(sink.port),
                     "GATEWAY_PROVIDER_URL": simulator.url, "GATEWAY_PROVIDER_TOKEN": TOKEN,

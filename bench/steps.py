@@ -99,10 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         sink = CountingSink().start()
         stack.callback(sink.stop)
         os.environ.update({
-            "GATEWAY_DATABASE_URL": url, "GATEWAY_SECRET_KEY": "bench-secret",
+            "GATEWAY_DATABASE_URL": url, "GATEWAY_SECRET_KEY": "bench-secret-0123456789abcdef0123456789",
             "GATEWAY_PROVIDER_URL": sim.url, "GATEWAY_PROVIDER_TOKEN": "bench-token",
             "GATEWAY_SMTP_HOST": sink.host, "GATEWAY_SMTP_PORT": str(sink.port)})
         from gateway.config import Settings
+        from gateway.crypto import keyring
         from gateway.db import session_factory
         from gateway.directory import import_rows, read_rows
         from gateway.migrate import upgrade
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             import_rows(session, read_rows(directory_csv(prisoners, root / "p.csv")))
             session.commit()
         from bench.stack import Gateway
-        Gateway.seed_writers(type("G", (), {"env": {"GATEWAY_SECRET_KEY": "bench-secret"},
+        Gateway.seed_writers(type("G", (), {"env": {"GATEWAY_SECRET_KEY": "bench-secret-0123456789abcdef0123456789"},
                                             "database_url": url})(),
                              [writer(i)[2] for i in range(WRITERS)])
         raws = [x.raw for x in letters(0, args.n, prisoners)]
@@ -139,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                     for raw in chunk:
                         uid += 1
                         fetched[uid] = raw
-                    ids += store_messages(session, mailbox, 2, fetched, {})
+                    ids += store_messages(session, mailbox, 2, fetched, {},
+                                          keys=keyring(settings))
                     session.commit()
         from gateway.mail.bounded import parse_message_bounded
         parse_message_bounded(raws[0])  # start the parse worker outside the clock

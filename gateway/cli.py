@@ -30,6 +30,8 @@ writers_app = typer.Typer(help="Writers (known only by a keyed hash of their add
 app.add_typer(writers_app, name="writers")
 app.add_typer(providers_app, name="providers")
 app.add_typer(post_app, name="post")
+keys_app = typer.Typer(help="The keys derived from GATEWAY_SECRET_KEY.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 
@@ -81,15 +83,15 @@ def prisoners_import(path: Path = typer.Argument(..., exists=True, readable=True
 def writers_confirm(path: Path = typer.Argument(..., exists=True, readable=True)) -> None:
     """Mark writers the organizers know as confirmed: FILE holds their addresses, one a
     line. Only the keyed hash of each is stored; their waiting letters go on."""
-    from gateway.crypto import address_hash, mask
+    from gateway.crypto import keyring, mask
     from gateway.intake.writers import confirm_known, read_address_list
 
     addresses, refused = read_address_list(path.read_text(encoding="utf-8-sig"))
-    secret = get_settings().secret_key.get_secret_value()
+    keys = keyring(get_settings())
     fresh = released = 0
     with _sessions()() as session:
         for address in dict.fromkeys(a.lower() for a in addresses):
-            new, letters = confirm_known(session, address_hash(secret, address), "cli")
+            new, letters = confirm_known(session, keys.address_hash(address), "cli")
             fresh += new
             released += len(letters)
         session.commit()
@@ -328,6 +330,43 @@ def post_posted(batch_id: int, actor: str = typer.Option("cli")) -> None:
 
 
 @app.command()
+def purge(dry_run: bool = typer.Option(False, help="Count what would go; change nothing.")) -> None:
+    """Forget what retention says (GATEWAY_RETENTION_DAYS after a letter's end): raw mail,
+    texts, photos, reply scans, writers' addresses. Events and counts stay."""
+    from gateway.retention import plan
+    from gateway.retention import purge as run_purge
+    settings = get_settings()
+    if dry_run:
+        with _sessions()() as session:
+            counts = plan(session, settings)
+        console.print(f"would purge (letters ended over {settings.retention_days} days ago):")
+        for line in counts.lines():
+            console.print(f"  {line}")
+        return
+    counts = run_purge(_sessions(), settings,
+                       progress=lambda c: console.print(f"  … {c.letters} letters so far"))
+    console.print("[green]purged[/]:")
+    for line in counts.lines():
+        console.print(f"  {line}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(batch: int = typer.Option(500, help="Rows per transaction.")) -> None:
+    """Re-encrypt and re-index everything under GATEWAY_SECRET_KEY while the old secrets
+    are still in GATEWAY_OLD_SECRET_KEYS. Safe to run again (after a crash, say): what is
+    done already is skipped. Afterwards remove the old secrets."""
+    from gateway.crypto import keyring
+    from gateway.rotation import rotate
+    settings = get_settings()
+    done = rotate(_sessions(), keyring(settings), batch=batch,
+                  progress=lambda what, last: console.print(f"  {what}: up to id {last}"))
+    console.print("[green]rotated[/]: " + (", ".join(f"{n} {what}" for what, n in
+                                                     sorted(done.counts.items())) or "nothing to do"))
+    if settings.old_secrets():
+        console.print("Now remove GATEWAY_OLD_SECRET_KEYS and restart every process.")
+
+
+@app.command()
 def sweep() -> None:
     """Re-drive anything stuck, once, now (beat does this every few seconds)."""
     from workers.tasks import sweep as sweep_task
@@ -338,7 +377,12 @@ def sweep() -> None:
 def demo(base_dir: Path = typer.Option(Path("var/demo"), help="Where the demo keeps its state."),
          web_port: int = 8000) -> None:
     """Run the whole gateway on one machine with local stand-ins, and print where to write."""
-    from gateway.demo.stack import run_demo
+    try:
+        from gateway.demo.stack import run_demo
+    except ImportError as exc:  # a production install has no stand-in servers
+        console.print(f"[red]the demo needs its extra: pip install "
+                      f"'prison-letters-gateway[demo]' ({exc})[/]")
+        raise typer.Exit(1) from exc
     run_demo(base_dir.resolve(), web_port=web_port)
 
 

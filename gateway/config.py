@@ -13,6 +13,13 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me-in-production"
+MIN_SECRET_BYTES = 32
+# Every value the repository ships as an example (.env.example, docs): known to everyone.
+PLACEHOLDER_SECRETS = frozenset({
+    DEFAULT_SECRET,
+    'generate-with: python -c "import secrets; print(secrets.token_urlsafe(32))"',
+    "<64 random characters>",
+})
 
 
 class Settings(BaseSettings):
@@ -22,6 +29,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/gateway.db"
     broker_url: str = "redis://127.0.0.1:6379/0"
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    # Secrets being rotated away from, comma separated: still read, never written with
+    # (gateway keys rotate re-encrypts everything under secret_key; then remove them).
+    old_secret_keys: SecretStr = SecretStr("")
 
     # The shared inbox participants write to, and the mailbox the services send scans to
     imap_host: str = "127.0.0.1"
@@ -133,6 +143,17 @@ class Settings(BaseSettings):
     rules_disabled: str = Field(default="")
     monthly_budget_rub: float | None = None
 
+    # Retention: days after a letter's end (delivered, censored, rejected, ...) before its
+    # raw mail, text, photos, reply scans and writer's address are purged (events and
+    # counts stay). Writers seen within writer_retention_days keep their sealed address.
+    retention_days: int = Field(default=60, ge=0)
+    writer_retention_days: int = Field(default=180, ge=0)
+    purge_batch: int = Field(default=500, ge=1)
+
+    def old_secrets(self) -> tuple[str, ...]:
+        return tuple(s.strip() for s in self.old_secret_keys.get_secret_value().split(",")
+                     if s.strip())
+
 
     def smtp_mode(self) -> str:
         from gateway.mail.transport import resolve_security
@@ -145,14 +166,26 @@ class Settings(BaseSettings):
                                 "tls" if self.imap_ssl else None)
 
     @model_validator(mode="after")
-    def _no_default_secret_in_production(self) -> Settings:
-        # The key encrypts writers' addresses: a shared default would make that encryption
-        # worthless. Tolerated only on the embedded SQLite set-up (demo, development).
-        if self.secret_key.get_secret_value() == DEFAULT_SECRET and \
-                not self.database_url.startswith("sqlite"):
-            raise ValueError("GATEWAY_SECRET_KEY must be set (it encrypts writers' addresses): "
-                             'python -c "import secrets; print(secrets.token_urlsafe(32))"')
+    def _no_weak_secret_in_production(self) -> Settings:
+        # The key encrypts writers' addresses: a shared or guessable one would make that
+        # encryption worthless. Tolerated only on the embedded SQLite set-up (demo, dev).
+        if not self.database_url.startswith("sqlite"):
+            why = secret_weakness(self.secret_key.get_secret_value())
+            if why:
+                raise ValueError(
+                    f"GATEWAY_SECRET_KEY {why} (it encrypts writers' addresses and signs "
+                    'sessions); generate one: python -c "import secrets; '
+                    'print(secrets.token_urlsafe(32))"')
         return self
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why this secret must not guard real writers, or None."""
+    if secret in PLACEHOLDER_SECRETS or secret.strip() in PLACEHOLDER_SECRETS:
+        return "is a placeholder the repository ships"
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    return None
 
 
 @lru_cache

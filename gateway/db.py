@@ -26,6 +26,9 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
+            # Deleted and overwritten content is zeroed, not left in free pages: a purge
+            # (gateway/retention.py) must not survive in the file.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         # BEGIN IMMEDIATE: take the write lock up front so two writers queue instead of

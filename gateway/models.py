@@ -21,6 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 
+from gateway.masking import mask_addresses
+
 
 class UTCDateTime(TypeDecorator):
     """Aware UTC datetimes on both SQLite (which drops tzinfo) and PostgreSQL."""
@@ -37,6 +39,22 @@ class UTCDateTime(TypeDecorator):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
+
+
+class MaskedText(TypeDecorator):
+    """Free text that may quote an address (SMTP/DSN errors, notes, alerts): every e-mail
+    address in it is masked as it is written (gateway/masking.py), whoever writes it."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return mask_addresses(value)
+
+
+class MaskedString(MaskedText):
+    impl = String
+    cache_ok = True
 
 
 def utcnow() -> datetime:
@@ -112,7 +130,7 @@ class Letter(Base):
     body: Mapped[str | None] = mapped_column(Text)  # the letter as the writer meant it
     rendered: Mapped[str | None] = mapped_column(Text)  # exactly what the provider receives
     findings: Mapped[list | None] = mapped_column(JSON)
-    reason: Mapped[str | None] = mapped_column(Text)  # why it is where it is, for a person
+    reason: Mapped[str | None] = mapped_column(MaskedText)  # why it is where it is, for a person
     provider: Mapped[str | None] = mapped_column(String(50))
     pages: Mapped[int | None]
     photos: Mapped[int] = mapped_column(default=0)
@@ -125,6 +143,8 @@ class Letter(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(index=True)  # spend sums
+    # Retention forgot its text and its writer (gateway/retention.py); counts stay.
+    purged_at: Mapped[datetime | None]
 
     prisoner: Mapped[Prisoner | None] = relationship(lazy="joined")
     events: Mapped[list[LetterEvent]] = relationship(
@@ -143,7 +163,7 @@ class LetterEvent(Base):
     from_state: Mapped[str | None] = mapped_column(String(20))
     to_state: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(100), default="system")
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(MaskedText)
     letter: Mapped[Letter] = relationship(back_populates="events")
 
 
@@ -167,7 +187,7 @@ class SubmissionAttempt(Base):
     finished_at: Mapped[datetime | None]
     outcome: Mapped[str] = mapped_column(String(20), default="started")
     http_status: Mapped[int | None]
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(MaskedText)
 
 
 class Reply(Base):
@@ -183,12 +203,12 @@ class Reply(Base):
     state: Mapped[str] = mapped_column(String(20), default="RECEIVED")
     # RECEIVED -> FORWARDED | UNMATCHED | DUPLICATE | KEPT (writer opted out or bounced)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(MaskedText)
     # sha256 over the pages: the same scan by API and by e-mail is one reply.
     pages_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     # Evidence short of a number only *suggests* a letter; a person confirms in triage.
     suggested_letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"))
-    suggestion: Mapped[str | None] = mapped_column(Text)
+    suggestion: Mapped[str | None] = mapped_column(MaskedText)
     pages: Mapped[list[ReplyPage]] = relationship(order_by="ReplyPage.n", lazy="select")
 
 
@@ -219,7 +239,7 @@ class OutboundMail(Base):
     recipient_sealed: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(MaskedText)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     # Our Message-ID (without <>): a writer's answer names it in In-Reply-To.
@@ -237,6 +257,9 @@ class Sender(Base):
     __tablename__ = "senders"
     id: Mapped[int] = mapped_column(primary_key=True)
     address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Sealed (gateway.crypto), so `gateway keys rotate` can recompute address_hash and an
+    # opt-out survives a rotation; purged with the writer's last letter (retention).
+    address_sealed: Mapped[str | None] = mapped_column(Text)
     pseudonym: Mapped[str | None] = mapped_column(String(40))  # the name the prison sees
     verified_at: Mapped[datetime | None]
     token_hash: Mapped[str | None] = mapped_column(String(64))
@@ -252,7 +275,7 @@ class Cursor(Base):
 
     __tablename__ = "cursors"
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    value: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(MaskedString(200))  # alert texts quote SMTP answers
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -294,7 +317,7 @@ class AuditEntry(Base):
     username: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(50))
     letter_id: Mapped[int | None]
-    detail: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(MaskedText)
 
 
 class ProviderFacility(Base):
@@ -347,7 +370,7 @@ class CensorDecision(Base):
     provider: Mapped[str | None] = mapped_column(String(50))
     facility_id: Mapped[str | None] = mapped_column(String(100), index=True)
     facility_name: Mapped[str | None] = mapped_column(String(200))
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(MaskedText)
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -359,5 +382,5 @@ class Suppression(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     address_hash: Mapped[str] = mapped_column(String(64), unique=True)
     reason: Mapped[str] = mapped_column(String(20))  # opted_out | bounced
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(MaskedText)
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.crypto import seal, unseal
+from gateway.crypto import keyring
 from gateway.intake.names import inflect_full_name
 from gateway.mail.authentication import authenticate
 from gateway.mail.compose import Page, compose_bytes
@@ -180,7 +180,7 @@ def _queue(session: Session, settings, letters: list[Letter], kind: str, *, pars
             {"name": " ".join(x for x in (c.last_name, c.first_name, c.middle_name) if x),
              "birth_year": c.birth_year, "facility": c.facility_name, "code": c.code}
             for c in context["candidates"]]
-    secret = settings.secret_key.get_secret_value()
+    keys = keyring(settings)
     domain = settings.gateway_address.partition("@")[2]
     rows: list[tuple[Letter, dict]] = []
     for letter in letters:
@@ -189,7 +189,7 @@ def _queue(session: Session, settings, letters: list[Letter], kind: str, *, pars
             recipient = parsed.return_path or parsed.sender
             in_reply_to = parsed.message_id
         elif letter.sender_sealed:
-            recipient = unseal(secret, letter.sender_sealed)
+            recipient = keys.unseal(letter.sender_sealed)
             in_reply_to = None
         else:
             continue  # no address we may write to (checking.py keeps none it cannot trust)
@@ -206,7 +206,7 @@ def _queue(session: Session, settings, letters: list[Letter], kind: str, *, pars
                              pages=pages, dedup_key=dedup_key, domain=domain)
         rows.append((letter, dict(
             dedup_key=dedup_key, kind=kind, letter_id=letter.id, reply_id=reply_id,
-            message=mail.data, recipient_sealed=seal(secret, recipient),
+            message=keys.seal_bytes(mail.data), recipient_sealed=keys.seal(recipient),
             next_attempt_at=utcnow() + (send_after or timedelta(0)),
             message_id=mail.message_id, writer_hash=letter.sender_hash)))
     return _insert(session, rows, sent if capped else None, settings.notices_per_writer_per_day)

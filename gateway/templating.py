@@ -7,7 +7,10 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+# Installed from a wheel, the templates are package data (setup.py copies them in); in a
+# checkout (and an editable install) they are the top-level templates/ folder.
+_PACKAGED = Path(__file__).resolve().parent / "templates"
+TEMPLATES_DIR = _PACKAGED if _PACKAGED.is_dir() else _PACKAGED.parent.parent / "templates"
 
 
 @lru_cache

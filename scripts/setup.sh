@@ -1,6 +1,6 @@
 # Shared by ./scripts/test and ./scripts/demo (sourced, not run): on a fresh Debian 12 box,
 # as root, installs the system packages, starts PostgreSQL and Redis if needed, creates
-# .venv and installs the project with ${EXTRAS}. Set SYSTEM_PACKAGES (array), EXTRAS and
+# .venv and installs the project with ${EXTRAS} (requirements/${EXTRAS:-prod}.txt pinned). Set SYSTEM_PACKAGES (array), EXTRAS and
 # NEED_POSTGRES (1 for the tests) first.
 step() { printf '\n==> %s\n' "$*"; }
 is_root() { [ "$(id -u)" -eq 0 ]; }
@@ -75,8 +75,13 @@ if [ ! -x .venv/bin/python ]; then
     || { echo "Python 3.11 or newer needed, found $("$PYTHON" --version)" >&2; exit 1; }
   "$PYTHON" -m venv .venv
 fi
+# Dependencies from the lock file, each checked against its hash (scripts/lock makes it);
+# then the project itself, editable, without resolving anything again.
+lock="requirements/${EXTRAS:-prod}.txt"
+step "installing pinned dependencies: pip install --require-hashes -r $lock"
+.venv/bin/python -m pip install --disable-pip-version-check -q --require-hashes -r "$lock"
 target="."
 [ -n "${EXTRAS:-}" ] && target=".[${EXTRAS}]"
-step "installing the project: pip install -e '$target'"
-.venv/bin/python -m pip install --disable-pip-version-check -q -e "$target"
+step "installing the project: pip install --no-deps -e '$target'"
+.venv/bin/python -m pip install --disable-pip-version-check -q --no-deps -e "$target"
 

@@ -40,6 +40,7 @@ app.conf.update(
         "poll-replies": {"task": "workers.tasks.poll_replies", "schedule": settings.reply_poll_s},
         "poll-statuses": {"task": "workers.tasks.poll_statuses", "schedule": settings.status_poll_s},
         "sync-catalogues": {"task": "workers.tasks.sync_catalogues", "schedule": 6 * 3600.0},
+        "purge": {"task": "workers.tasks.purge", "schedule": 24 * 3600.0},  # retention
     },
     timezone="UTC",
 )

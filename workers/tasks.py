@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from gateway import connection_health
 from gateway.config import get_settings
+from gateway.crypto import keyring
 from gateway.db import session_factory
 from gateway.notices import queue_late_received
 from gateway.pipeline import checking, outbox, statuses, submission, sweeper
@@ -117,8 +118,8 @@ def fetch_inbox() -> int:
 
     try:
         with _transport_health("imap-inbox"):
-            return len(ingest(_sessions(), inbox(), batch=_settings().imap_batch,
-                              on_stored=stored))
+            return len(ingest(_sessions(), inbox(), keys=keyring(_settings()),
+                              batch=_settings().imap_batch, on_stored=stored))
     finally:
         _release(lock)
 
@@ -264,6 +265,17 @@ def sync_catalogues() -> list:
         reports = sync_all(session, _settings())
         session.commit()
     return [r.__dict__ for r in reports]
+
+
+@app.task(name="workers.tasks.purge")
+def purge() -> dict:
+    """Daily: forget what the retention policy says (gateway/retention.py)."""
+    from gateway.retention import purge as run_purge
+    done = run_purge(_sessions(), _settings())
+    log.info("purge: %d letters, %d raw mails, %d photos, %d reply pages, %d mails, "
+             "%d writer addresses", done.letters, done.raw_messages, done.photos,
+             done.reply_pages, done.mails, done.writer_addresses)
+    return {"letters": done.letters, "writer_addresses": done.writer_addresses}
 
 
 @app.task(name="workers.tasks.sweep")

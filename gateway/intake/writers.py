@@ -11,8 +11,6 @@ They can, by mail alone:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
+from gateway.crypto import Keyring
 from gateway.lifecycle import move
 from gateway.models import Letter, Sender, Suppression, utcnow
 from gateway.states import LetterState
@@ -84,20 +83,16 @@ def show_token(token: str) -> str:
     return f"{token[:4]}-{token[4:]}"
 
 
-def token_digest(secret: str, token: str) -> str:
-    return hmac.new(secret.encode(), b"confirm-token:" + token.encode(), hashlib.sha256).hexdigest()
-
-
-def token_matches(sender: Sender, secret: str, candidates: set[str], now: datetime) -> bool:
+def token_matches(sender: Sender, keys: Keyring, candidates: set[str], now: datetime) -> bool:
     if not sender.token_hash or not candidates:
         return False
     if sender.token_expires_at is not None and sender.token_expires_at < now:
         return False
-    return any(hmac.compare_digest(token_digest(secret, c), sender.token_hash) for c in candidates)
+    return any(keys.code_matches(c, sender.token_hash) for c in candidates)
 
 
-def set_token(sender: Sender, secret: str, token: str, days: int) -> None:
-    sender.token_hash = token_digest(secret, token)
+def set_token(sender: Sender, keys: Keyring, token: str, days: int) -> None:
+    sender.token_hash = keys.code_digest(token)
     sender.token_expires_at = utcnow() + timedelta(days=days)
 
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
-from gateway.crypto import address_hash
+from gateway.crypto import BytesSealingError, keyring
 from gateway.intake import writers
 from gateway.intake.addressing import Candidate
 from gateway.mail.bounded import parse_many_bounded, parse_message_bounded
@@ -91,7 +91,7 @@ class CheckBatch:
 
     def __init__(self, session: Session, settings) -> None:
         self.session, self.settings = session, settings
-        self.secret = settings.secret_key.get_secret_value()
+        self.keys = keyring(settings)
         self.own = frozenset({settings.gateway_address.lower(),
                               settings.org_reply_email.lower()})
         self.rule_settings = RuleSettings.from_mapping({
@@ -127,7 +127,7 @@ class CheckBatch:
         if parsed is None:  # too large to read with the batch
             inbound = self.session.get(InboundMessage, letter.inbound_id)
             try:
-                parsed = parse_message_bounded(inbound.raw, own_addresses=self.own)
+                parsed = parse_message_bounded(self._open(inbound.raw), own_addresses=self.own)
             except UnparseableMessage as exc:
                 parsed = exc
         return letter, parsed
@@ -148,7 +148,10 @@ class CheckBatch:
                 continue
             self._parsed[letter.id] = None
             if data is not None:
-                inline.append((letter.id, data))
+                try:
+                    inline.append((letter.id, self._open(data)))
+                except UnparseableMessage as exc:
+                    self._parsed[letter.id] = exc
         del rows
         results = parse_many_bounded([data for _, data in inline], own_addresses=self.own)
         fresh: dict[int, tuple[str, ParsedLetter]] = {}
@@ -165,6 +168,12 @@ class CheckBatch:
             # (no letter of the batch has a new prisoner before then), and no flush between.
             self.candidates()
 
+    def _open(self, sealed: bytes) -> bytes:
+        try:
+            return self.keys.unseal_bytes(sealed)
+        except BytesSealingError as exc:  # one letter for a person, never the whole batch
+            raise UnparseableMessage(f"the stored message cannot be decrypted: {exc}") from exc
+
     def hold(self, letters: list[Letter]) -> list[int]:
         """Letters the batch loaded itself (released by a confirmation): kept, their ids."""
         for letter in letters:
@@ -173,7 +182,7 @@ class CheckBatch:
 
     def address_hash(self, address: str) -> str:
         if address not in self._hashes:
-            self._hashes[address] = address_hash(self.secret, address)
+            self._hashes[address] = self.keys.address_hash(address)
         return self._hashes[address]
 
     # -- writers -------------------------------------------------------------------------

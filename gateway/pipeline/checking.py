@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from gateway import faults
-from gateway.crypto import seal
+from gateway.crypto import keyring
 from gateway.formatting import render_letter, writer_first_name
 from gateway.intake import writers
 from gateway.intake.addressing import resolve_recipient
@@ -76,6 +76,8 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         if unproven:
             letter.sender_sealed = None  # never written to: no notice, no forwarded reply
         sender = batch.sender(letter.sender_hash)
+        if sender.address_sealed is None:  # kept while the writer is active (retention)
+            sender.address_sealed = letter.sender_sealed
         commands = writers.read_commands(parsed.subject, parsed.text)
         if commands.stop:
             writers.opt_out(session, letter.sender_hash)
@@ -140,7 +142,7 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             queued = queue_notice(session, settings, letter, "confirm", parsed=parsed,
                                   token_shown=writers.show_token(token))
             if queued:  # else today's notice already carries a token that still works
-                writers.set_token(sender, batch.secret, token, settings.confirm_token_days)
+                writers.set_token(sender, batch.keys, token, settings.confirm_token_days)
             result.mail += queued
             continue
         for att in parsed.attachments:
@@ -222,7 +224,7 @@ def _confirms(sender: Sender, parsed: ParsedLetter, answered, settings) -> bool:
     """This message answers our confirm notice, or carries the writer's pending token."""
     if answered is not None and answered.kind == "confirm":
         return True
-    return writers.token_matches(sender, settings.secret_key.get_secret_value(),
+    return writers.token_matches(sender, keyring(settings),
                                  writers.tokens_in(parsed.subject, parsed.text), utcnow())
 
 
@@ -280,7 +282,7 @@ def _release_waiting(session: Session, sender_hash: str, *, confirmed: bool) -> 
 
 
 def _take_writer(letter: Letter, parsed: ParsedLetter, batch: CheckBatch) -> None:
-    letter.sender_sealed = seal(batch.secret, parsed.sender)
+    letter.sender_sealed = batch.keys.seal(parsed.sender)
     letter.sender_hash = batch.address_hash(parsed.sender)
     letter.writer_name = writer_first_name(parsed.sender_name)
     letter.subject = parsed.subject[:500]

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway import faults
+from gateway.crypto import Keyring
 from gateway.mail.transport import open_imap
 from gateway.models import Cursor, InboundMessage, Letter, LetterEvent
 from gateway.states import LetterState
@@ -91,9 +92,12 @@ def _remember_uidvalidity(session: Session, mailbox: Mailbox, uidvalidity: int) 
 
 
 def store_messages(session: Session, mailbox: Mailbox, uidvalidity: int,
-                   fetched: dict[int, bytes], sizes: dict[int, int]) -> list[int]:
-    """Insert each new message and its RECEIVED letter. Returns the new letter ids."""
-    hashes = {uid: hashlib.sha256(raw).hexdigest() for uid, raw in fetched.items()}
+                   fetched: dict[int, bytes], sizes: dict[int, int], *, keys: Keyring) -> list[int]:
+    """Insert each new message (sealed) and its RECEIVED letter. Returns the new letter ids.
+
+    The de-duplication hash is keyed: a plain SHA-256 would let whoever holds the database
+    confirm that a message they have (or guessed) passed through here."""
+    hashes = {uid: keys.content_hash(raw) for uid, raw in fetched.items()}
     seen_hashes = set(session.scalars(
         select(InboundMessage.content_hash).where(InboundMessage.content_hash.in_(hashes.values()))))
     seen_uids = set(session.scalars(
@@ -107,7 +111,8 @@ def store_messages(session: Session, mailbox: Mailbox, uidvalidity: int,
             continue
         seen_hashes.add(digest)
         inbound = InboundMessage(mailbox=mailbox.label, uidvalidity=uidvalidity, uid=uid,
-                                 content_hash=digest, size=sizes.get(uid, len(raw)), raw=raw)
+                                 content_hash=digest, size=sizes.get(uid, len(raw)),
+                                 raw=keys.seal_bytes(raw))
         session.add(inbound)
         session.flush()
         letter = Letter(public_id=new_public_id(), inbound_id=inbound.id,
@@ -121,8 +126,8 @@ def store_messages(session: Session, mailbox: Mailbox, uidvalidity: int,
     return [letter.id for letter in letters]
 
 
-def ingest(session_factory: Callable[[], Session], mailbox: Mailbox, *, batch: int = 200,
-           on_stored: Callable[[list[int]], None] | None = None) -> list[int]:
+def ingest(session_factory: Callable[[], Session], mailbox: Mailbox, *, keys: Keyring,
+           batch: int = 200, on_stored: Callable[[list[int]], None] | None = None) -> list[int]:
     """Fetch every message in the inbox folder, store it, then move it to the processed folder.
 
     `on_stored` is called after each batch's commit with the new letter ids (the caller
@@ -131,7 +136,7 @@ def ingest(session_factory: Callable[[], Session], mailbox: Mailbox, *, batch: i
         if not mine:
             log.info("another ingester holds %s; leaving it the work", mailbox.label)
             return []
-        return _ingest(session_factory, mailbox, batch=batch, on_stored=on_stored)
+        return _ingest(session_factory, mailbox, keys=keys, batch=batch, on_stored=on_stored)
 
 
 @contextmanager
@@ -158,7 +163,7 @@ def exclusive_ingest(session_factory: Callable[[], Session], mailbox: Mailbox) -
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
 
 
-def _ingest(session_factory: Callable[[], Session], mailbox: Mailbox, *, batch: int,
+def _ingest(session_factory: Callable[[], Session], mailbox: Mailbox, *, keys: Keyring, batch: int,
             on_stored: Callable[[list[int]], None] | None) -> list[int]:
     new_ids: list[int] = []
     client = connect(mailbox)
@@ -184,7 +189,7 @@ def _ingest(session_factory: Callable[[], Session], mailbox: Mailbox, *, batch: 
             with session_factory() as session:
                 _remember_uidvalidity(session, mailbox, uidvalidity)
                 try:
-                    ids = store_messages(session, mailbox, uidvalidity, fetched, sizes)
+                    ids = store_messages(session, mailbox, uidvalidity, fetched, sizes, keys=keys)
                     faults.point("intake.before_commit")
                     session.commit()
                 except IntegrityError:
@@ -193,7 +198,8 @@ def _ingest(session_factory: Callable[[], Session], mailbox: Mailbox, *, batch: 
                     ids = []
                     for uid, raw in fetched.items():
                         try:
-                            ids += store_messages(session, mailbox, uidvalidity, {uid: raw}, sizes)
+                            ids += store_messages(session, mailbox, uidvalidity, {uid: raw}, sizes,
+                                                  keys=keys)
                             session.commit()
                         except IntegrityError:
                             session.rollback()

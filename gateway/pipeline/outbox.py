@@ -17,7 +17,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway import connection_health, faults
-from gateway.crypto import unseal
+from gateway.crypto import Keyring, keyring
 from gateway.mail.transport import TransportError, open_smtp
 from gateway.models import OutboundMail, utcnow
 from gateway.pipeline.submission import backoff
@@ -54,7 +54,7 @@ def send_lease(settings) -> timedelta:
 
 def send_pending(session_factory: Callable[[], Session], settings, ids: list[int]) -> dict:
     counts = {"sent": 0, "retry": 0, "bounced": 0, "released": 0}
-    secret = settings.secret_key.get_secret_value()
+    keys = keyring(settings)
     one_conversation = timedelta(seconds=settings.smtp_timeout)
     smtp: smtplib.SMTP | None = None
     try:
@@ -67,7 +67,7 @@ def send_pending(session_factory: Callable[[], Session], settings, ids: list[int
                         # claimed again; give the rest back, due now, attempt not counted.
                         counts["released"] += _release(session, rows[i:])
                         break
-                    smtp = _deliver(session, smtp, row, settings, secret, counts)
+                    smtp = _deliver(session, smtp, row, settings, keys, counts)
                     session.commit()  # each outcome at once: a crash re-sends at most this one
     finally:
         _drop(smtp)
@@ -75,14 +75,14 @@ def send_pending(session_factory: Callable[[], Session], settings, ids: list[int
 
 
 def _deliver(session: Session, smtp: smtplib.SMTP | None, row: OutboundMail, settings,
-             secret: str, counts: dict) -> smtplib.SMTP | None:
+             keys: Keyring, counts: dict) -> smtplib.SMTP | None:
     """Send one claimed row and record its outcome on it; returns the connection to reuse."""
-    recipient = unseal(secret, row.recipient_sealed)
+    recipient = keys.unseal(row.recipient_sealed)
     try:
         if smtp is None:
             smtp = _connect(session, settings)
         faults.point("outbox.before_send")
-        _send(smtp, row.message, verp_address(settings, row.id), recipient)
+        _send(smtp, keys.unseal_bytes(row.message), verp_address(settings, row.id), recipient)
         faults.point("outbox.after_send")
         row.state, row.sent_at, row.last_error = "SENT", utcnow(), None
         counts["sent"] += 1

@@ -10,28 +10,23 @@ organizers instead of forwarded."""
 from __future__ import annotations
 
 import email
-import hmac
 import re
 from email import policy
 from email.message import Message
-from hashlib import sha256
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.crypto import keyring
 from gateway.models import Cursor, Letter, OutboundMail, Suppression, utcnow
 
 _VERP = re.compile(r"\+bounce-(\d+)-([0-9a-f]{12})@", re.IGNORECASE)
 
 
-def _tag(secret: str, outbound_id: int) -> str:
-    return hmac.new(secret.encode(), f"verp:{outbound_id}".encode(), sha256).hexdigest()[:12]
-
-
 def verp_address(settings, outbound_id: int) -> str:
     local, _, domain = settings.org_reply_email.partition("@")
-    return f"{local}+bounce-{outbound_id}-{_tag(settings.secret_key.get_secret_value(), outbound_id)}@{domain}"
+    return f"{local}+bounce-{outbound_id}-{keyring(settings).verp_tag(outbound_id)}@{domain}"
 
 
 def outbound_id_from(address: str, settings) -> int | None:
@@ -40,8 +35,7 @@ def outbound_id_from(address: str, settings) -> int | None:
     if not m:
         return None
     outbound_id, tag = int(m.group(1)), m.group(2).lower()
-    expected = _tag(settings.secret_key.get_secret_value(), outbound_id)
-    return outbound_id if hmac.compare_digest(tag, expected) else None
+    return outbound_id if keyring(settings).verp_tag_matches(outbound_id, tag) else None
 
 
 # Permanent failures that say the mailbox itself is bad: suppress the address. Other 5xx

@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.config import Settings, get_settings
+from gateway.crypto import keyring
 from gateway.db import session_factory
 from gateway.templating import TEMPLATES_DIR
 from gateway.web import (
@@ -49,7 +50,9 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     app = flask.Flask(__name__, template_folder=str(TEMPLATES_DIR),
                       static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config.update(
-        SECRET_KEY=settings.secret_key.get_secret_value(),
+        # The sessions' own key (HKDF from the secret); old secrets' keys still verify.
+        SECRET_KEY=keyring(settings).session_key,
+        SECRET_KEY_FALLBACKS=keyring(settings).session_fallbacks,
         SESSION_COOKIE_NAME="gw_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

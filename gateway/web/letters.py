@@ -11,7 +11,7 @@ import flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.crypto import mask, unseal
+from gateway.crypto import keyring, mask
 from gateway.models import (
     Letter,
     LetterAttachment,
@@ -35,7 +35,7 @@ INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"}
 def writer_address(letter: Letter) -> str | None:
     if not letter.sender_sealed:
         return None
-    return unseal(settings().secret_key.get_secret_value(), letter.sender_sealed)
+    return keyring(settings()).unseal(letter.sender_sealed)
 
 
 def masked_address(letter: Letter) -> str:

@@ -13,7 +13,7 @@ import flask
 import pyotp
 import segno
 
-from gateway.crypto import seal, unseal
+from gateway.crypto import keyring
 from gateway.models import User, utcnow
 from gateway.web.context import audit, current_user, db, settings
 
@@ -23,8 +23,9 @@ ISSUER = "Letters gateway"
 PENDING = "totp_pending"  # session key: the sealed secret being enrolled
 
 
-def _secret_key() -> str:
-    return settings().secret_key.get_secret_value()
+def _keys():
+    # The address-sealing key: old secrets still open it while `gateway keys rotate` runs.
+    return keyring(settings())
 
 
 def accept_code(user: User, code: str, secret: str | None = None) -> bool:
@@ -34,7 +35,7 @@ def accept_code(user: User, code: str, secret: str | None = None) -> bool:
     if secret is None:
         if not user.totp_sealed:
             return False
-        secret = unseal(_secret_key(), user.totp_sealed)
+        secret = _keys().unseal(user.totp_sealed)
     if not (code.isdigit() and len(code) == 6):
         return False
     totp = pyotp.TOTP(secret)
@@ -56,7 +57,7 @@ def required_for(user: User) -> bool:
 
 def _pending_secret() -> str | None:
     sealed = flask.session.get(PENDING)
-    return unseal(_secret_key(), sealed) if sealed else None
+    return _keys().unseal(sealed) if sealed else None
 
 
 @bp.route("/account/two-factor", methods=["GET", "POST"])
@@ -68,7 +69,7 @@ def enrol():
         if secret is None:
             return flask.redirect(flask.url_for("twofactor.enrol"))
         if accept_code(user, flask.request.form.get("code", ""), secret):
-            user.totp_sealed = seal(_secret_key(), secret)
+            user.totp_sealed = _keys().seal(secret)
             flask.session.pop(PENDING, None)
             audit("enable_totp", detail=user.username)
             db().commit()
@@ -82,7 +83,7 @@ def enrol():
     secret = _pending_secret()
     if secret is None:
         secret = pyotp.random_base32()
-        flask.session[PENDING] = seal(_secret_key(), secret)
+        flask.session[PENDING] = _keys().seal(secret)
     return flask.render_template("dashboard/two_factor.html", enabled=False, secret=secret,
                                  required=required_for(user), error=error), \
         400 if error else 200

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 import redis
 
-from gateway.crypto import unseal
+from gateway.crypto import unseal, unseal_bytes
 from gateway.states import TERMINAL, WAITING_FOR_PERSON
 from gateway.states import LetterState as S
 
-SECRET = "e2e-secret"  # tests/e2e/stack.py's GATEWAY_SECRET_KEY
+SECRET = "e2e-secret-0123456789abcdef0123456789"  # tests/e2e/stack.py's GATEWAY_SECRET_KEY
 SETTLED = TERMINAL | WAITING_FOR_PERSON | {S.SUBMITTED}
 SCHEDULED = {S.READY, S.UNKNOWN}
 _MSGID = re.compile(rb"^Message-ID:[ \t]*<([^>\r\n]+)>", re.I | re.M)
@@ -92,7 +92,7 @@ def _letters(stack, report: Report) -> None:
                        "LEFT JOIN letters l ON l.inbound_id = m.id")
     by_msgid: dict[str, list[dict]] = {}
     for row in rows:
-        raw = bytes(row["raw"])
+        raw = unseal_bytes(SECRET, bytes(row["raw"]))
         found = _MSGID.search(raw[:65536])
         if found:
             by_msgid.setdefault(found.group(1).decode(errors="replace"), []).append(row)

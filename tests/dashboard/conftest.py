@@ -31,7 +31,7 @@ from gateway.web import accounts
 from gateway.web.accounts import create_user
 from gateway.web.app import create_app
 
-SECRET = "dashboard-test-secret"
+SECRET = "dashboard-test-secret-0123456789abcdef"
 PASSWORD = "correct horse battery"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -9,7 +9,9 @@ from email import policy
 import pytest
 from sqlalchemy import select
 
+from gateway.crypto import unseal_bytes
 from gateway.models import AuditEntry, OutboundMail, Prisoner, Reply, ReplyPage, User, utcnow
+from tests.dashboard.conftest import SECRET
 
 from .conftest import HELD_FINDINGS, csrf_token
 
@@ -54,7 +56,7 @@ def test_return_rejects_and_queues_the_writers_notice(as_user, seed, sessions):
     with sessions() as session:
         mail = session.scalar(select(OutboundMail).where(OutboundMail.letter_id == letter_id))
     assert mail.kind == "returned"
-    message = email.message_from_bytes(mail.message, policy=policy.default)
+    message = email.message_from_bytes(unseal_bytes(SECRET, mail.message), policy=policy.default)
     text = message.get_body(preferencelist=("plain",)).get_content()
     reason_line = next(line for line in text.splitlines()
                        if "В письме есть политические темы" in line)  # the chosen template
@@ -152,7 +154,8 @@ def test_matching_an_unmatched_reply_forwards_it(as_user, seed, sessions):
         reply = session.get(Reply, reply_id)
         assert (reply.state, reply.letter_id) == ("FORWARDED", letter_id)
         mail = session.scalar(select(OutboundMail).where(OutboundMail.reply_id == reply_id))
-        assert mail.kind == "reply" and b"fake-jpeg" not in mail.message  # base64-encoded
+        # base64-encoded, and sealed at rest
+        assert mail.kind == "reply" and b"fake-jpeg" not in unseal_bytes(SECRET, mail.message)
         assert session.scalar(select(AuditEntry.username).where(
             AuditEntry.action == "match_reply")) == "moderator"
 

@@ -79,7 +79,7 @@ class Stack:
         self.env.update({
             "GATEWAY_DATABASE_URL": self.database_url,
             "GATEWAY_BROKER_URL": self.redis_url,
-            "GATEWAY_SECRET_KEY": "e2e-secret",
+            "GATEWAY_SECRET_KEY": "e2e-secret-0123456789abcdef0123456789",
             "GATEWAY_IMAP_HOST": self.dovecot.host, "GATEWAY_IMAP_PORT": str(self.dovecot.port),
             "GATEWAY_SMTP_HOST": "127.0.0.1", "GATEWAY_SMTP_PORT": str(self.sink.port),
             "GATEWAY_PROVIDER_URL": self.simulator.url, "GATEWAY_PROVIDER_TOKEN": TOKEN,

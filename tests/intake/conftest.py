@@ -18,14 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.config import Settings
-from gateway.crypto import unseal
+from gateway.crypto import keyring, unseal, unseal_bytes
 from gateway.db import engine_for, session_factory
 from gateway.models import Base, Letter, OutboundMail, Prisoner
 from gateway.pipeline.checking import CheckResult, check_letters
 from gateway.pipeline.intake import Mailbox, store_messages
 
 GATEWAY = "letters@gw.example"
-SECRET = "intake-test-secret"
+SECRET = "intake-test-secret-0123456789abcdef012"
 WARM = ("Здравствуйте, Мария!\n\nПишу вам из Петербурга. У нас выпал первый снег, и город стал "
         "тихим и светлым. Мы все помним о вас и ждём.\n\nОбнимаю,\nАнна")
 
@@ -68,7 +68,8 @@ class Gateway:
         with self.sessions() as session:
             ids = []
             for raw in raws:
-                ids += store_messages(session, mailbox, 1, {next(self._uids): raw}, {})
+                ids += store_messages(session, mailbox, 1, {next(self._uids): raw}, {},
+                                      keys=keyring(self.settings))
             session.commit()
         return ids
 
@@ -96,7 +97,7 @@ class Gateway:
             return list(session.scalars(query))
 
     def message(self, row: OutboundMail) -> EmailMessage:
-        return email.message_from_bytes(row.message, policy=policy.default)
+        return email.message_from_bytes(unseal_bytes(SECRET, row.message), policy=policy.default)
 
     def recipient(self, row: OutboundMail) -> str:
         return unseal(SECRET, row.recipient_sealed)

@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from gateway.crypto import Keyring, keyring, unseal_bytes
 from gateway.models import Cursor, InboundMessage, Letter
 from gateway.pipeline.intake import Mailbox, exclusive_ingest, ingest
 from gateway.pipeline.watcher import watch
-from tests.intake.conftest import LETTERS, mail
+from tests.intake.conftest import LETTERS, SECRET, mail
+
+KEYS = Keyring(SECRET)
 
 pytestmark = [pytest.mark.intake, pytest.mark.timeout(120)]
 
@@ -152,7 +155,7 @@ def test_a_uidvalidity_change_loses_and_duplicates_nothing(mailboxes, gw):
         raise RuntimeError("crash after commit")
 
     with pytest.raises(RuntimeError):
-        ingest(gw.sessions, box, on_stored=crash)
+        ingest(gw.sessions, box, keys=keyring(gw.settings), on_stored=crash)
     assert count(gw, Letter) == 2 and len(mailboxes.messages("letters", folder)) == 2
     with gw.sessions() as session:
         old_validity = session.scalar(select(Cursor.value))
@@ -164,13 +167,13 @@ def test_a_uidvalidity_change_loses_and_duplicates_nothing(mailboxes, gw):
         imap.create_folder(folder)
     for raw in (a, b, c):
         mailboxes.append("letters", raw, folder)
-    new_ids = ingest(gw.sessions, box)
+    new_ids = ingest(gw.sessions, box, keys=keyring(gw.settings))
     assert len(new_ids) == 1 and count(gw, Letter) == 3 and count(gw, InboundMessage) == 3
     with gw.sessions() as session:
         assert session.scalar(select(Cursor.value)) != old_validity
         stored = session.scalar(select(InboundMessage.raw).join(
             Letter, Letter.inbound_id == InboundMessage.id).where(Letter.id == new_ids[0]))
-    assert stored.replace(b"\r\n", b"\n") == c.replace(b"\r\n", b"\n")
+    assert unseal_bytes(gw.settings.secret_key.get_secret_value(), stored).replace(b"\r\n", b"\n") == c.replace(b"\r\n", b"\n")
     assert mailboxes.messages("letters", folder) == []  # every copy moved out
     assert len(mailboxes.messages("letters", "Processed")) == 3
 
@@ -179,7 +182,7 @@ def test_a_uidvalidity_change_loses_and_duplicates_nothing(mailboxes, gw):
         session.get(Cursor, session.scalar(select(Cursor.name))).value = "1"
         session.commit()
     mailboxes.append("letters", a, folder)
-    assert ingest(gw.sessions, box) == [] and count(gw, Letter) == 3
+    assert ingest(gw.sessions, box, keys=keyring(gw.settings)) == [] and count(gw, Letter) == 3
 
 
 def test_one_ingester_per_mailbox_in_sql_too(mailboxes, pg_url):
@@ -193,9 +196,9 @@ def test_one_ingester_per_mailbox_in_sql_too(mailboxes, pg_url):
     try:
         with exclusive_ingest(sessions, box) as first:
             assert first
-            assert ingest(sessions, box) == []  # another ingester holds it: it leaves the work
+            assert ingest(sessions, box, keys=KEYS) == []  # another ingester holds it: it leaves the work
             assert len(mailboxes.messages("letters")) == 1
-        assert len(ingest(sessions, box)) == 1  # released: the next one does it
+        assert len(ingest(sessions, box, keys=KEYS)) == 1  # released: the next one does it
     finally:
         engine_for(pg_url).dispose()
 

@@ -33,7 +33,7 @@ from tests.e2e.conftest import make_stack  # noqa: F401 - the fixture, reused as
 
 TOKEN = "providers-token"
 REPLIES = "replies@gateway.local"
-SECRET = "providers-secret"
+SECRET = "providers-secret-0123456789abcdef01234"
 WARM = ("Здравствуйте, Мария!\n\nПишу вам из Петербурга. У нас выпал первый снег, и город "
         "стал тихим и светлым. Мы все помним о вас и ждём.\n\nОбнимаю,\nАнна")
 

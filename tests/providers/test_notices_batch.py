@@ -10,7 +10,7 @@ from email import policy
 import pytest
 from sqlalchemy import select
 
-from gateway.crypto import address_hash
+from gateway.crypto import address_hash, unseal_bytes
 from gateway.models import Letter, OutboundMail, Suppression
 from gateway.notices import queue_notice, queue_notices
 from tests.providers.conftest import SECRET, make_letter
@@ -72,7 +72,9 @@ def test_the_stored_bytes_are_the_verified_notice_without_an_address(sessions, s
     with sessions() as session:
         row = session.get(OutboundMail, queued[ids[0]][0])
         letter = session.get(Letter, ids[0])
-    msg = email.message_from_bytes(row.message, policy=policy.default)
+    assert b"Subject:" not in row.message  # sealed at rest
+    data = unseal_bytes(SECRET, row.message)
+    msg = email.message_from_bytes(data, policy=policy.default)
     assert f"<{row.message_id}>" == msg["Message-ID"]
-    assert msg["To"] is None and b"anna@example.org" not in row.message
+    assert msg["To"] is None and b"anna@example.org" not in data
     assert letter.subject and msg["Subject"] == "Письмо отправлено / Your letter has been sent"

@@ -8,10 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from gateway.crypto import unseal_bytes
 from gateway.models import CensorDecision, Letter, OutboundMail, utcnow
 from gateway.pipeline.statuses import censor_reasons, due_for_status, next_look, poll_statuses
 from gateway.pipeline.submission import submit_many
 from gateway.states import LetterState as S
+from tests.providers.conftest import SECRET
 
 pytestmark = [pytest.mark.providers, pytest.mark.timeout(60)]
 
@@ -49,7 +51,7 @@ def test_delivered_and_censored_are_recorded_told_and_kept_per_facility(
                  if m.kind in ("delivered", "censored")}
         assert set(kinds) == {"delivered", "censored"}
         assert sorted(counts["mail"]) == sorted(m.id for m in kinds.values())
-        text = kinds["censored"].message.decode("ascii", "replace")
+        text = unseal_bytes(SECRET, kinds["censored"].message).decode("ascii", "replace")
         assert "Subject:" in text
         decision = session.scalar(select(CensorDecision))
         assert (decision.letter_id, decision.facility_id) == (b.id, "77-sizo-2")
