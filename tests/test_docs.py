@@ -9,6 +9,8 @@ import pytest
 
 from gateway.config import Settings
 
+ROOT = Path(__file__).resolve().parent.parent
+
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 
 
@@ -35,3 +37,25 @@ def test_default_secret_is_refused_outside_sqlite():
     with pytest.raises(ValueError, match="GATEWAY_SECRET_KEY"):
         Settings(database_url="postgresql+psycopg://x@localhost/db")
     assert Settings(database_url="sqlite:///x.db").database_url == "sqlite:///x.db"
+
+
+def _threat_model_tests() -> list[tuple[str, str]]:
+    """Every `path::test_name` the threat model names, with `::name` continuing the path
+    named before it in the same cell."""
+    text = (ROOT / "docs" / "threat-model.md").read_text(encoding="utf-8")
+    named = []
+    for row in text.splitlines():
+        path = None
+        for m in re.finditer(r"`((?:tests/[\w/]+\.py)?)::(\w+)`", row):
+            path = m.group(1) or path
+            if path:
+                named.append((path, m.group(2)))
+    return named
+
+
+def test_every_test_the_threat_model_names_exists():
+    named = _threat_model_tests()
+    assert len(named) > 30
+    missing = [f"{path}::{name}" for path, name in named
+               if not re.search(rf"^(async )?def {name}\(", (ROOT / path).read_text(encoding="utf-8"), re.M)]
+    assert missing == []
