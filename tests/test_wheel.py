@@ -4,6 +4,7 @@ migrations and data files inside the package, and no demo or test servers requir
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import site
 import sqlite3
@@ -107,3 +108,27 @@ def _head_revisions() -> set[str]:
 
     from gateway.migrate import alembic_config
     return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def test_the_lock_files_pin_every_dependency_pyproject_names():
+    """scripts/setup.sh installs the lock with --no-deps for the project itself: a dependency
+    added to pyproject.toml but not re-locked (./scripts/lock) would be missing at run time."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {"prod": list(project["dependencies"])}
+    for extra in ("demo", "test"):
+        wanted[extra] = wanted["prod"] + [r for r in project["optional-dependencies"][extra]
+                                          if not r.startswith("prison-letters-gateway")]
+        if extra == "test":
+            wanted[extra] += project["optional-dependencies"]["demo"]
+    for flavour, requirements in wanted.items():
+        lock = (ROOT / "requirements" / f"{flavour}.txt").read_text()
+        pinned = {canonicalize_name(m) for m in re.findall(r"^([A-Za-z0-9._-]+)==", lock, re.M)}
+        missing = {Requirement(r).name for r in requirements
+                   if Requirement(r).marker is None or Requirement(r).marker.evaluate()} - pinned
+        missing = {m for m in missing if canonicalize_name(m) not in pinned}
+        assert not missing, f"requirements/{flavour}.txt lacks {sorted(missing)}: run ./scripts/lock"
