@@ -37,6 +37,7 @@ def directory(session: Session) -> tuple[list[Candidate], dict[int, Prisoner]]:
         Candidate(id=p.id, last_name=p.last_name, first_name=p.first_name,
                   middle_name=p.middle_name, birth_year=p.birth_year,
                   facility_name=p.facility_name, code=p.code, can_receive=p.can_receive,
+                  region=p.region or "",
                   letters_recent=counts.get(p.id, 0))
         for p in prisoners.values()
     ], prisoners
