@@ -31,6 +31,7 @@ SUBJECTS = {
     "confirm": "Подтвердите адрес: код {token_shown} / Confirm your address: code {token_shown}",
     "unknown_recipient": "Кому ваше письмо? / Who is your letter for?",
     "ambiguous_recipient": "Уточните адресата / Please name the recipient",
+    "document_unreadable": "Не удалось прочитать вложение / We could not read the attachment",
     "returned": "Письмо нужно исправить / Your letter needs a change",
     "held": "Письмо на проверке / Your letter is being reviewed",
     "sent": "Письмо отправлено / Your letter has been sent",

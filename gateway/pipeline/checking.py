@@ -68,6 +68,9 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         if not parsed.sender:
             move(session, letter, S.QUARANTINED, note="no single, valid sender address")
             continue
+        if parsed.unreadable:  # a person looks; never "recipient not found" for garbage
+            move(session, letter, S.QUARANTINED, note=f"could not read the text: {parsed.unreadable}")
+            continue
         _take_writer(letter, parsed, batch)
         sender = batch.sender(letter.sender_hash)
         commands = writers.read_commands(parsed.subject, parsed.text)
@@ -91,9 +94,16 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
                 move(session, letter, S.IGNORED, note="the writer confirmed their address "
                      f"({len(released)} letter(s) released)")
                 continue
+        if parsed.document_problem:
+            reason_en, reason_ru = parsed.document_problem
+            move(session, letter, S.REJECTED, note="the letter is in an attachment that cannot "
+                 f"be read: {reason_en}")
+            result.mail += queue_notice(session, settings, letter, "document_unreadable",
+                                        parsed=parsed, reason_en=reason_en, reason_ru=reason_ru)
+            continue
         resolution = resolve_recipient(
             parsed.subject, commands.text, parsed.recipients, batch.candidates(),
-            answered_prisoner=_prisoner_of(session, answered))
+            answered_prisoner=_prisoner_of(session, answered), notes=parsed.forward_notes)
         letter.body = resolution.text
         if resolution.kind == "not_found" and (commands.start or commands.pseudonym) \
                 and not resolution.text.strip():

@@ -43,8 +43,10 @@ CONTEXT = {
     "delivered": {},
     "censored": {"reason": "содержание письма"},
     "reply": {},
+    "document_unreadable": {"reason_ru": "в PDF нет текста — это скан или картинка",
+                            "reason_en": "the PDF holds no text (a scan or a picture)"},
 }
-WITH_PRISONER = set(CONTEXT) - {"unknown_recipient", "ambiguous_recipient"}
+WITH_PRISONER = set(CONTEXT) - {"unknown_recipient", "ambiguous_recipient", "document_unreadable"}
 
 
 def _letter(session, kind: str) -> Letter:
