@@ -40,7 +40,8 @@ SUBJECTS = {
     "reply": "Ответ на ваше письмо / A reply to your letter",
 }
 # Notices an incoming message can provoke: one of a kind per writer per day.
-PER_WRITER_PER_DAY = {"unknown_recipient", "ambiguous_recipient", "returned", "held",
+# (Not "ambiguous_recipient": each waiting letter has its own question, which its answer names.)
+PER_WRITER_PER_DAY = {"unknown_recipient", "returned", "held",
                       "received", "confirm"}
 # A forwarded reply is the prisoner's letter, not a notice: outside the daily cap.
 NOT_CAPPED = {"reply"}

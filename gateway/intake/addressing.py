@@ -122,6 +122,26 @@ def resolve_recipient(subject: str, text: str, recipients: Sequence[str],
     return Resolution("not_found", None, (), text)
 
 
+_CHOICE_NUMBER = re.compile(r"^\s*(?:№|#|n|no\.?|номер)?\s*(\d{1,2})\s*[.)]?(?:\s|$)",
+                            re.IGNORECASE)
+
+
+def read_choice(subject: str, text: str, choices: Sequence[Candidate]) -> Candidate | None:
+    """Which of the listed prisoners the writer's answer names: the number from our list
+    ("2"), a directory code, or a name. None when it names none or several."""
+    choices = _ordered(choices)
+    lines = [line for line in text.split("\n") if line.strip()][:3]
+    for line in lines[:1]:
+        found = _CHOICE_NUMBER.match(line)
+        if found and 1 <= int(found.group(1)) <= len(choices):
+            return choices[int(found.group(1)) - 1]
+    for phrase in [*lines, _strip_reply_prefixes(subject)]:
+        result = _from_phrase(phrase, choices)
+        if result is not None and result.kind == "found":
+            return result.candidates[0]
+    return None
+
+
 def _ordered(candidates) -> tuple[Candidate, ...]:
     """Stable order (the notice numbers the choices)."""
     return tuple(sorted(set(candidates), key=lambda c: c.id))
