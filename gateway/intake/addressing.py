@@ -258,11 +258,25 @@ def _code_index(directory: tuple[Candidate, ...]) -> _CodeIndex:
     return _CodeIndex(directory)
 
 
-def _anyone(directory: tuple[Candidate, ...]) -> Resolution:
-    able = [c for c in directory if c.can_receive]
+def least_written(pool: Sequence[Candidate], counts: dict[int, int] | None = None
+                  ) -> Candidate | None:
+    """The prisoner of the pool who can receive letters and has had the fewest (by `counts`
+    when given, the live numbers; else each candidate's letters_recent), lowest id on a tie.
+    The pool is any candidate set: the directory, or one campaign's prisoners."""
+    able = [c for c in pool if c.can_receive]
     if not able:
+        return None
+    if counts is None:
+        return min(able, key=lambda c: (c.letters_recent, c.id))
+    return min(able, key=lambda c: (counts.get(c.id, 0), c.id))
+
+
+def _anyone(directory: tuple[Candidate, ...]) -> Resolution:
+    # A proposal from the batch's snapshot; the pipeline claims the real choice under a lock
+    # (CheckBatch.claim_anyone), so concurrent workers spread "anyone" letters evenly.
+    chosen = least_written(directory)
+    if chosen is None:
         return Resolution("anyone", None, (), "")
-    chosen = min(able, key=lambda c: (c.letters_recent, c.id))
     return Resolution("anyone", chosen.id, (chosen,), "")
 
 

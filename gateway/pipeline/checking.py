@@ -141,11 +141,16 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             continue
         if resolution.kind == "anyone" and letter.prisoner_id is not None:
             prisoner_id = letter.prisoner_id  # chosen before the writer confirmed: keep it
+        elif resolution.kind == "anyone":
+            chosen = batch.claim_anyone(batch.candidates())
+            prisoner_id = chosen.id if chosen is not None else None
         if prisoner_id is None:  # "to anyone", and nobody can receive now
             move(session, letter, S.HELD, note="written to anyone, but no prisoner can receive "
                  "letters now; an organizer chooses")
             continue
         prisoner = batch.prisoner(prisoner_id)
+        if letter.prisoner_id != prisoner.id:
+            batch.assigned(prisoner.id)
         letter.prisoner_id = prisoner.id
         letter.provider = prisoner.provider
         if _must_confirm(session, letter, sender, parsed, settings):
