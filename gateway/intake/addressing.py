@@ -83,14 +83,13 @@ def resolve_recipient(subject: str, text: str, recipients: Sequence[str],
     directory = tuple(directory)
     text, line = _split_address_line(text)
     phrases = [p for p in (line, _strip_reply_prefixes(subject)) if p is not None]
-    hints = _hints(" \n".join([*phrases, *notes, text[:600]]))
     named = [_from_recipients(recipients, directory)]
     named += [_from_phrase(p, directory) for p in phrases]
     named = [r for r in named if r is not None]
     if not any(r.kind in ("found", "ambiguous", "anyone") for r in named):
         named = [r for r in (_from_phrase(n, directory) for n in notes) if r is not None]
     answered = next((c for c in directory if c.id == answered_prisoner), None)
-    stated_years = _hints(" \n".join(phrases)).years
+    stated_years = {int(m.group(1)) for p in phrases for m in _BIRTH_YEAR.finditer(p)}
 
     found = {r.prisoner_id: r.candidates[0] for r in named if r.kind == "found"}
     unsure = [r for r in named if r.kind == "ambiguous"]
@@ -113,6 +112,8 @@ def resolve_recipient(subject: str, text: str, recipients: Sequence[str],
         if answered is not None and all(answered in r.candidates for r in unsure):
             return Resolution("found", answered.id, (answered,), text)
         common = set.intersection(*(set(r.candidates) for r in unsure))
+        # Only now, for namesakes: what else the writer said about the person.
+        hints = _hints(" \n".join([*phrases, *notes, text[:600]]))
         narrowed = _narrow(_ordered(common or {c for r in unsure for c in r.candidates}), hints)
         if len(narrowed) == 1:
             return Resolution("found", narrowed[0].id, narrowed, text)
