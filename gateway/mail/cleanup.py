@@ -276,21 +276,34 @@ def _cut_signature(lines: list[str]) -> list[str]:
     nonblank = [i for i, line in enumerate(lines) if line.strip()]
     for i in nonblank[-8:]:
         if _SIGN_OFF.match(lines[i]):
-            return lines[:i + 1] + _name_lines(lines[i + 1 :])
+            return lines[:i + 1] + _without_card(lines[i + 1 :])
     return lines
 
 
-def _name_lines(lines: list[str]) -> list[str]:
-    """After a sign-off: the writer's name (a short line or two), not their card."""
+_POSTSCRIPT = re.compile(r"^\s*(p\.?\s?s\.?|п\.?\s?с\.?)(\s|:|$)", re.IGNORECASE)
+
+
+def _without_card(lines: list[str]) -> list[str]:
+    """After a sign-off: the writer's name (a short line or two) and any P.S., not their
+    card (phones, addresses, job lines)."""
     kept: list[str] = []
+    names, name_done, in_postscript = 0, False, False
     for line in lines:
         if not line.strip():
-            if kept:
-                break
-            continue
-        if len(kept) >= 2 or len(line.strip()) > 40 or _CONTACT_LIKE.search(line):
-            break
-        kept.append(line)
+            in_postscript = False
+            name_done = name_done or names > 0
+        elif _POSTSCRIPT.match(line):
+            in_postscript = name_done = True
+            kept += ["", line]
+        elif in_postscript:
+            if not _CONTACT_LIKE.search(line):
+                kept.append(line)
+        elif not name_done and names < 2 and len(line.strip()) <= 40 \
+                and not _CONTACT_LIKE.search(line):
+            names += 1
+            kept.append(line)
+        else:
+            name_done = True  # the card: dropped
     return kept
 
 
