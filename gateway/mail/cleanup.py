@@ -98,7 +98,6 @@ _HTML_DROP = [
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' protonmail_quote ')]",
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' protonmail_signature_block ')]",
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' js-signature ')]",
-    "//blockquote[@type='cite']",
     "//*[@id='Signature' or @id='signature' or @id='divSignature']",
     "//*[@data-signature-widget='container']",
     "//head | //script | //style | //template | //iframe | //object | //svg",
@@ -123,6 +122,15 @@ def html_to_text(html: str) -> str:
         for sibling in list(marker.itersiblings()):
             parent.remove(sibling)
         marker.drop_tree()
+    # A quoted message becomes one ">" line: the text rules then cut the attribution and the
+    # quote, and keep what the writer wrote below it (bottom-posting).
+    for quote in doc.xpath("//blockquote"):
+        if quote.getparent() is not None and (quote.get("type") == "cite"
+                                              or _after_attribution(quote)):
+            marker = lxml.html.Element("div")
+            marker.text = ">"
+            marker.tail = quote.tail
+            quote.getparent().replace(quote, marker)
     # A Thunderbird or Outlook forward keeps its text; only reply quotes are dropped here.
     for path in _HTML_DROP:
         for el in doc.xpath(path):
@@ -130,6 +138,20 @@ def html_to_text(html: str) -> str:
                 el.drop_tree()
     text = Inscriptis(doc, ParserConfig(display_links=False, display_images=False)).get_text()
     return textwrap.dedent(text)
+
+
+def _after_attribution(quote) -> bool:
+    """A plain <blockquote> (Yandex, Mail.ru) right after an attribution line is a quote; one
+    after anything else may be the writer's own (a poem)."""
+    text = ""
+    for sibling in quote.itersiblings(preceding=True):  # the nearest text before it
+        text = (sibling.tail or "").strip() or sibling.text_content().strip()
+        if text:
+            break
+    else:
+        text = (quote.getparent().text or "").strip()
+    last = [line for line in text.replace("\u00a0", " ").split("\n") if line.strip()][-1:]
+    return bool(last) and bool(_ATTRIBUTION.match(last[0]) or _ADDRESS_ATTRIBUTION.match(last[0]))
 
 
 def clean_letter_text(text: str, subject: str = "") -> str:

@@ -127,6 +127,7 @@ EXPECTED: dict[str, Expect] = {
                                     document_problem="no text"),
     "thunderbird_bottom_posted": Expect(
         "Мария Сергеевна, здравствуйте!\nОтправляю письмо ещё раз. Мы вас ждём.\n\nНина", PETROVA),
+    "yandex_html_bottom_posted": Expect("Олег, здравствуйте!\nПишу ещё раз: мы с вами.\nДима", SIDORENKO),
     "mailru_forward_headers_regards": Expect(
         "Иван Иванович, здравствуйте!\nПрочитали о вас и хотим поддержать.\n\nС уважением,\nНина Орлова",
         IVANOV),

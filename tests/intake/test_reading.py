@@ -28,6 +28,16 @@ def test_top_posting_still_cuts_the_history_below() -> None:
     assert clean_letter_text(text) == "Моё письмо."
 
 
+def test_an_html_quote_is_cut_but_a_quoted_poem_is_the_writers() -> None:
+    from gateway.mail.cleanup import html_to_text
+
+    quote = ('<div>Понедельник, 3 июня 2024, 10:15 +03:00 от Письма &lt;letters@gw.example&gt;:'
+             '<br>&nbsp;<blockquote>Пришлите ещё раз.</blockquote></div><div>Это я, Нина.</div>')
+    assert clean_letter_text(html_to_text(quote)) == "Это я, Нина."
+    poem = "<div>Мария, вот стихи:</div><blockquote>Мороз и солнце</blockquote><div>Нина</div>"
+    assert "Мороз и солнце" in clean_letter_text(html_to_text(poem))
+
+
 def test_a_pasted_header_block_goes_with_its_addresses() -> None:
     text = ("Пересылаю:\n\nОт кого: Нина <nina@mail.ru>\nКому: olga@mail.ru\nДата: 3 июня 2024\n"
             "Тема: письмо\n\nМаша, держись!")
