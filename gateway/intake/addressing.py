@@ -123,7 +123,8 @@ def resolve_recipient(subject: str, text: str, recipients: Sequence[str],
     return Resolution("not_found", None, (), text)
 
 
-_CHOICE_NUMBER = re.compile(r"^\s*(?:№|#|n|no\.?|номер)?\s*(\d{1,2})\s*[.)]?(?:\s|$)",
+# The whole first line is the number ("2", "№ 2", "номер 2."): "2 дня назад…" is not a choice.
+_CHOICE_NUMBER = re.compile(r"^\s*(?:№|#|no\.?|number|номер|вариант)?\s*(\d{1,2})\s*[.)!]?\s*$",
                             re.IGNORECASE)
 
 

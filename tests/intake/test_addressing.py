@@ -226,3 +226,15 @@ def test_large_directory_is_indexed_once_and_fast() -> None:
     assert addressing._index_names.cache_info().misses == misses
     assert (result.kind, result.prisoner_id) == ("found", PETROVA.id)
     assert per_call < 0.05, f"{per_call * 1000:.1f} ms per letter"
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    ("2", IVANOV_PETR), ("№ 1", IVANOV), ("номер 2.", IVANOV_PETR), ("K106", IVANOV_PETR),
+    ("Петру Сергеевичу", IVANOV_PETR), ("Ивану Иванову, спасибо!", IVANOV),
+    ("Ivanovu Petru", IVANOV_PETR),
+    ("3", None), ("2 дня назад я уже писала", None), ("Иванову", None), ("Петровой Марии", None),
+])
+def test_the_writers_answer_to_which_prisoner(answer, expected) -> None:
+    from gateway.intake.addressing import read_choice
+
+    assert read_choice("Re: Уточните адресата", answer, [IVANOV_PETR, IVANOV]) == expected
