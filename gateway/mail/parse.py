@@ -208,6 +208,7 @@ class _ParseRun:
         self.defects: list[str] = []
         self.forwarded: list[tuple[str, str]] = []  # (text, charset step) of attached messages
         self.forwarded_subjects: list[str] = []
+        self.text_defects: list[str] = []  # damage found while decoding the body text
 
     # -- headers ---------------------------------------------------------------------------
     def _raw(self, name: str) -> list[str]:
@@ -359,6 +360,10 @@ class _ParseRun:
 
     def _decode_text(self, part: Message, ctype: str) -> Decoded:
         data = self._payload(part)
+        try:  # decoding records damage (bad base64) on the part
+            self.text_defects.extend(type(d).__name__ for d in part.defects)
+        except Exception:
+            pass
         try:
             declared = part.get_content_charset()
         except Exception:
@@ -429,7 +434,7 @@ class _ParseRun:
         notes = [forward_note(text, subject), forwarded_subject(text)]
         text = clean_letter_text(text, subject)
         self.defects.extend(_defects(self.msg))
-        unreadable = _unreadable(text, self.defects)
+        unreadable = _unreadable(text, self.defects, self.text_defects, step)
         if self.forwarded:
             notes = [text, *self.forwarded_subjects]
             inner = [clean_letter_text(t) for t, _ in self.forwarded]
@@ -496,9 +501,14 @@ _BROKEN_BODY = ("undecodable part", "StartBoundaryNotFoundDefect", "CloseBoundar
                 "MultipartInvariantViolationDefect", "InvalidBase64", "MissingHeaderBodySeparator")
 
 
-def _unreadable(text: str, defects: list[str]) -> str | None:
+def _unreadable(text: str, defects: list[str], text_defects: list[str],
+                step: str) -> str | None:
     """Why the text cannot be trusted as what the writer wrote, if it cannot: then a person
     looks, and the writer is never told "recipient not found" for mail nobody could read."""
+    damaged = [d for d in text_defects if d.startswith("InvalidBase64")]
+    if damaged and step.startswith(("detected", "replacement")):
+        # Bytes shifted by broken base64 decode as mojibake in some charset: not the letter.
+        return f"the text's base64 is damaged ({damaged[0]}) and what decodes is not readable"
     letters = sum(ch.isalpha() for ch in text)
     broken = text.count("\ufffd") + sum(1 for ch in text if ch < " " and ch not in "\n\t")
     if broken and broken * 5 > letters + broken:

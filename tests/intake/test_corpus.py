@@ -142,6 +142,7 @@ EXPECTED: dict[str, Expect] = {
     "conflicting_addressees": Expect("Здравствуйте!", "ambiguous"),
     "latin_dative_subject": Expect("Maria, we are with you.", PETROVA),
     "malformed_broken_multipart": Expect(unreadable="could not be recovered"),
+    "malformed_damaged_base64": Expect(unreadable="base64 is damaged"),
     "nested_multipart_too_deep": Expect(unparseable="deeper than 10"),
     "header_block_too_large": Expect(unparseable="header block is larger"),
 }

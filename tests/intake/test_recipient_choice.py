@@ -115,10 +115,12 @@ def test_a_letter_never_answered_is_discarded_by_the_sweeper(gw):
     assert swept.expired == [waiting] and gw.letter(waiting).state == S.DISCARDED
 
 
-def test_unrecoverable_mail_is_quarantined_not_answered(gw):
-    [letter_id] = gw.send(fixture("malformed_broken_multipart"))
+@pytest.mark.parametrize(("name", "why"), [("malformed_broken_multipart", "could not be recovered"),
+                                           ("malformed_damaged_base64", "base64 is damaged")])
+def test_unrecoverable_mail_is_quarantined_not_answered(gw, name, why):
+    [letter_id] = gw.send(fixture(name))
     letter = gw.letter(letter_id)
-    assert letter.state == S.QUARANTINED and "could not be recovered" in letter.reason
+    assert letter.state == S.QUARANTINED and why in letter.reason
     assert gw.outbox() == []
 
 
