@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 
 from gateway.intake.addressing import resolve_recipient
 from gateway.intake.names import inflect_full_name
-from tests.intake.test_addressing import DIRECTORY, IVANOV, IVANOV_PETR, KOVALEV, LI, PETROVA, SIDORENKO
+from tests.intake.test_addressing import (
+    DIRECTORY,
+    IVANOV,
+    IVANOV_PETR,
+    KOVALEV,
+    LI,
+    PETROVA,
+    SIDORENKO,
+)
 
 pytestmark = pytest.mark.intake
 
