@@ -112,8 +112,9 @@ def resolve_recipient(subject: str, text: str, recipients: Sequence[str],
         if answered is not None and all(answered in r.candidates for r in unsure):
             return Resolution("found", answered.id, (answered,), text)
         common = set.intersection(*(set(r.candidates) for r in unsure))
-        # Only now, for namesakes: what else the writer said about the person.
-        hints = _hints(" \n".join([*phrases, *notes, text[:600]]))
+        # Only now, for namesakes: what else the writer said about the person where they
+        # addressed it (not the letter: "пишу вам из Москвы" is the writer's city).
+        hints = _hints(" \n".join([*phrases, *notes]))
         narrowed = _narrow(_ordered(common or {c for r in unsure for c in r.candidates}), hints)
         if len(narrowed) == 1:
             return Resolution("found", narrowed[0].id, narrowed, text)
@@ -186,11 +187,17 @@ def _lemmas(word: str) -> frozenset[str]:
 
 
 def _narrow(candidates: tuple[Candidate, ...], hints: _Hints) -> tuple[Candidate, ...]:
-    """The candidates the writer's birth year, region and facility fit best (all if none)."""
+    """The namesakes the writer's birth year, then region and facility, fit (all when none
+    fits: then the writer is asked). A year outranks a place: people are transferred."""
+    if hints.years:
+        born = tuple(c for c in candidates if c.birth_year in hints.years)
+        if not born:
+            return candidates
+        candidates = born
+
     def fit(c: Candidate) -> int:
-        score = 3 if hints.years and c.birth_year in hints.years else 0
-        place = _place_words(f"{c.facility_name} {c.region}")
-        return score + len(place & hints.words)
+        return len(_place_words(f"{c.facility_name} {c.region}") & hints.words)
+
     best = max((fit(c) for c in candidates), default=0)
     return candidates if best == 0 else tuple(c for c in candidates if fit(c) == best)
 

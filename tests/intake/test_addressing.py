@@ -238,3 +238,12 @@ def test_the_writers_answer_to_which_prisoner(answer, expected) -> None:
     from gateway.intake.addressing import read_choice
 
     assert read_choice("Re: Уточните адресата", answer, [IVANOV_PETR, IVANOV]) == expected
+
+
+def test_the_writers_own_city_in_the_letter_does_not_choose_a_namesake() -> None:
+    result = resolve(text="Кому: Иванову\n\nПишу вам из Коми, у нас снег.")
+    assert result.kind == "ambiguous" and {c.id for c in result.candidates} == {IVANOV.id, IVANOV_PETR.id}
+
+
+def test_a_birth_year_outranks_a_facility_the_prisoner_may_have_left() -> None:
+    assert resolve(subject="Иванову, 1980 г.р., ИК-3 Коми").prisoner_id == IVANOV.id
