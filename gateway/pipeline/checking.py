@@ -110,7 +110,7 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
                 move(session, waiting, S.RECEIVED, note="the writer chose the prisoner "
                      f"{chosen.code or chosen.id} (answer in letter {letter.id})")
                 queue.extend(batch.hold([waiting]))
-                if len(commands.text.strip()) < 200:
+                if _only_an_answer(commands.text, replied=answered is not None):
                     move(session, letter, S.IGNORED, note="the writer's answer naming the "
                          f"prisoner of letter {waiting.id}, not a letter")
                     continue
@@ -251,6 +251,16 @@ def _waiting_for_choice(session: Session, letter: Letter, answered, *,
         Letter.sender_hash == letter.sender_hash, Letter.state == S.AWAITING_CHOICE,
         Letter.id != letter.id).limit(2)))
     return waiting[0] if len(waiting) == 1 else None
+
+
+def _only_an_answer(text: str, *, replied: bool) -> bool:
+    """Nothing but the answer: short for a reply to our question; for a new message (matched
+    only by its writer) one short line with no sentence in it ("2", "Петру Сергеевичу"), so a
+    short letter that names the prisoner is still checked as a letter."""
+    text = text.strip()
+    if replied:
+        return len(text) < 200
+    return len(text) < 50 and "\n" not in text and not any(c in text for c in "!?")
 
 
 def _choices(waiting: Letter, batch: CheckBatch) -> list[Candidate]:

@@ -79,6 +79,14 @@ def test_an_answer_from_a_client_that_drops_in_reply_to_is_matched_to_the_one_wa
     assert gw.letter(waiting).state == S.READY
 
 
+def test_a_short_new_letter_that_names_a_candidate_chooses_and_is_still_a_letter(gw):
+    waiting, _ = ask(gw)
+    [letter_id] = gw.send(mail("Иванову Петру", "Пётр Сергеевич, держитесь! Мы с вами.\nАнна"))
+    assert gw.letter(waiting).prisoner_id == prisoner_id(gw, "K106")
+    letter = gw.letter(letter_id)
+    assert letter.state != S.IGNORED and letter.prisoner_id == prisoner_id(gw, "K106")
+
+
 def test_an_answer_that_names_nobody_on_the_list_leaves_the_letter_waiting(gw):
     waiting, question = ask(gw)
     gw.send(mail("Re: вопрос", "7", In_Reply_To=question["Message-ID"]))
