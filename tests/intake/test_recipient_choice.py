@@ -1,7 +1,7 @@
 """Issue 12 through the real checks (store_messages + check_letters, bounded parser, SQLite):
 an ambiguous or conflicting letter waits and goes on when the writer answers with a number
 or a name; unreadable mail is quarantined; a letter in a document is read or returned
-saying why. Nothing here is paid for before the prisoner is certain."""
+saying why. Nothing here is paid for before the prisoner is certain. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from gateway.config import Settings
 from gateway.models import Letter, Prisoner, utcnow
 from gateway.pipeline.sweeper import sweep
 from gateway.states import LetterState as S
-from tests.intake.conftest import LETTERS, mail
+from tests.intake.conftest import GATEWAY, LETTERS, SECRET, mail
 
 pytestmark = pytest.mark.intake
 
@@ -22,6 +23,15 @@ NAMESAKE = dict(code="K106", last_name="Иванов", first_name="Пётр", mi
                 birth_year=1970, facility_name="ИК-3 Коми", facility_id="11-ik-3")
 OLEG = dict(code="K105", last_name="Сидоренко", first_name="Олег", middle_name=None,
             birth_year=1988, facility_name="ИК-1 Тверь", facility_id="69-ik-1")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def gateway_settings(request, tmp_path) -> Settings:
+    url = f"sqlite:///{tmp_path}/gateway.db" if request.param == "sqlite" \
+        else request.getfixturevalue("pg_url")
+    return Settings(database_url=url, secret_key=SECRET, gateway_address=GATEWAY,
+                    org_reply_email="replies@gw.example", broker_url="redis://127.0.0.1:1/0",
+                    confirm_senders=True, sender_daily_limit=3)
 
 
 @pytest.fixture
