@@ -9,9 +9,10 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
+from gateway.config import Settings
 from gateway.models import Letter, Prisoner
 from gateway.pipeline.check_batch import CheckBatch
-from tests.intake.conftest import LETTERS, mail
+from tests.intake.conftest import GATEWAY, LETTERS, SECRET, mail
 
 pytestmark = pytest.mark.intake
 
@@ -19,6 +20,14 @@ MORE = [dict(code=f"K2{i:02d}", last_name=last, first_name=first, middle_name=No
              birth_year=1980 + i, facility_name="ИК-1 Тверь", facility_id="69-ik-1")
         for i, (last, first) in enumerate([("Сидоренко", "Олег"), ("Ли", "Анна"),
                                            ("Ковальчук", "Ирина")])]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def gateway_settings(request, tmp_path) -> Settings:
+    url = f"sqlite:///{tmp_path}/gateway.db" if request.param == "sqlite" \
+        else request.getfixturevalue("pg_url")
+    return Settings(database_url=url, secret_key=SECRET, gateway_address=GATEWAY,
+                    org_reply_email="replies@gw.example", broker_url="redis://127.0.0.1:1/0")
 
 
 @pytest.fixture
