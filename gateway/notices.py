@@ -32,6 +32,7 @@ SUBJECTS = {
     "confirm": "Подтвердите адрес: код {token_shown} / Confirm your address: code {token_shown}",
     "unknown_recipient": "Кому ваше письмо? / Who is your letter for?",
     "ambiguous_recipient": "Уточните адресата / Please name the recipient",
+    "document_unreadable": "Не удалось прочитать вложение / We could not read the attachment",
     "returned": "Письмо нужно исправить / Your letter needs a change",
     "held": "Письмо на проверке / Your letter is being reviewed",
     "sent": "Письмо отправлено / Your letter has been sent",
@@ -42,7 +43,8 @@ SUBJECTS = {
     "reply": "Ответ на ваше письмо / A reply to your letter",
 }
 # Notices an incoming message can provoke: one of a kind per writer per day.
-PER_WRITER_PER_DAY = {"unknown_recipient", "ambiguous_recipient", "returned", "held",
+# (Not "ambiguous_recipient": each waiting letter has its own question, which its answer names.)
+PER_WRITER_PER_DAY = {"unknown_recipient", "returned", "held",
                       "received", "confirm"}
 # A forwarded reply is the prisoner's letter, not a notice: outside the daily cap.
 NOT_CAPPED = {"reply"}

@@ -9,6 +9,7 @@ from enum import StrEnum
 class LetterState(StrEnum):
     RECEIVED = "RECEIVED"        # raw mail stored, not yet read
     AWAITING_SENDER = "AWAITING_SENDER"  # the writer must confirm their address first
+    AWAITING_CHOICE = "AWAITING_CHOICE"  # several prisoners fit: the writer says which one
     HELD = "HELD"                # a person must weigh it (moderation)
     READY = "READY"              # checked and rendered, waiting to be submitted
     DESK = "DESK"                # waiting for an organizer to type it into a service with no API
@@ -28,9 +29,12 @@ S = LetterState
 
 ALLOWED: dict[LetterState, frozenset[LetterState]] = {
     S.RECEIVED: frozenset({S.HELD, S.READY, S.DESK, S.REJECTED, S.QUARANTINED, S.IGNORED,
-                           S.AWAITING_SENDER}),
+                           S.AWAITING_SENDER, S.AWAITING_CHOICE}),
     # Confirmed: back to the start of the checks. Opted out or never confirmed: a person.
     S.AWAITING_SENDER: frozenset({S.RECEIVED, S.HELD, S.DISCARDED}),
+    # The writer named the prisoner: back to the checks with that prisoner. Never answered:
+    # discarded (nothing was paid); an organizer may also choose.
+    S.AWAITING_CHOICE: frozenset({S.RECEIVED, S.HELD, S.DISCARDED}),
     S.HELD: frozenset({S.READY, S.DESK, S.REJECTED, S.DISCARDED, S.HELD}),
     # DESK: desk and post adapters. REJECTED: a freshly synced catalogue shows, before any
     # call, that the facility cannot take the letter as it is (pages, photos).
@@ -51,8 +55,9 @@ ALLOWED: dict[LetterState, frozenset[LetterState]] = {
 TERMINAL = frozenset({S.DELIVERED, S.CENSORED, S.REJECTED, S.DISCARDED, S.IGNORED})
 # States where the letter waits for a person, not for a worker: the sweeper leaves them be.
 WAITING_FOR_PERSON = frozenset({S.HELD, S.DESK, S.FAILED, S.QUARANTINED})
-# Waiting for the writer to confirm their address: nobody re-drives it but their answer.
-WAITING_FOR_WRITER = frozenset({S.AWAITING_SENDER})
+# Waiting for the writer (to confirm their address, to say which prisoner they mean): nobody
+# re-drives it but their answer.
+WAITING_FOR_WRITER = frozenset({S.AWAITING_SENDER, S.AWAITING_CHOICE})
 
 
 class IllegalTransition(Exception):

@@ -6,7 +6,10 @@ prisoner of the letter whose notice this message answers (In-Reply-To our Messag
 is found by the directory's short code ("K123") or by name the way Russians write names: any
 grammatical case, with or without patronymic, ё/е, initials, diminutives, Latin
 transliteration and small typos. "Любому"/"anyone" picks the prisoner who can receive letters
-and has had the fewest lately. Two equally good matches are "ambiguous": the writer is asked.
+and has had the fewest lately. Two equally good matches are "ambiguous": a birth year, region
+or facility the writer gave narrows them, else the writer is asked. Sources that name different
+prisoners (a plus-address code against the "Кому:" line, say) are a conflict: the writer is
+asked too, never guessed for.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Candidate:
     code: str | None
     can_receive: bool = True
     letters_recent: int = 0
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Resolution:
     prisoner_id: int | None
     candidates: tuple[Candidate, ...]  # the choices when ambiguous
     text: str  # the letter text with a leading "Кому: ..." addressing line removed
+    conflict: bool = False  # ambiguous because two sources name different prisoners
 
 
 _ADDRESS_LINE = re.compile(
@@ -69,25 +74,132 @@ _LOOKALIKE = str.maketrans("АВЕКМНОРСТУХавекмнорстух", "
 
 def resolve_recipient(subject: str, text: str, recipients: Sequence[str],
                       directory: Sequence[Candidate], *,
-                      answered_prisoner: int | None = None) -> Resolution:
+                      answered_prisoner: int | None = None,
+                      notes: Sequence[str] = ()) -> Resolution:
     """`answered_prisoner`: the letter's message answers one of our notices about a letter
-    to this prisoner; it is the weakest source, used when nothing in the message names anyone."""
+    to this prisoner; it is the weakest source, used when nothing in the message names anyone.
+    `notes`: other places where a writer names the addressee, weaker than the subject (a
+    forwarding note, a forwarded message's subject)."""
     directory = tuple(directory)
     text, line = _split_address_line(text)
-    results = [_from_recipients(recipients, directory)]
-    if line is not None:
-        results.append(_from_phrase(line, directory))
-    results.append(_from_phrase(_strip_reply_prefixes(subject), directory))
+    phrases = [p for p in (line, _strip_reply_prefixes(subject)) if p is not None]
+    named = [_from_recipients(recipients, directory)]
+    named += [_from_phrase(p, directory) for p in phrases]
+    named = [r for r in named if r is not None]
+    if not any(r.kind in ("found", "ambiguous", "anyone") for r in named):
+        named = [r for r in (_from_phrase(n, directory) for n in notes) if r is not None]
     answered = next((c for c in directory if c.id == answered_prisoner), None)
-    for kind in ("found", "anyone", "ambiguous"):
-        for result in results:
-            if result is not None and result.kind == kind:
-                if kind == "ambiguous" and answered in result.candidates:
-                    break  # "Кому: Иванову" in answer to our notice about a letter to him
-                return Resolution(result.kind, result.prisoner_id, result.candidates, text)
+    stated_years = {int(m.group(1)) for p in phrases for m in _BIRTH_YEAR.finditer(p)}
+
+    found = {r.prisoner_id: r.candidates[0] for r in named if r.kind == "found"}
+    unsure = [r for r in named if r.kind == "ambiguous"]
+    if len(found) > 1:
+        return Resolution("ambiguous", None, _ordered(found.values()), text, conflict=True)
+    if found:
+        (chosen,) = found.values()
+        for other in unsure:
+            if chosen not in other.candidates:
+                return Resolution("ambiguous", None, _ordered([chosen, *other.candidates]), text,
+                                  conflict=True)
+        if stated_years and chosen.birth_year and chosen.birth_year not in stated_years:
+            # "Иванову Ивану 1979 г.р." and ours was born in 1980: ask, do not pay for a guess
+            return Resolution("ambiguous", None, (chosen,), text, conflict=True)
+        return Resolution("found", chosen.id, (chosen,), text)
+    for result in named:
+        if result.kind == "anyone":
+            return Resolution("anyone", result.prisoner_id, result.candidates, text)
+    if unsure:
+        if answered is not None and all(answered in r.candidates for r in unsure):
+            return Resolution("found", answered.id, (answered,), text)
+        common = set.intersection(*(set(r.candidates) for r in unsure))
+        # Only now, for namesakes: what else the writer said about the person where they
+        # addressed it (not the letter: "пишу вам из Москвы" is the writer's city).
+        hints = _hints(" \n".join([*phrases, *notes]))
+        narrowed = _narrow(_ordered(common or {c for r in unsure for c in r.candidates}), hints)
+        if len(narrowed) == 1:
+            return Resolution("found", narrowed[0].id, narrowed, text)
+        return Resolution("ambiguous", None, narrowed, text)
     if answered is not None:
         return Resolution("found", answered.id, (answered,), text)
     return Resolution("not_found", None, (), text)
+
+
+# The whole first line is the number ("2", "№ 2", "номер 2."): "2 дня назад…" is not a choice.
+_CHOICE_NUMBER = re.compile(r"^\s*(?:№|#|no\.?|number|номер|вариант)?\s*(\d{1,2})\s*[.)!]?\s*$",
+                            re.IGNORECASE)
+
+
+def read_choice(subject: str, text: str, choices: Sequence[Candidate]) -> Candidate | None:
+    """Which of the listed prisoners the writer's answer names: the number from our list
+    ("2"), a directory code, or a name. None when it names none or several."""
+    choices = _ordered(choices)
+    lines = [line for line in text.split("\n") if line.strip()][:3]
+    for line in lines[:1]:
+        found = _CHOICE_NUMBER.match(line)
+        if found and 1 <= int(found.group(1)) <= len(choices):
+            return choices[int(found.group(1)) - 1]
+    for phrase in [*lines, _strip_reply_prefixes(subject)]:
+        result = _from_phrase(phrase, choices)
+        if result is not None and result.kind == "found":
+            return result.candidates[0]
+    return None
+
+
+def _ordered(candidates) -> tuple[Candidate, ...]:
+    """Stable order (the notice numbers the choices)."""
+    return tuple(sorted(set(candidates), key=lambda c: c.id))
+
+
+# -- what tells namesakes apart: birth year, region, facility -----------------------------
+
+_BIRTH_YEAR = re.compile(
+    r"(?<!\d)((?:19|20)\d\d)(?!\d)\s*(?:г\.?\s*р\.?|года?\s+рожд\w*|г\.?\s*рожд\w*|"
+    r"(?:years?\s+)?b\.|гр\b|г\.?(?!\w))?", re.IGNORECASE)
+_FACILITY_CODE = re.compile(r"([а-яёa-z]{2,6})\s*[-№#]?\s*(\d{1,3})(?!\d)", re.IGNORECASE)
+_WORD = re.compile(r"[а-яёa-z]{4,}", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Hints:
+    years: frozenset[int]
+    words: frozenset[str]  # lemmas of the words, and facility codes as "ик2"
+
+
+def _hints(text: str) -> _Hints:
+    years = frozenset(int(m.group(1)) for m in _BIRTH_YEAR.finditer(text))
+    return _Hints(years, _place_words(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _place_words(text: str) -> frozenset[str]:
+    words = {f"{normalize(a)}{b}" for a, b in _FACILITY_CODE.findall(text)}
+    for word in _WORD.findall(text):
+        words.update(lemma_candidates(word.lower()) if is_cyrillic(word) else {word.lower()})
+        words.update(_lemmas(word))
+    return frozenset(words)
+
+
+@functools.lru_cache(maxsize=16384)
+def _lemmas(word: str) -> frozenset[str]:
+    from gateway.intake.names import morph
+
+    return frozenset(normalize(p.normal_form) for p in morph().parse(word.lower())[:3])
+
+
+def _narrow(candidates: tuple[Candidate, ...], hints: _Hints) -> tuple[Candidate, ...]:
+    """The namesakes the writer's birth year, then region and facility, fit (all when none
+    fits: then the writer is asked). A year outranks a place: people are transferred."""
+    if hints.years:
+        born = tuple(c for c in candidates if c.birth_year in hints.years)
+        if not born:
+            return candidates
+        candidates = born
+
+    def fit(c: Candidate) -> int:
+        return len(_place_words(f"{c.facility_name} {c.region}") & hints.words)
+
+    best = max((fit(c) for c in candidates), default=0)
+    return candidates if best == 0 else tuple(c for c in candidates if fit(c) == best)
 
 
 def _split_address_line(text: str) -> tuple[str, str | None]:
@@ -155,11 +267,25 @@ def _code_index(directory: tuple[Candidate, ...]) -> _CodeIndex:
     return _CodeIndex(directory)
 
 
-def _anyone(directory: tuple[Candidate, ...]) -> Resolution:
-    able = [c for c in directory if c.can_receive]
+def least_written(pool: Sequence[Candidate], counts: dict[int, int] | None = None
+                  ) -> Candidate | None:
+    """The prisoner of the pool who can receive letters and has had the fewest (by `counts`
+    when given, the live numbers; else each candidate's letters_recent), lowest id on a tie.
+    The pool is any candidate set: the directory, or one campaign's prisoners."""
+    able = [c for c in pool if c.can_receive]
     if not able:
+        return None
+    if counts is None:
+        return min(able, key=lambda c: (c.letters_recent, c.id))
+    return min(able, key=lambda c: (counts.get(c.id, 0), c.id))
+
+
+def _anyone(directory: tuple[Candidate, ...]) -> Resolution:
+    # A proposal from the batch's snapshot; the pipeline claims the real choice under a lock
+    # (CheckBatch.claim_anyone), so concurrent workers spread "anyone" letters evenly.
+    chosen = least_written(directory)
+    if chosen is None:
         return Resolution("anyone", None, (), "")
-    chosen = min(able, key=lambda c: (c.letters_recent, c.id))
     return Resolution("anyone", chosen.id, (chosen,), "")
 
 
@@ -217,6 +343,8 @@ def _index_names(names: tuple[tuple[str, str, str | None], ...]) -> _Index:
             for word in words:
                 for form in name_forms(word, kind, gender):
                     index.forms.setdefault(form, set()).add((i, kind))
+                    # "Petrovoi Marii": the Latin of every case, not only the nominative
+                    index.skeletons.setdefault(skeleton(form), set()).add((i, kind))
                 index.skeletons.setdefault(skeleton(word), set()).add((i, kind))
             if kind != "last":
                 letter = normalize(value)[:1]
@@ -229,10 +357,21 @@ def _index_names(names: tuple[tuple[str, str, str | None], ...]) -> _Index:
     return index
 
 
-def _tokens(phrase: str) -> list[_Token]:
-    tokens: list[_Token] = []
+# One-letter Russian words ("письмо к Ивану", "о Льве", "с Марией") are not initials unless
+# written with a dot or in capitals after a name ("Иванову И И").
+_ONE_LETTER_WORDS = frozenset("авиксоуя")
+
+
+def _tokens(phrase: str) -> list[_Token | None]:
+    """The phrase's words; None where a word that cannot be part of a name breaks a run."""
+    tokens: list[_Token | None] = []
+    phrase = _BIRTH_YEAR.sub(" , ", phrase)  # "1985 г.р." copied from a list
     for raw in _TOKEN.findall(phrase):
         word = raw.rstrip(".")
+        if len(word) == 1 and not raw.endswith(".") and word.lower() in _ONE_LETTER_WORDS \
+                and (word.islower() or not tokens or tokens[-1] is None):
+            tokens.append(None)
+            continue
         tokens.append(_Token(normalize(word), len(word) == 1, not is_cyrillic(word)))
     return tokens
 
@@ -301,8 +440,8 @@ def _groups(tokens: list[_Token], index: _Index) -> list[list[tuple[_Token, dict
     groups: list[list[tuple[_Token, dict]]] = []
     current: list[tuple[_Token, dict]] = []
     for token in tokens:
-        matches = _token_matches(token, index)
-        if matches or token.initial:
+        matches = _token_matches(token, index) if token is not None else {}
+        if token is not None and (matches or token.initial):
             current.append((token, matches))
             continue
         if current:

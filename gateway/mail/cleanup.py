@@ -3,16 +3,21 @@ headers and signatures cut (they leak addresses and phone numbers of the writer 
 
 Rules, from what the clients our writers use actually produce:
 
-* a reply's quoted history is cut from its first marker on: an attribution line
+* a reply's quoted history is cut: after an attribution line followed by ">" quotes only the
+  quoted block goes (a writer who answers below the quote, bottom-posting as Thunderbird
+  does, keeps their text); an attribution line followed by unquoted text, or
   ("On … wrote:", "… пишет:", "… написал(а):", Gmail-ru "пн, 3 июн. 2024 г. в 12:00, Имя
   <addr>:", Mail.ru "Понедельник, 3 июня 2024, 12:00 +03:00 от Имя <addr>:", Yandex
   "03.06.2024, 12:00, "Имя" <addr>:"), "-----Original Message-----" / "Исходное сообщение",
-  an Outlook "From:/Sent:" block; lines starting with ">" are dropped wherever they are;
+  an Outlook "From:/Sent:" block cut everything from there on; lines starting with ">" are
+  dropped wherever they are;
 * a forward keeps the forwarded text (it may be the letter itself) but loses its marker and
-  header block ("From:", "Date:", "Кому:" …);
+  header block ("From:", "Date:", "От кого:", "Кому:", "Тема:" …); such a header block pasted
+  without a marker goes too;
 * a signature is cut at "-- " (or "--") near the end, and mobile footers ("Sent from my
   iPhone", "Отправлено с iPhone", "Отправлено из мобильной Почты Mail.ru", "Get Outlook for
-  iOS" …) are cut;
+  iOS" …) are cut; after a sign-off with no "-- " ("С уважением,", "Best regards,") the name
+  stays and what follows it (phones, addresses, company lines) goes;
 * in HTML, quote and signature containers of Gmail, Outlook, Thunderbird, Apple Mail, Yahoo and
   Proton are removed before the text is made.
 """
@@ -59,10 +64,17 @@ _HEADER_SENT = re.compile(
     r"^\s*\*?(sent|date|отправлено|дата|gesendet|datum|envoyé|date\s+d'envoi)\s*:", re.IGNORECASE
 )
 _HEADER_LINE = re.compile(
-    r"^\s*\*?(from|to|cc|bcc|date|sent|subject|reply-to|от|кому|копия|дата|отправлено|тема|"
-    r"ответить|von|an|betreff|gesendet|de|à|objet|envoyé)\s*:",
+    r"^\s*\*?(from|to|cc|bcc|date|sent|subject|reply-to|от|от\s+кого|кому|копия|дата|"
+    r"отправлено|тема|ответить|von|an|betreff|gesendet|de|à|objet|envoyé)\s*:",
     re.IGNORECASE,
 )
+_SENDER_HEADER = re.compile(r"^\s*\*?(from|от|от\s+кого)\s*:", re.IGNORECASE)
+_SIGN_OFF = re.compile(
+    r"^\s*(с\s+уважением|с\s+наилучшими\s+пожеланиями|best\s+regards|kind\s+regards|"
+    r"warm\s+regards|regards|best\s+wishes|sincerely|yours\s+sincerely|cheers)\s*[,.!]?\s*$",
+    re.IGNORECASE)
+_CONTACT_LIKE = re.compile(r"\d{3}|@|https?://|www\.|\b(ул|д|кв|тел|моб|tel|phone)\b\.?",
+                           re.IGNORECASE)
 _UNDERSCORE_RULE = re.compile(r"^\s*_{10,}\s*$")
 _SIGNATURE_DASHES = re.compile(r"^--\s?$")
 _MOBILE_FOOTER = re.compile(
@@ -86,7 +98,6 @@ _HTML_DROP = [
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' protonmail_quote ')]",
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' protonmail_signature_block ')]",
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' js-signature ')]",
-    "//blockquote[@type='cite']",
     "//*[@id='Signature' or @id='signature' or @id='divSignature']",
     "//*[@data-signature-widget='container']",
     "//head | //script | //style | //template | //iframe | //object | //svg",
@@ -111,6 +122,15 @@ def html_to_text(html: str) -> str:
         for sibling in list(marker.itersiblings()):
             parent.remove(sibling)
         marker.drop_tree()
+    # A quoted message becomes one ">" line: the text rules then cut the attribution and the
+    # quote, and keep what the writer wrote below it (bottom-posting).
+    for quote in doc.xpath("//blockquote"):
+        if quote.getparent() is not None and (quote.get("type") == "cite"
+                                              or _after_attribution(quote)):
+            marker = lxml.html.Element("div")
+            marker.text = ">"
+            marker.tail = quote.tail
+            quote.getparent().replace(quote, marker)
     # A Thunderbird or Outlook forward keeps its text; only reply quotes are dropped here.
     for path in _HTML_DROP:
         for el in doc.xpath(path):
@@ -120,11 +140,26 @@ def html_to_text(html: str) -> str:
     return textwrap.dedent(text)
 
 
+def _after_attribution(quote) -> bool:
+    """A plain <blockquote> (Yandex, Mail.ru) right after an attribution line is a quote; one
+    after anything else may be the writer's own (a poem)."""
+    text = ""
+    for sibling in quote.itersiblings(preceding=True):  # the nearest text before it
+        text = (sibling.tail or "").strip() or sibling.text_content().strip()
+        if text:
+            break
+    else:
+        text = (quote.getparent().text or "").strip()
+    last = [line for line in text.replace("\u00a0", " ").split("\n") if line.strip()][-1:]
+    return bool(last) and bool(_ATTRIBUTION.match(last[0]) or _ADDRESS_ATTRIBUTION.match(last[0]))
+
+
 def clean_letter_text(text: str, subject: str = "") -> str:
     """Cut quoted history, forwarded headers and signatures from a letter's text."""
     lines = _normalize(text).split("\n")
     lines = _cut_reply_history(lines, forward=bool(_FORWARD_SUBJECT.match(subject or "")))
     lines = _drop_forward_headers(lines)
+    lines = _drop_header_blocks(lines)
     lines = [line for line in lines if not line.lstrip().startswith(">")]
     lines = _cut_signature(lines)
     return _tidy(lines)
@@ -157,6 +192,10 @@ def _cut_reply_history(lines: list[str], *, forward: bool) -> list[str]:
         following = lines[i + 1] if i + 1 < len(lines) else ""
         if _FORWARD_SEPARATOR.match(line):
             return lines  # the rest is a forward: handled by _drop_forward_headers
+        if _is_attribution(line, following) and _quoted_block_follows(lines, i):
+            # Only the quote goes: a bottom-posted answer below it is the letter.
+            end = _end_of_quote(lines, i)
+            return lines[:i] + _cut_reply_history(lines[end:], forward=forward)
         if _REPLY_SEPARATOR.match(line) or _is_attribution(line, following):
             return lines[:i]
         if _outlook_header_block(lines, i):
@@ -166,6 +205,44 @@ def _cut_reply_history(lines: list[str], *, forward: bool) -> list[str]:
                 return lines[:start] + _skip_header_block(lines, i)
             return lines[:start]
     return lines
+
+
+def _quoted_block_follows(lines: list[str], i: int) -> bool:
+    rest = [line for line in lines[i + 1 : i + 4] if line.strip()]
+    # A wrapped attribution's second line is part of the attribution, not the letter.
+    if rest and not rest[0].lstrip().startswith(">") and len(rest) > 1 \
+            and not _ATTRIBUTION.match(lines[i]) and not _ADDRESS_ATTRIBUTION.match(lines[i]):
+        rest = rest[1:]
+    return bool(rest) and rest[0].lstrip().startswith(">")
+
+
+def _end_of_quote(lines: list[str], i: int) -> int:
+    """The first line after the attribution at i and the ">" block below it."""
+    j = i + 1
+    while j < len(lines) and not lines[j].lstrip().startswith(">"):
+        j += 1  # blank lines, or the second half of a wrapped attribution
+    while j < len(lines) and (lines[j].lstrip().startswith(">") or not lines[j].strip()):
+        j += 1
+    return j
+
+
+def _drop_header_blocks(lines: list[str]) -> list[str]:
+    """A pasted "От кого: / Кому: / Дата: / Тема:" block (two or more header lines, one
+    naming a sender) is mail metadata, never the letter: it carries addresses."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and _HEADER_LINE.match(lines[j]):
+            j += 1
+        if j - i >= 2 and any(_SENDER_HEADER.match(line) for line in lines[i:j]):
+            while j < len(lines) and lines[j].strip() and lines[j][:1].isspace():
+                j += 1  # a wrapped To: list
+            i = j
+            continue
+        out.append(lines[i])
+        i += 1
+    return out
 
 
 def _skip_header_block(lines: list[str], i: int) -> list[str]:
@@ -214,13 +291,81 @@ def _cut_signature(lines: list[str]) -> list[str]:
             lines = lines[:i]
             break
     nonblank = [i for i, line in enumerate(lines) if line.strip()]
-    for i in nonblank[-4:]:
+    for i in nonblank[-6:]:
         if _MOBILE_FOOTER.match(lines[i]):
-            return lines[:i]
+            lines = lines[:i]
+            break
+    nonblank = [i for i, line in enumerate(lines) if line.strip()]
+    for i in nonblank[-8:]:
+        if _SIGN_OFF.match(lines[i]):
+            return lines[:i + 1] + _without_card(lines[i + 1 :])
     return lines
+
+
+_POSTSCRIPT = re.compile(r"^\s*(p\.?\s?s\.?|п\.?\s?с\.?)(\s|:|$)", re.IGNORECASE)
+
+
+def _without_card(lines: list[str]) -> list[str]:
+    """After a sign-off: the writer's name (a short line or two) and any P.S., not their
+    card (phones, addresses, job lines)."""
+    kept: list[str] = []
+    names, name_done, in_postscript = 0, False, False
+    for line in lines:
+        if not line.strip():
+            in_postscript = False
+            name_done = name_done or names > 0
+        elif _POSTSCRIPT.match(line):
+            in_postscript = name_done = True
+            kept += ["", line]
+        elif in_postscript:
+            if not _CONTACT_LIKE.search(line):
+                kept.append(line)
+        elif not name_done and names < 2 and len(line.strip()) <= 40 \
+                and not _CONTACT_LIKE.search(line):
+            names += 1
+            kept.append(line)
+        else:
+            name_done = True  # the card: dropped
+    return kept
 
 
 def _tidy(lines: list[str]) -> str:
     text = "\n".join(lines).strip("\n")
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.strip()
+
+
+_SUBJECT_HEADER = re.compile(r"^\s*\*?(subject|тема|betreff|objet)\s*:\*?\s*(?P<value>.+?)\s*$",
+                             re.IGNORECASE)
+
+
+def _forward_start(lines: list[str], subject: str) -> int | None:
+    """Where a forwarded message starts in a text, if it holds one."""
+    forward = bool(_FORWARD_SUBJECT.match(subject or ""))
+    for i, line in enumerate(lines):
+        if _FORWARD_SEPARATOR.match(line) or (forward and _outlook_header_block(lines, i)):
+            return i
+    return None
+
+
+def forward_note(text: str, subject: str = "") -> str:
+    """The forwarding writer's own words above a forwarded message ("" if none): where they
+    often name the addressee ("перешлите, пожалуйста, Петровой Марии")."""
+    lines = _normalize(text).split("\n")
+    start = _forward_start(lines, subject)
+    if start is None:
+        return ""
+    return _tidy([line for line in lines[:start] if not line.lstrip().startswith(">")])
+
+
+def forwarded_subject(text: str) -> str:
+    """The Subject:/Тема: of the first forwarded header block ("" if none)."""
+    lines = _normalize(text).split("\n")
+    start = _forward_start(lines, "fwd:")
+    if start is None:
+        return ""
+    for line in lines[start : start + 12]:
+        found = _SUBJECT_HEADER.match(line)
+        if found:
+            return found.group("value")[:300]
+    return ""

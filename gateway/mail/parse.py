@@ -25,7 +25,8 @@ from email.policy import EmailPolicy
 from gateway.mail.attachments import Attachment, Declined, carry, safe_filename
 from gateway.mail.automated import automated_reason
 from gateway.mail.charsets import Decoded, decode_text
-from gateway.mail.cleanup import clean_letter_text, html_to_text
+from gateway.mail.cleanup import clean_letter_text, forward_note, forwarded_subject, html_to_text
+from gateway.mail.documents import COVER_NOTE, Document, kind_of, read_document
 from gateway.mail.senders import addresses_in, clean_header_text, decode_header_text, sender_of
 
 __all__ = [
@@ -72,6 +73,12 @@ class ParsedLetter:
     sender_problem: str | None = None  # why sender is None (English), for the organizer
     defects: tuple[str, ...] = field(default=())  # parser defects worth showing a person
     auth_results: tuple[str, ...] = ()  # raw Authentication-Results values, top first
+    # Where a forwarding writer names the addressee: their note above the forwarded text, and
+    # the forwarded message's subject (weaker sources for addressing than the mail's own).
+    forward_notes: tuple[str, ...] = ()
+    unreadable: str | None = None  # the text could not be recovered (English): a person looks
+    # The letter was only a cover note for a document that could not be read: why (en, ru).
+    document_problem: tuple[str, str] | None = None
 
 
 class UnparseableMessage(Exception):
@@ -199,6 +206,9 @@ class _ParseRun:
         self.files: list[tuple[str | None, bytes, str]] = []  # (filename, data, declared type)
         self.declined: list[tuple[str, str]] = []
         self.defects: list[str] = []
+        self.forwarded: list[tuple[str, str]] = []  # (text, charset step) of attached messages
+        self.forwarded_subjects: list[str] = []
+        self.text_defects: list[str] = []  # damage found while decoding the body text
 
     # -- headers ---------------------------------------------------------------------------
     def _raw(self, name: str) -> list[str]:
@@ -264,9 +274,7 @@ class _ParseRun:
             raise UnparseableMessage(f"the MIME structure is deeper than {self.limits.max_depth}")
         ctype = _content_type(part)
         if ctype == "message/rfc822" or ctype == "message/global":
-            self.declined.append((safe_filename(_filename(part), self.parts) or "message",
-                                  "a message attached as a file is not carried; paste its text "
-                                  "into your letter instead"))
+            self._walk_forwarded(part, depth)
             return
         if part.is_multipart():
             self._walk_multipart(part, ctype, depth, want_text)
@@ -287,6 +295,29 @@ class _ParseRun:
                                   "encrypted mail cannot be read; please send it unencrypted"))
             return
         self.files.append((filename, data, ctype))
+
+    def _walk_forwarded(self, part: Message, depth: int) -> None:
+        """A letter forwarded as an attachment: its text (and photos) are the writer's letter;
+        its headers (the original sender's address) are not."""
+        inner = part.get_payload()
+        inner = inner[0] if isinstance(inner, list) and inner else inner
+        if not isinstance(inner, Message):
+            self.declined.append((safe_filename(_filename(part), self.parts) or "message",
+                                  "the attached message could not be read"))
+            return
+        sub = _ParseRun(inner, self.own, self.limits)
+        sub.parts, sub.decoded_bytes = self.parts, self.decoded_bytes
+        sub._walk(inner, depth + 1, want_text=True)
+        self.parts, self.decoded_bytes = sub.parts, sub.decoded_bytes
+        text, step = sub._body()
+        self.forwarded.append((text, step))
+        self.forwarded_subjects.extend(clean_header_text(decode_header_text(str(v)))
+                                       for k, v in inner.raw_items() if k.lower() == "subject")
+        self.forwarded.extend(sub.forwarded)
+        self.forwarded_subjects.extend(sub.forwarded_subjects)
+        self.files.extend(sub.files)
+        self.declined.extend(sub.declined)
+        self.defects.extend(sub.defects)
 
     def _walk_multipart(self, part: Message, ctype: str, depth: int, want_text: bool) -> None:
         children = part.get_payload()
@@ -329,6 +360,10 @@ class _ParseRun:
 
     def _decode_text(self, part: Message, ctype: str) -> Decoded:
         data = self._payload(part)
+        try:  # decoding records damage (bad base64) on the part
+            self.text_defects.extend(type(d).__name__ for d in part.defects)
+        except Exception:
+            pass
         try:
             declared = part.get_content_charset()
         except Exception:
@@ -353,15 +388,26 @@ class _ParseRun:
         return text, worst.step
 
     # -- attachments -----------------------------------------------------------------------
-    def _carry_files(self) -> tuple[tuple[Attachment, ...], list[tuple[str, str]]]:
+    def _carry_files(self, *, want_documents: bool
+                     ) -> tuple[tuple[Attachment, ...], list[tuple[str, str]], list[object]]:
+        """Photos carried, files declined, and (when the text is only a cover note) the
+        documents read: Document or Unreadable, in order."""
         carried: list[Attachment] = []
         declined = list(self.declined)
+        documents: list[object] = []
         seen: set[bytes] = set()
-        for filename, data, _declared in self.files:
+        for filename, data, declared in self.files:
             digest = hashlib.sha256(data).digest()
             if digest in seen:  # the same image in two alternative branches
                 continue
             seen.add(digest)
+            kind = kind_of(data, declared, filename) if want_documents else None
+            if kind is not None:
+                read = read_document(data, kind)
+                documents.append(read)
+                if not isinstance(read, Document):
+                    declined.append((safe_filename(filename, len(seen)), read.reason_en))
+                continue
             if len(carried) >= self.limits.max_photos:
                 declined.append((safe_filename(filename, len(seen)),
                                  f"only {self.limits.max_photos} photos can be sent with a letter"))
@@ -373,7 +419,7 @@ class _ParseRun:
                 declined.append((outcome.filename, outcome.reason))
             else:
                 carried.append(outcome)
-        return tuple(carried), declined
+        return tuple(carried), declined, documents
 
     # -- all -------------------------------------------------------------------------------
     def letter(self) -> ParsedLetter:
@@ -385,10 +431,29 @@ class _ParseRun:
         too_long = f"the letter text is longer than {self.limits.max_text_chars} characters"
         if len(text) > 2 * self.limits.max_text_chars:  # refuse before the costly cleaning
             raise UnparseableMessage(too_long)
+        notes = [forward_note(text, subject), forwarded_subject(text)]
         text = clean_letter_text(text, subject)
+        self.defects.extend(_defects(self.msg))
+        unreadable = _unreadable(text, self.defects, self.text_defects, step)
+        if self.forwarded:
+            notes = [text, *self.forwarded_subjects]
+            inner = [clean_letter_text(t) for t, _ in self.forwarded]
+            text = "\n\n".join(t for t in (text, *inner) if t.strip())
+            unreadable = unreadable if not text.strip() else None
         if len(text) > self.limits.max_text_chars:
             raise UnparseableMessage(too_long)
-        attachments, declined = self._carry_files()
+        cover = _is_cover_note(text)
+        attachments, declined, documents = self._carry_files(want_documents=cover)
+        document_problem = None
+        if documents:
+            texts = [d.text for d in documents if isinstance(d, Document)]
+            if texts:
+                text = "\n\n".join([_without_cover_lines(text), *texts]).strip()
+                if len(text) > self.limits.max_text_chars:
+                    raise UnparseableMessage(too_long)
+            else:
+                problem = documents[0]
+                document_problem = (problem.reason_en, problem.reason_ru)
         automated = automated_reason(
             self.msg.raw_items(),
             content_type=_content_type(self.msg),
@@ -397,7 +462,6 @@ class _ParseRun:
             subject=subject,
             own_addresses=self.own,
         )
-        self.defects.extend(_defects(self.msg))
         return ParsedLetter(
             message_id=self._message_id(),
             sender=sender.address,
@@ -414,7 +478,45 @@ class _ParseRun:
             sender_problem=sender.problem,
             defects=tuple(dict.fromkeys(self.defects))[:20],
             auth_results=tuple(v[:2000] for v in self._raw("Authentication-Results")[:20]),
+            forward_notes=tuple(n for n in notes if n and n.strip()),
+            unreadable=unreadable,
+            document_problem=document_problem,
         )
+
+
+def _is_cover_note(text: str) -> bool:
+    """Nothing but a line or two saying the letter is attached (or no text at all)."""
+    body = [line for line in text.split("\n") if line.strip()
+            and not re.match(r"^\s*(кому|для|to)\s*:", line, re.IGNORECASE)]
+    return sum(map(len, body)) <= 200 and (not body or any(COVER_NOTE.search(b) for b in body))
+
+
+def _without_cover_lines(text: str) -> str:
+    return "\n".join(line for line in text.split("\n")
+                     if not (COVER_NOTE.search(line) and len(line) <= 120)).strip()
+
+
+# Parser defects that mean the body was lost, not merely untidy.
+_BROKEN_BODY = ("undecodable part", "StartBoundaryNotFoundDefect", "CloseBoundaryNotFoundDefect",
+                "MultipartInvariantViolationDefect", "InvalidBase64", "MissingHeaderBodySeparator")
+
+
+def _unreadable(text: str, defects: list[str], text_defects: list[str],
+                step: str) -> str | None:
+    """Why the text cannot be trusted as what the writer wrote, if it cannot: then a person
+    looks, and the writer is never told "recipient not found" for mail nobody could read."""
+    damaged = [d for d in text_defects if d.startswith("InvalidBase64")]
+    if damaged and step.startswith(("detected", "replacement")):
+        # Bytes shifted by broken base64 decode as mojibake in some charset: not the letter.
+        return f"the text's base64 is damaged ({damaged[0]}) and what decodes is not readable"
+    letters = sum(ch.isalpha() for ch in text)
+    broken = text.count("\ufffd") + sum(1 for ch in text if ch < " " and ch not in "\n\t")
+    if broken and broken * 5 > letters + broken:
+        return f"the text is mostly undecodable bytes ({broken} broken characters)"
+    lost = [d for d in defects if d.startswith(_BROKEN_BODY)]
+    if not text.strip() and lost:
+        return "the body could not be recovered (" + ", ".join(dict.fromkeys(lost)) + ")"
+    return None
 
 
 def _content_type(part: Message) -> str:

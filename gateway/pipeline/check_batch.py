@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gateway.crypto import BytesSealingError, keyring
 from gateway.intake import writers
-from gateway.intake.addressing import Candidate
+from gateway.intake.addressing import Candidate, least_written
 from gateway.mail.bounded import parse_many_bounded, parse_message_bounded
 from gateway.mail.parse import ParsedLetter, UnparseableMessage
 from gateway.models import InboundMessage, Letter, OutboundMail, Prisoner, Sender, utcnow
@@ -25,19 +25,29 @@ from gateway.rules.base import RuleSettings
 from gateway.states import LetterState as S
 
 
+def _month_start():
+    return utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def letter_counts(session: Session, prisoner_ids: list[int] | None = None) -> dict[int, int]:
+    """Letters each prisoner has had lately (this month), including this transaction's own."""
+    query = select(Letter.prisoner_id, func.count()).where(
+        Letter.created_at >= _month_start(), Letter.prisoner_id.is_not(None))
+    if prisoner_ids is not None:
+        query = query.where(Letter.prisoner_id.in_(prisoner_ids))
+    return dict(session.execute(query.group_by(Letter.prisoner_id)).all())
+
+
 def directory(session: Session) -> tuple[list[Candidate], dict[int, Prisoner]]:
     """Who can be written to, and their rows (kept: the letters found for them need them)."""
-    since = utcnow().replace(day=1)  # "lately": letters this month
-    counts = dict(session.execute(
-        select(Letter.prisoner_id, func.count()).where(Letter.created_at >= since,
-                                                        Letter.prisoner_id.is_not(None))
-        .group_by(Letter.prisoner_id)).all())
+    counts = letter_counts(session)
     prisoners = {p.id: p for p in session.scalars(
         select(Prisoner).where(Prisoner.status != "retired"))}
     return [
         Candidate(id=p.id, last_name=p.last_name, first_name=p.first_name,
                   middle_name=p.middle_name, birth_year=p.birth_year,
                   facility_name=p.facility_name, code=p.code, can_receive=p.can_receive,
+                  region=p.region or "",
                   letters_recent=counts.get(p.id, 0))
         for p in prisoners.values()
     ], prisoners
@@ -111,6 +121,8 @@ class CheckBatch:
         self._directory: tuple[list[Candidate], dict[int, Prisoner]] | None = None
         self._spent: Decimal | None = None
         self._catalogues = Catalogues(session)
+        # Live letter counts of the prisoners this batch holds locked for "anyone" choices.
+        self._claimed: dict[int, int] = {}
 
     # -- letters and their messages ------------------------------------------------------
 
@@ -222,6 +234,26 @@ class CheckBatch:
     def facility(self, prisoner: Prisoner) -> FacilityLimits:
         """What the prisoner's facility takes, from its provider's synced catalogue."""
         return self._catalogues.limits(prisoner.provider, prisoner.facility_id)
+    def claim_anyone(self, pool: list[Candidate]) -> Candidate | None:
+        """Choose the least-written prisoner of the pool for an "anyone" letter, fairly across
+        this batch and concurrent workers: the pool's prisoner rows are locked (in id order,
+        so two choosers queue rather than deadlock) until this batch commits, and the counts
+        are read after the lock, so they include every other worker's committed choices; the
+        batch then counts its own. (SQLite: BEGIN IMMEDIATE already makes one writer at a
+        time.)"""
+        ids = sorted(c.id for c in pool if c.can_receive)
+        missing = [i for i in ids if i not in self._claimed]
+        if missing:
+            list(self.session.scalars(select(Prisoner.id).where(Prisoner.id.in_(missing))
+                                      .order_by(Prisoner.id).with_for_update()))
+            fresh = letter_counts(self.session, missing)
+            self._claimed.update({i: fresh.get(i, 0) for i in missing})
+        return least_written(pool, self._claimed)
+
+    def assigned(self, prisoner_id: int) -> None:
+        """A letter of this batch now goes to this prisoner: count it for later choices."""
+        if prisoner_id in self._claimed:
+            self._claimed[prisoner_id] += 1
 
     def prisoner(self, prisoner_id: int) -> Prisoner:
         if self._directory is not None and prisoner_id in self._directory[1]:

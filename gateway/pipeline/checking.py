@@ -24,7 +24,7 @@ from gateway import faults
 from gateway.crypto import keyring
 from gateway.formatting import render_letter, writer_first_name
 from gateway.intake import writers
-from gateway.intake.addressing import resolve_recipient
+from gateway.intake.addressing import Candidate, read_choice, resolve_recipient
 from gateway.lifecycle import claim, move
 from gateway.mail.authentication import Authentication, authenticate
 from gateway.mail.parse import ParsedLetter, UnparseableMessage
@@ -71,6 +71,9 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         if not parsed.sender:
             move(session, letter, S.QUARANTINED, note="no single, valid sender address")
             continue
+        if parsed.unreadable:  # a person looks; never "recipient not found" for garbage
+            move(session, letter, S.QUARANTINED, note=f"could not read the text: {parsed.unreadable}")
+            continue
         _take_writer(letter, parsed, batch)
         unproven = unproven_own_domain(parsed, settings)
         if unproven:
@@ -99,9 +102,29 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
                 move(session, letter, S.IGNORED, note="the writer confirmed their address "
                      f"({len(released)} letter(s) released)")
                 continue
+        if parsed.document_problem:
+            reason_en, reason_ru = parsed.document_problem
+            move(session, letter, S.REJECTED, note="the letter is in an attachment that cannot "
+                 f"be read: {reason_en}")
+            result.mail += queue_notice(session, settings, letter, "document_unreadable",
+                                        parsed=parsed, reason_en=reason_en, reason_ru=reason_ru)
+            continue
+        waiting = _waiting_for_choice(session, letter, answered,
+                                      short=len(commands.text.strip()) < 200)
+        if waiting is not None:
+            chosen = read_choice(parsed.subject, commands.text, _choices(waiting, batch))
+            if chosen is not None:
+                waiting.prisoner_id = chosen.id
+                move(session, waiting, S.RECEIVED, note="the writer chose the prisoner "
+                     f"{chosen.code or chosen.id} (answer in letter {letter.id})")
+                queue.extend(batch.hold([waiting]))
+                if _only_an_answer(commands.text, replied=answered is not None):
+                    move(session, letter, S.IGNORED, note="the writer's answer naming the "
+                         f"prisoner of letter {waiting.id}, not a letter")
+                    continue
         resolution = resolve_recipient(
             parsed.subject, commands.text, parsed.recipients, batch.candidates(),
-            answered_prisoner=_prisoner_of(session, answered))
+            answered_prisoner=_prisoner_of(session, answered), notes=parsed.forward_notes)
         letter.body = resolution.text
         if resolution.kind == "not_found" and (commands.start or commands.pseudonym) \
                 and not resolution.text.strip():
@@ -112,19 +135,30 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             result.mail += queue_notice(session, settings, letter, "unknown_recipient",
                                         parsed=parsed)
             continue
-        if resolution.kind == "ambiguous":
-            move(session, letter, S.REJECTED, note="several prisoners match the name")
-            result.mail += queue_notice(session, settings, letter, "ambiguous_recipient",
-                                        parsed=parsed, candidates=resolution.candidates)
-            continue
         prisoner_id = resolution.prisoner_id
+        if resolution.kind == "ambiguous" and letter.prisoner_id in \
+                {c.id for c in resolution.candidates}:
+            prisoner_id = letter.prisoner_id  # the writer chose among them in their answer
+        elif resolution.kind == "ambiguous":
+            # Never a guess: the letter waits (nothing is paid) until the writer says who.
+            letter.findings = [_choice_finding(resolution.candidates, resolution.conflict)]
+            move(session, letter, S.AWAITING_CHOICE, note=_choice_note(resolution))
+            result.mail += queue_notice(session, settings, letter, "ambiguous_recipient",
+                                        parsed=parsed, candidates=resolution.candidates,
+                                        conflict=resolution.conflict)
+            continue
         if resolution.kind == "anyone" and letter.prisoner_id is not None:
             prisoner_id = letter.prisoner_id  # chosen before the writer confirmed: keep it
+        elif resolution.kind == "anyone":
+            chosen = batch.claim_anyone(batch.candidates())
+            prisoner_id = chosen.id if chosen is not None else None
         if prisoner_id is None:  # "to anyone", and nobody can receive now
             move(session, letter, S.HELD, note="written to anyone, but no prisoner can receive "
                  "letters now; an organizer chooses")
             continue
         prisoner = batch.prisoner(prisoner_id)
+        if letter.prisoner_id != prisoner.id:
+            batch.assigned(prisoner.id)
         letter.prisoner_id = prisoner.id
         letter.provider = prisoner.provider
         if _must_confirm(session, letter, sender, parsed, settings):
@@ -212,6 +246,53 @@ def _over_limit(limit: int) -> _Reason:
         f"more than {limit} letters came from you today, our daily limit per writer; the "
         "extra letters are not lost, an organizer will send them",
         f"over the writer's daily limit of {limit} letters")
+
+
+def _choice_finding(candidates: tuple[Candidate, ...], conflict: bool) -> dict:
+    """The choices the notice listed, in its order: the writer's "2" means the second."""
+    return {"rule": "recipient", "severity": "ask", "candidates": [c.id for c in candidates],
+            "conflict": conflict, "passages": [],
+            "reason_organizer": "the writer is asked which prisoner they mean"}
+
+
+def _choice_note(resolution) -> str:
+    who = ", ".join(c.code or str(c.id) for c in resolution.candidates)
+    why = "the addressing sources name different prisoners" if resolution.conflict \
+        else "several prisoners match the name"
+    return f"{why} ({who}); waiting for the writer to say which"
+
+
+def _waiting_for_choice(session: Session, letter: Letter, answered, *,
+                        short: bool) -> Letter | None:
+    """The writer's letter waiting for them to name its prisoner that this message answers:
+    a reply to our question about it, or (a client that drops In-Reply-To) the writer's only
+    such letter, when this message is short enough to be an answer rather than a letter."""
+    if answered is not None and answered.kind == "ambiguous_recipient" and answered.letter_id:
+        found = session.get(Letter, answered.letter_id)
+        return found if found is not None and found.state == S.AWAITING_CHOICE else None
+    if answered is not None or not letter.sender_hash or not short:
+        return None
+    waiting = list(session.scalars(select(Letter).where(
+        Letter.sender_hash == letter.sender_hash, Letter.state == S.AWAITING_CHOICE,
+        Letter.id != letter.id).limit(2)))
+    return waiting[0] if len(waiting) == 1 else None
+
+
+def _only_an_answer(text: str, *, replied: bool) -> bool:
+    """Nothing but the answer: short for a reply to our question; for a new message (matched
+    only by its writer) one short line with no sentence in it ("2", "Петру Сергеевичу"), so a
+    short letter that names the prisoner is still checked as a letter."""
+    text = text.strip()
+    if replied:
+        return len(text) < 200
+    return len(text) < 50 and "\n" not in text and not any(c in text for c in "!?")
+
+
+def _choices(waiting: Letter, batch: CheckBatch) -> list[Candidate]:
+    ids = next((f.get("candidates") for f in waiting.findings or ()
+                if f.get("rule") == "recipient"), None) or []
+    by_id = {c.id: c for c in batch.candidates()}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def _prisoner_of(session: Session, notice) -> int | None:

@@ -12,7 +12,11 @@ from sqlalchemy.orm import Session
 from gateway import faults
 from gateway.lifecycle import move
 from gateway.models import Letter, OutboundMail, utcnow
+from gateway.states import WAITING_FOR_WRITER
 from gateway.states import LetterState as S
+
+_EXPIRED = {S.AWAITING_SENDER: "the writer did not confirm their address",
+            S.AWAITING_CHOICE: "the writer did not say which prisoner they meant"}
 
 
 @dataclass
@@ -50,9 +54,9 @@ def sweep(session: Session, stuck_after_s: float, limit: int = 1000,
         # The writer never confirmed their address: the letter is not ours to send.
         expired = now - timedelta(seconds=unconfirmed_after_s)
         for letter in session.scalars(
-                select(Letter).where(Letter.state == S.AWAITING_SENDER,
+                select(Letter).where(Letter.state.in_(WAITING_FOR_WRITER),
                                      Letter.updated_at <= expired).limit(limit)):
-            move(session, letter, S.DISCARDED, note="the writer did not confirm their address")
+            move(session, letter, S.DISCARDED, note=_EXPIRED[letter.state])
             result.expired.append(letter.id)
     result.send = list(session.scalars(
         # Due for stuck_after_s: a send task merely waiting in a busy queue is not re-published

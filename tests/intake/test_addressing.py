@@ -105,9 +105,68 @@ def test_directory_code_in_subject_and_cyrillic_lookalike() -> None:
     assert resolve(subject="письмо к105").prisoner_id == SIDORENKO.id  # Cyrillic к
 
 
-def test_plus_address_code_wins() -> None:
-    result = resolve(subject="Петровой Марии", recipients=["letters+k101@gw.example"])
+def test_plus_address_code_and_a_subject_that_agree() -> None:
+    result = resolve(subject="Ивану Ивановичу", recipients=["letters+k101@gw.example"])
     assert (result.kind, result.prisoner_id) == ("found", IVANOV.id)
+
+
+@pytest.mark.parametrize(("subject", "text", "recipients", "named"), [
+    ("Петровой Марии", "Привет", ["letters+k101@gw.example"], {IVANOV, PETROVA}),
+    ("Письмо Ковалёву", "Кому: Сидоренко Олегу\nПривет", [], {KOVALEV, SIDORENKO}),
+    ("Иванову", "Привет", ["letters+k103@gw.example"], {IVANOV, IVANOV_PETR, KOVALEV}),
+])
+def test_sources_that_name_different_prisoners_are_asked_about(subject, text, recipients,
+                                                               named) -> None:
+    result = resolve(subject=subject, text=text, recipients=recipients)
+    assert (result.kind, result.prisoner_id, result.conflict) == ("ambiguous", None, True)
+    assert set(result.candidates) == named
+
+
+LEV = Candidate(8, "Толстой", "Лев", "Николаевич", 1958, "ИК-6 Тула", "K108")
+MORE = (*DIRECTORY, LEV)
+
+
+@pytest.mark.parametrize(("subject", "expected"), [
+    ("письмо к Ивану Иванову", IVANOV),
+    ("К Петру Ковалёву", KOVALEV),
+    ("думаю о Льве Толстом", LEV),
+    ("с Марией Петровой мы дружим", PETROVA),
+    ("у Олега Сидоренко день рождения", SIDORENKO),
+    ("Петрова Мария Сергеевна, 1990 г.р.", PETROVA),
+    ("Иванов Иван Иванович 1980 г.р. ИК-2", IVANOV),
+    ("Иванову 1970 года рождения", IVANOV_PETR),
+    ("Иванову И. И. (1980 г. р.)", IVANOV),
+])
+def test_one_letter_words_and_birth_years_beside_the_name(subject, expected) -> None:
+    result = resolve(subject=subject, directory=MORE)
+    assert (result.kind, result.prisoner_id) == ("found", expected.id)
+
+
+@pytest.mark.parametrize(("subject", "expected"), [
+    ("Иванову, ИК-3", IVANOV_PETR),
+    ("Иванову в Мордовию", IVANOV),
+    ("Иванову (Коми)", IVANOV_PETR),
+    ("Иванову 1980 г.р.", IVANOV),
+])
+def test_birth_year_region_and_facility_tell_namesakes_apart(subject, expected) -> None:
+    result = resolve(subject=subject)
+    assert (result.kind, result.prisoner_id) == ("found", expected.id)
+
+
+def test_a_birth_year_that_does_not_fit_is_asked_about() -> None:
+    result = resolve(subject="Ковалёву Петру Андреевичу, 1976 г.р.")
+    assert (result.kind, result.candidates) == ("ambiguous", (KOVALEV,))
+
+
+@pytest.mark.parametrize(("subject", "expected"), [
+    ("Petrovoi Marii", PETROVA), ("Petrovoy Marii Sergeevne", PETROVA),
+    ("Ivanovu Ivanu", IVANOV), ("Kovalyovu Pyotru", KOVALEV), ("Kovalevu Petru", KOVALEV),
+    ("dlya Petrovoi Marii", PETROVA), ("Sidorenko Olegu", SIDORENKO), ("Anne Li", LI),
+    ("Ivanovym Ivanom Ivanovichem", IVANOV),
+])
+def test_latin_transliteration_in_every_case(subject, expected) -> None:
+    result = resolve(subject=subject)
+    assert (result.kind, result.prisoner_id) == ("found", expected.id)
 
 
 @pytest.mark.parametrize("how", ["Кому: любому", "Кому: Anyone"])
@@ -167,3 +226,24 @@ def test_large_directory_is_indexed_once_and_fast() -> None:
     assert addressing._index_names.cache_info().misses == misses
     assert (result.kind, result.prisoner_id) == ("found", PETROVA.id)
     assert per_call < 0.05, f"{per_call * 1000:.1f} ms per letter"
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    ("2", IVANOV_PETR), ("№ 1", IVANOV), ("номер 2.", IVANOV_PETR), ("K106", IVANOV_PETR),
+    ("Петру Сергеевичу", IVANOV_PETR), ("Ивану Иванову, спасибо!", IVANOV),
+    ("Ivanovu Petru", IVANOV_PETR),
+    ("3", None), ("2 дня назад я уже писала", None), ("Иванову", None), ("Петровой Марии", None),
+])
+def test_the_writers_answer_to_which_prisoner(answer, expected) -> None:
+    from gateway.intake.addressing import read_choice
+
+    assert read_choice("Re: Уточните адресата", answer, [IVANOV_PETR, IVANOV]) == expected
+
+
+def test_the_writers_own_city_in_the_letter_does_not_choose_a_namesake() -> None:
+    result = resolve(text="Кому: Иванову\n\nПишу вам из Коми, у нас снег.")
+    assert result.kind == "ambiguous" and {c.id for c in result.candidates} == {IVANOV.id, IVANOV_PETR.id}
+
+
+def test_a_birth_year_outranks_a_facility_the_prisoner_may_have_left() -> None:
+    assert resolve(subject="Иванову, 1980 г.р., ИК-3 Коми").prisoner_id == IVANOV.id

@@ -48,8 +48,10 @@ CONTEXT = {
     "refused": {"refusals": explain(PermanentError("validation", fields={
         "text": "4 pages, the facility accepts at most 3"})), "fixable": True},
     "reply": {},
+    "document_unreadable": {"reason_ru": "в PDF нет текста — это скан или картинка",
+                            "reason_en": "the PDF holds no text (a scan or a picture)"},
 }
-WITH_PRISONER = set(CONTEXT) - {"unknown_recipient", "ambiguous_recipient"}
+WITH_PRISONER = set(CONTEXT) - {"unknown_recipient", "ambiguous_recipient", "document_unreadable"}
 
 
 def _letter(session, kind: str) -> Letter:
