@@ -78,3 +78,16 @@ def test_the_chooser_takes_a_candidate_set(gw):
         assert first.code == "K200"  # a tie: the lower id
         batch.assigned(first.id)
         assert batch.claim_anyone(campaign).code == "K201"  # now the least written
+
+
+def test_anyone_never_goes_to_a_prisoner_not_known_to_be_in_custody(gw):
+    with gw.sessions() as session:
+        for code, status in (("K200", "released"), ("K201", "moved"), ("K202", "unknown")):
+            session.scalar(select(Prisoner).where(Prisoner.code == code)).status = status
+        session.commit()
+    ids = gw.receive(*anyone_letters(6))
+    gw.check(ids)
+    with gw.sessions() as session:
+        chosen = set(session.scalars(select(Prisoner.code).join(
+            Letter, Letter.prisoner_id == Prisoner.id).where(Letter.id.in_(ids))))
+    assert chosen and not chosen & {"K200", "K201", "K202"}, chosen
