@@ -36,6 +36,7 @@ SUBJECTS = {
     "sent": "Письмо отправлено / Your letter has been sent",
     "delivered": "Письмо вручено / Your letter has been delivered",
     "censored": "Цензор не пропустил письмо / The censor stopped your letter",
+    "undelivered": "Письмо не дошло / Your letter did not arrive",
     "reply": "Ответ на ваше письмо / A reply to your letter",
 }
 # Notices an incoming message can provoke: one of a kind per writer per day.
@@ -44,7 +45,8 @@ PER_WRITER_PER_DAY = {"unknown_recipient", "ambiguous_recipient", "returned", "h
 # A forwarded reply is the prisoner's letter, not a notice: outside the daily cap.
 NOT_CAPPED = {"reply"}
 # Kinds that make a waiting "received" notice for the same letter pointless.
-SUPERSEDES_RECEIVED = {"sent", "held", "returned", "delivered", "censored", "confirm"}
+SUPERSEDES_RECEIVED = {"sent", "held", "returned", "delivered", "censored", "undelivered",
+                       "confirm"}
 
 _EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
               "September", "October", "November", "December")

@@ -11,12 +11,13 @@ class LetterState(StrEnum):
     AWAITING_SENDER = "AWAITING_SENDER"  # the writer must confirm their address first
     HELD = "HELD"                # a person must weigh it (moderation)
     READY = "READY"              # checked and rendered, waiting to be submitted
-    DESK = "DESK"                # waiting for an organizer to type it into a service with no API
+    DESK = "DESK"                # human-carried: waits for a volunteer at the desk or the post
     SUBMITTING = "SUBMITTING"    # claimed by one worker; the attempt row exists
     UNKNOWN = "UNKNOWN"          # the request may have reached the provider: resolve, never blindly retry
     SUBMITTED = "SUBMITTED"      # the provider accepted it and gave a number
     DELIVERED = "DELIVERED"
     CENSORED = "CENSORED"
+    UNDELIVERED = "UNDELIVERED"  # not accepted by the service after all, or returned by post
     REJECTED = "REJECTED"        # returned to the writer with reasons (unknown prisoner, rules)
     DISCARDED = "DISCARDED"      # an organizer dropped it
     FAILED = "FAILED"            # the provider refused it for good; re-drivable by a person
@@ -32,13 +33,14 @@ ALLOWED: dict[LetterState, frozenset[LetterState]] = {
     # Confirmed: back to the start of the checks. Opted out or never confirmed: a person.
     S.AWAITING_SENDER: frozenset({S.RECEIVED, S.HELD, S.DISCARDED}),
     S.HELD: frozenset({S.READY, S.DESK, S.REJECTED, S.DISCARDED, S.HELD}),
-    S.READY: frozenset({S.SUBMITTING, S.DESK, S.HELD, S.DISCARDED}),  # DESK: desk and post adapters
+    S.READY: frozenset({S.SUBMITTING, S.DESK, S.HELD, S.DISCARDED}),  # DESK: a changed route
     S.DESK: frozenset({S.SUBMITTED, S.DISCARDED, S.HELD}),
     S.SUBMITTING: frozenset({S.SUBMITTED, S.READY, S.UNKNOWN, S.FAILED, S.HELD}),
     S.UNKNOWN: frozenset({S.SUBMITTING, S.SUBMITTED, S.READY, S.FAILED}),
-    S.SUBMITTED: frozenset({S.DELIVERED, S.CENSORED}),
+    S.SUBMITTED: frozenset({S.DELIVERED, S.CENSORED, S.UNDELIVERED}),
     S.DELIVERED: frozenset(),
     S.CENSORED: frozenset(),
+    S.UNDELIVERED: frozenset(),
     S.REJECTED: frozenset(),
     S.DISCARDED: frozenset(),
     S.FAILED: frozenset({S.READY, S.REJECTED, S.DISCARDED}),
@@ -46,7 +48,8 @@ ALLOWED: dict[LetterState, frozenset[LetterState]] = {
     S.IGNORED: frozenset({S.RECEIVED}),
 }
 
-TERMINAL = frozenset({S.DELIVERED, S.CENSORED, S.REJECTED, S.DISCARDED, S.IGNORED})
+TERMINAL = frozenset({S.DELIVERED, S.CENSORED, S.UNDELIVERED, S.REJECTED, S.DISCARDED,
+                      S.IGNORED})
 # States where the letter waits for a person, not for a worker: the sweeper leaves them be.
 WAITING_FOR_PERSON = frozenset({S.HELD, S.DESK, S.FAILED, S.QUARANTINED})
 # Waiting for the writer to confirm their address: nobody re-drives it but their answer.
@@ -60,3 +63,110 @@ class IllegalTransition(Exception):
 def check_transition(current: LetterState, target: LetterState) -> None:
     if target not in ALLOWED[current]:
         raise IllegalTransition(f"{current} -> {target}")
+
+
+# -- named outcomes: StrEnum, so the strings stored in SQL stay exactly what they were ------
+
+class Reason(StrEnum):
+    """Why a letter moved: the machine-readable code on every event, beside its text."""
+    UNREADABLE = "unreadable"
+    AUTOMATED = "automated"
+    NO_SENDER = "no_sender"
+    WRITER_STOPPED = "writer_stopped"
+    CONFIRMATION_ONLY = "confirmation_only"
+    WRITER_COMMAND = "writer_command"
+    RECIPIENT_NOT_FOUND = "recipient_not_found"
+    RECIPIENT_AMBIGUOUS = "recipient_ambiguous"
+    NOBODY_CAN_RECEIVE = "nobody_can_receive"
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    UNCONFIRMED_NO_MAIL = "unconfirmed_no_mail"
+    WRITER_CONFIRMED = "writer_confirmed"
+    CONFIRMATION_EXPIRED = "confirmation_expired"
+    RULES_RETURN = "rules_return"
+    RULES_HOLD = "rules_hold"
+    CHECKED = "checked"
+    TO_DESK = "to_desk"
+    TO_POST = "to_post"
+    NOT_IN_CATALOGUE = "not_in_catalogue"
+    APPROVED = "approved"
+    DEFERRED = "deferred"
+    RETURNED_BY_PERSON = "returned_by_person"
+    DISCARDED_BY_PERSON = "discarded_by_person"
+    RETRY_BY_PERSON = "retry_by_person"
+    CHECKED_NOT_SUBMITTED = "checked_not_submitted"
+    ATTEMPT = "attempt"
+    GIVEN_BACK = "given_back"
+    SUBMITTED = "submitted"
+    PROVIDER_PAUSED = "provider_paused"
+    KEY_CONFLICT = "key_conflict"
+    PROVIDER_REFUSED = "provider_refused"
+    GAVE_UP = "gave_up"
+    MAYBE_SENT = "maybe_sent"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    UNEXPECTED_ERROR = "unexpected_error"
+    INTERRUPTED = "interrupted"
+    INTERNAL_ERROR = "internal_error"
+    DELIVERED = "delivered"
+    DELIVERED_BY_REPLY = "delivered_by_reply"
+    CENSORED = "censored"
+    NOT_ACCEPTED = "not_accepted"
+    RETURNED_BY_POST = "returned_by_post"
+    REPLAY_ASKED = "replay_asked"
+    PRICE_DIFFERS = "price_differs"
+    DESK_TAKEN = "desk_taken"
+    DESK_RELEASED = "desk_released"
+
+
+class AttemptOutcome(StrEnum):
+    """SubmissionAttempt.outcome: what one call to a provider came to."""
+    STARTED = "started"
+    ACCEPTED = "accepted"
+    NOT_SENT = "not_sent"
+    LATE = "late"
+    PAYMENT = "payment"
+    CONFLICT = "conflict"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"
+    TRANSIENT = "transient"
+    ERROR = "error"
+
+
+class SubmitOutcome(StrEnum):
+    """What submitting one letter came to, for the task that asked."""
+    SUBMITTED = "submitted"
+    RETRY = "retry"
+    UNKNOWN = "unknown"
+    FAILED = "failed"
+    DESK = "desk"
+    HELD = "held"
+    DEFERRED = "deferred"
+    SKIPPED = "skipped"
+
+
+class ReplyState(StrEnum):
+    RECEIVED = "RECEIVED"
+    FORWARDED = "FORWARDED"
+    DUPLICATE = "DUPLICATE"
+    UNMATCHED = "UNMATCHED"
+    KEPT = "KEPT"  # the writer opted out or bounced: kept for organizers
+
+
+class MailState(StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+    SUPERSEDED = "SUPERSEDED"
+
+
+class NoticeKind(StrEnum):
+    RECEIVED = "received"
+    CONFIRM = "confirm"
+    UNKNOWN_RECIPIENT = "unknown_recipient"
+    AMBIGUOUS_RECIPIENT = "ambiguous_recipient"
+    RETURNED = "returned"
+    HELD = "held"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    CENSORED = "censored"
+    UNDELIVERED = "undelivered"  # not accepted by the service, or returned by the post
+    REPLY = "reply"

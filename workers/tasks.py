@@ -127,14 +127,14 @@ def fetch_inbox() -> int:
 def _set_aside(letter_id: int, expected: str, target: str, exc: BaseException) -> None:
     """A letter whose step raises is set aside for a person, with the error, so that the
     sweeper cannot re-drive it into the same crash for ever (Mailman's shunt queue)."""
-    from gateway.lifecycle import move
+    from gateway import actions
     from gateway.models import Letter
     log.exception("letter %s: %s step failed; set aside as %s", letter_id, expected, target)
     with _sessions()() as session:
         letter = session.get(Letter, letter_id)
         if letter is not None and letter.state == expected:
-            move(session, letter, target, note=f"internal error in the {expected} step: "
-                 f"{type(exc).__name__}: {str(exc)[:300]}")
+            actions.set_aside(session, letter, target, f"internal error in the {expected} step: "
+                              f"{type(exc).__name__}: {str(exc)[:300]}")
             session.commit()
 
 

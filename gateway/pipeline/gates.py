@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.lifecycle import move
+from gateway import actions
 from gateway.models import Cursor, Letter, LetterEvent, Prisoner, ProviderFacility, utcnow
 from gateway.providers import catalogue, spending
 from gateway.providers.base import Provider
 from gateway.providers.policy import SubmissionPolicy
 from gateway.states import LetterState as S
+from gateway.states import Reason as R
 
 
 def paused_until(session: Session, provider: str) -> datetime | None:
@@ -95,16 +96,14 @@ def gate(session: Session, provider: Provider, letter: Letter, gates: Gates | No
     if provider.assisted:
         if letter.state != S.READY:
             return "skipped"
-        letter.next_attempt_at = None
-        move(session, letter, S.DESK, note=f"waits for a person ({provider.name})")
+        actions.route_to_carrier(session, letter, provider.name)
         return "desk"
     prisoner = _prisoner(session, letter)
     if letter.state == S.READY and prisoner is not None and gates.reached is not None and \
             prisoner.facility_id not in gates.reached:
-        letter.next_attempt_at = None
-        move(session, letter, S.HELD,
-             note=f"no provider reaches {prisoner.facility_name} ({prisoner.facility_id}): "
-                  f"it is not in {provider.name}'s catalogue")
+        actions.hold(session, None, letter, code=R.NOT_IN_CATALOGUE, notify=False,
+                     note=f"no provider reaches {prisoner.facility_name} "
+                          f"({prisoner.facility_id}): it is not in {provider.name}'s catalogue")
         return "held"
     if gates.paused_until is not None:
         defer(session, letter, gates.paused_until,

@@ -14,9 +14,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.lifecycle import claim
-from gateway.models import Letter, LetterAttachment, Prisoner, utcnow
-from gateway.notices import queue_notice
+from gateway import actions
+from gateway.models import Letter, LetterAttachment, Prisoner
 from gateway.providers.base import (
     Accepted,
     Facility,
@@ -181,14 +180,8 @@ def record_desk_submission(session: Session, letter_id: int, number: str,
                                                    Letter.id != letter_id))
     if taken is not None:
         raise DeskError(f"number {number} is already recorded for letter #{taken}")
-    letter = claim(session, letter_id, [S.DESK], S.SUBMITTED, actor=actor,
-                   note=f"number {number} (typed in at the desk)")
+    letter, mail = actions.claim_submitted(session, settings, letter_id, number, price=price,
+                                           how="typed in at the desk", actor=actor)
     if letter is None:
         raise DeskError(f"letter #{letter_id} is not waiting at the desk (someone recorded it?)")
-    letter.provider_number = number
-    letter.provider_status = "accepted"
-    if price is not None:
-        letter.price, letter.currency = price.quantize(Decimal("0.01")), letter.currency or "RUB"
-    letter.submitted_at = utcnow()
-    letter.next_attempt_at = None  # no API to ask for a status
-    return queue_notice(session, settings, letter, "sent")
+    return mail

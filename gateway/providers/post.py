@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway import actions
 from gateway.config import get_settings
-from gateway.lifecycle import claim
 from gateway.models import (
     Letter,
     LetterAttachment,
@@ -32,7 +32,6 @@ from gateway.models import (
     ProviderFacility,
     utcnow,
 )
-from gateway.notices import queue_notice
 from gateway.providers.base import (
     Accepted,
     Facility,
@@ -265,13 +264,12 @@ def mark_posted(session: Session, batch_id: int, actor: str, settings) -> list[i
     for item in session.scalars(select(PostBatchLetter).where(PostBatchLetter.batch_id == batch_id)
                                 .order_by(PostBatchLetter.n)):
         number = number_for(batch_id, item.n)
-        letter = claim(session, item.letter_id, [S.DESK], S.SUBMITTED, actor=actor,
-                       note=f"number {number} (posted in batch {batch_id})")
+        letter, sent = actions.claim_submitted(session, settings, item.letter_id, number,
+                                               price=None, how=f"posted in batch {batch_id}",
+                                               actor=actor, status="posted")
         if letter is None:
             continue  # discarded meanwhile, or already marked
-        letter.provider_number, letter.provider_status = number, "posted"
-        letter.submitted_at, letter.next_attempt_at = utcnow(), None
-        mail += queue_notice(session, settings, letter, "sent")
+        mail += sent
     if batch.state != "POSTED":
         batch.state, batch.posted_at, batch.posted_by = "POSTED", utcnow(), actor
     return mail

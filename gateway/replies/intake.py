@@ -20,8 +20,7 @@ from email import policy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import faults
-from gateway.lifecycle import claim
+from gateway import actions, faults
 from gateway.mail.compose import Page
 from gateway.models import Cursor, Letter, OutboundMail, Reply, ReplyPage, Suppression, utcnow
 from gateway.notices import queue_notice
@@ -103,10 +102,8 @@ def forward(session: Session, settings, reply: Reply, letter: Letter,
     # A reply is the surest news of delivery: the writer learns it from the reply itself
     # (no 'delivered' notice after it), and the letter's status is no longer polled. A
     # compare-and-set: two copies of a reply routed at once move the letter once.
-    if letter.state == S.SUBMITTED and claim(
-            session, letter.id, [S.SUBMITTED], S.DELIVERED,
-            note="delivered: the prisoner's reply came back") is not None:
-        letter.next_attempt_at = None
+    if letter.state == S.SUBMITTED:
+        actions.record_delivered(session, settings, letter, by_reply=True)
     stop = _suppressed(session, letter)
     if stop is not None:
         reply.state = "KEPT"

@@ -6,15 +6,12 @@ its PDF, mark it posted (gateway.providers.post)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 import flask
 from sqlalchemy import func, select
 
-from gateway.lifecycle import move
-from gateway.models import Letter, PostBatch, PostBatchLetter, utcnow
-from gateway.notices import queue_notice
+from gateway.models import Letter, PostBatch, PostBatchLetter
 from gateway.providers.desk import DeskError, desk_queue, record_desk_submission
 from gateway.providers.post import PostError, build_batch, mark_posted, post_queue
 from gateway.states import LetterState as S
@@ -38,18 +35,6 @@ def parse_price(raw: str) -> Decimal | None:
     if price < 0 or price > 100000:
         raise ValueError(f"{raw!r} is not a plausible price")
     return price.quantize(Decimal("0.01"))
-
-
-def record_submission(letter: Letter, number: str, price: Decimal | None, how: str) -> None:
-    """What the http adapter records on acceptance, done by a person's word (the failures
-    page resolves UNKNOWN letters with it)."""
-    letter.provider_number = number
-    if price is not None:
-        letter.price, letter.currency = price, letter.currency or "RUB"
-    letter.submitted_at = utcnow()
-    letter.next_attempt_at = utcnow() + timedelta(minutes=30)  # first status look-up
-    move(db(), letter, S.SUBMITTED, actor=actor(), note=f"number {number} ({how})")
-    queue_notice(db(), settings(), letter, "sent")
 
 
 @bp.route("/desk")

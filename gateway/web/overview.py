@@ -29,9 +29,9 @@ from gateway.web.health import Heartbeat, heartbeats, queue_depths
 bp = flask.Blueprint("overview", __name__)
 log = logging.getLogger(__name__)
 
-SPENT = (S.SUBMITTED, S.DELIVERED, S.CENSORED)
+SPENT = (S.SUBMITTED, S.DELIVERED, S.CENSORED, S.UNDELIVERED)
 # Where letters end up: most of the table. Counting them is the one costly figure.
-SETTLED = (S.SUBMITTED, S.DELIVERED, S.CENSORED, S.REJECTED, S.DISCARDED, S.IGNORED)
+SETTLED = (S.SUBMITTED, S.DELIVERED, S.CENSORED, S.UNDELIVERED, S.REJECTED, S.DISCARDED, S.IGNORED)
 # Letters still on their way (any state added later counts here by default): few at any
 # time, so counting them on every refresh is cheap.
 IN_FLIGHT = tuple(s for s in S if s not in SETTLED)
