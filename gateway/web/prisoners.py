@@ -22,7 +22,7 @@ from gateway.directory import (
 )
 from gateway.models import CensorDecision, Letter, Prisoner
 from gateway.web.auth import requires
-from gateway.web.context import audit, db
+from gateway.web.context import audit, db, settings
 
 bp = flask.Blueprint("prisoners", __name__)
 
@@ -147,7 +147,7 @@ def _form_values(form) -> tuple[dict, list[str]]:
     else:
         values["birth_date"] = None
     values["middle_name"] = values["middle_name"] or None
-    values["provider"] = values["provider"] or "http"
+    values["provider"] = values["provider"] or settings().default_provider
     return values, errors
 
 
