@@ -177,7 +177,7 @@ def simulator(host: str = "127.0.0.1", port: int = 8025,
 
 
 @user_app.command("add")
-def user_add(username: str, role: str = typer.Option("admin", help="admin, moderator or viewer"),
+def user_add(username: str, role: str = typer.Option("admin", help="admin, moderator, viewer or volunteer"),
              password: str = typer.Option(None, help="Default: generate and print one.")) -> None:
     """Create an organizer account (there is no self-registration)."""
     from gateway.web.accounts import create_user
@@ -234,7 +234,7 @@ def providers_sync() -> None:
 @post_app.command("queue")
 def post_queue_cmd() -> None:
     """Letters waiting to be printed, per facility."""
-    from gateway.providers.post import post_queue
+    from gateway.human.post import post_queue
     with _sessions()() as session:
         queue = post_queue(session)
         if not queue:
@@ -247,7 +247,7 @@ def post_queue_cmd() -> None:
 def post_batch(facility_id: str, out: Path = typer.Option(None, help="Where to write the PDF."),
                actor: str = typer.Option("cli", help="Who prints it (for the event log).")) -> None:
     """Print the letters waiting for one facility into one PDF."""
-    from gateway.providers.post import PostError, build_batch
+    from gateway.human.post import PostError, build_batch
     with _sessions()() as session:
         try:
             batch = build_batch(session, facility_id, actor, get_settings())
@@ -264,7 +264,7 @@ def post_batch(facility_id: str, out: Path = typer.Option(None, help="Where to w
 @post_app.command("posted")
 def post_posted(batch_id: int, actor: str = typer.Option("cli")) -> None:
     """Mark a printed batch as posted: its letters become SUBMITTED and writers are told."""
-    from gateway.providers.post import PostError, mark_posted
+    from gateway.human.post import PostError, mark_posted
     with _sessions()() as session:
         try:
             mail = mark_posted(session, batch_id, actor, get_settings())

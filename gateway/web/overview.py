@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.directory import upcoming_birthdays
-from gateway.models import Cursor, Letter, OutboundMail, Prisoner, Reply, utcnow
+from gateway.models import Cursor, Letter, OutboundMail, PostBatch, Prisoner, Reply, utcnow
 from gateway.providers.breaker import BreakerState
 from gateway.states import LetterState as S
 from gateway.web.context import db, settings
@@ -167,6 +167,13 @@ def settled_figures(session: Session, now: datetime | None = None) -> Settled:
         .where(Letter.state.in_(SPENT), Letter.updated_at >= month_start,
                Letter.submitted_at >= month_start)
         .group_by(Letter.currency)))
+    # The post's stamps and envelopes, per batch as it was posted: money spent like a tariff.
+    postage = Decimal(session.scalar(select(func.coalesce(func.sum(PostBatch.postage), 0))
+                                     .where(PostBatch.posted_at >= month_start)) or 0)
+    if postage:
+        rub = dict(spend)
+        rub["RUB"] = rub.get("RUB", Decimal(0)) + postage
+        spend = tuple(rub.items())
     return Settled(states=states, spend=spend, computed_at=now)
 
 
