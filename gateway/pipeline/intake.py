@@ -10,7 +10,6 @@ import logging
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from imapclient import IMAPClient
 from sqlalchemy import select, text
@@ -18,40 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway import faults
+from gateway.mail.imap import Mailbox, connect, ensure_folder
 from gateway.models import Cursor, InboundMessage, Letter, LetterEvent
 from gateway.states import LetterState
 
 log = logging.getLogger(__name__)
 
 MAX_FETCH_BYTES = 30 * 1024 * 1024  # bigger messages are stored truncated and quarantined
-
-
-@dataclass(frozen=True)
-class Mailbox:
-    host: str
-    port: int
-    user: str
-    password: str
-    folder: str = "INBOX"
-    processed_folder: str = "Processed"
-    ssl: bool = False
-    timeout: float = 30.0
-
-    @property
-    def label(self) -> str:
-        return f"{self.user}@{self.host}/{self.folder}"
-
-
-def connect(mailbox: Mailbox) -> IMAPClient:
-    client = IMAPClient(mailbox.host, port=mailbox.port, ssl=mailbox.ssl, timeout=mailbox.timeout,
-                        use_uid=True)
-    client.login(mailbox.user, mailbox.password)
-    return client
-
-
-def ensure_folder(client: IMAPClient, folder: str) -> None:
-    if not client.folder_exists(folder):
-        client.create_folder(folder)
 
 
 def new_public_id() -> str:

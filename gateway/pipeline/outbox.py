@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from gateway import faults
 from gateway.crypto import unseal
+from gateway.mail.bounces import record_bounce, verp_address
 from gateway.models import OutboundMail, utcnow
 from gateway.pipeline.submission import backoff
-from gateway.replies.bounces import record_bounce, verp_address
 
 log = logging.getLogger(__name__)
 

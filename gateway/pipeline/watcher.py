@@ -20,7 +20,7 @@ from collections.abc import Callable
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from gateway.pipeline.intake import Mailbox, connect
+from gateway.mail.imap import Mailbox, connect
 
 log = logging.getLogger(__name__)
 

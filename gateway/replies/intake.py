@@ -21,12 +21,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway import actions, faults
+from gateway.mail.bounces import handle_bounce
 from gateway.mail.compose import Page
+from gateway.mail.imap import Mailbox, connect, ensure_folder
 from gateway.models import Cursor, Letter, OutboundMail, Reply, ReplyPage, Suppression, utcnow
 from gateway.notices import queue_notice
-from gateway.pipeline.intake import Mailbox, connect, ensure_folder
 from gateway.providers.base import Provider
-from gateway.replies.bounces import handle_bounce
 from gateway.replies.matching import find_number, match_letter, suggest_letter
 from gateway.states import LetterState as S
 

@@ -256,7 +256,9 @@ def test_a_desk_letter_from_the_inbox_to_a_forwarded_reply(stack, chromium, volu
     op.fill("#password", PASSWORD)
     op.click("button[type=submit]")
     op.goto(stack.web_url + "/facilities")
-    expect(op.locator("tr", has_text="ИК-1 Тверь")).to_contain_text("1")
+    cells = op.locator("tr", has_text="ИК-1 Тверь").first.locator("td")
+    expect(cells.nth(5)).to_have_text("1")  # the Censored column
+    expect(op.locator("tr", has_text=reason)).to_contain_text("ИК-1 Тверь")
     op.goto(stack.web_url + "/desk/volunteers")
     expect(op.locator("tr", has_text="vol1")).to_contain_text("2")
     op.screenshot(path=str(ARTIFACTS / "desk-volunteers.png"), full_page=True)

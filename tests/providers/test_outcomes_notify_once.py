@@ -1,0 +1,103 @@
+"""Every writer-facing outcome, whichever route reached it, queues its notice through
+gateway.actions exactly once: asked twice (a double click, a redelivered task, the desk
+and the API both), the writer still gets one."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway import actions
+from gateway.human import desk
+from gateway.models import CensorDecision, Letter, LetterEvent, OutboundMail
+from gateway.states import IllegalTransition
+from gateway.states import LetterState as S
+from gateway.states import NoticeKind as N
+from gateway.states import Reason as R
+from tests.providers.conftest import make_letter
+
+pytestmark = [pytest.mark.desk, pytest.mark.providers]
+
+
+def _sent(session, settings, letter):
+    return actions.record_submitted(session, settings, letter, "FP-2026-000901",
+                                    price=Decimal("55"), how="test", polled=False)
+
+
+# (state the letter starts in, the outcome, the notice kind it must send once)
+OUTCOMES = [
+    (S.DESK, _sent, N.SENT),
+    (S.SUBMITTED, lambda s, st, le: actions.record_delivered(s, st, le), N.DELIVERED),
+    (S.SUBMITTED, lambda s, st, le: actions.record_censored(s, st, le, "о деле"), N.CENSORED),
+    (S.SUBMITTED, lambda s, st, le: actions.record_undelivered(
+        s, st, le, "адресат выбыл", code=R.RETURNED_BY_POST), N.UNDELIVERED),
+    (S.HELD, lambda s, st, le: actions.return_to_writer(
+        s, st, le, note="returned", code=R.RETURNED_BY_PERSON,
+        findings=[actions.Because.said("о деле нельзя")]), N.RETURNED),
+]
+
+
+@pytest.mark.parametrize("start,outcome,kind", OUTCOMES, ids=[k for *_, k in OUTCOMES])
+def test_each_outcome_notifies_once(sessions, settings, start, outcome, kind):
+    with sessions() as session:
+        letter = make_letter(session, state=start, provider="desk")
+        session.commit()
+        first = outcome(session, settings, letter)
+        session.commit()
+        assert len(first) == 1
+        try:  # asked again: the state machine refuses, or it is already recorded
+            assert outcome(session, settings, letter) == []
+            session.commit()
+        except IllegalTransition:
+            session.rollback()
+        assert session.scalar(select(func.count()).select_from(OutboundMail).where(
+            OutboundMail.letter_id == letter.id, OutboundMail.kind == kind)) == 1
+        codes = session.scalars(select(LetterEvent.reason_code).where(
+            LetterEvent.letter_id == letter.id)).all()
+        assert codes[-1] is not None  # every event carries its code
+
+
+def test_a_reply_is_news_of_delivery_without_a_second_notice(sessions, settings):
+    with sessions() as session:
+        letter = make_letter(session, state=S.SUBMITTED, provider="desk")
+        session.commit()
+        assert actions.record_delivered(session, settings, letter, by_reply=True) == []
+        assert actions.record_delivered(session, settings, letter, by_reply=True) == []
+        session.commit()
+        assert session.get(Letter, letter.id).state == S.DELIVERED
+        assert session.scalar(select(func.count()).select_from(OutboundMail).where(
+            OutboundMail.letter_id == letter.id)) == 0
+
+
+def test_the_censor_memory_fills_from_the_desk(sessions, settings):
+    with sessions() as session:
+        letter = make_letter(session, state=S.SUBMITTED, provider="desk")
+        session.commit()
+        desk.record_outcome(session, settings, letter.id, "vol", "censored",
+                            "Письмо содержит сведения о деле")
+        session.commit()
+        decision = session.scalar(select(CensorDecision))
+        assert decision.reason == "Письмо содержит сведения о деле"
+        assert decision.facility_id == letter.prisoner.facility_id
+        with pytest.raises(desk.DeskError):  # already decided
+            desk.record_outcome(session, settings, letter.id, "vol", "delivered")
+
+
+def test_an_abandoned_lease_returns_the_letter(sessions, settings):
+    with sessions() as session:
+        letter = make_letter(session, state=S.DESK, provider="desk")
+        session.commit()
+        assert desk.take(session, settings, "olga").id == letter.id
+        session.commit()
+        assert desk.take(session, settings, "ivan") is None  # held by Olga
+        session.execute(Letter.__table__.update().values(lease_until=None))  # it ran out
+        session.commit()
+        assert desk.take(session, settings, "ivan").id == letter.id
+        session.commit()
+        with pytest.raises(desk.DeskError):  # Olga's lease is gone: she cannot record it
+            desk.record(session, settings, letter.id, "olga", "FP-1", None)
+        desk.record(session, settings, letter.id, "ivan", "FP-1", None)
+        session.commit()
+        assert session.get(Letter, letter.id).state == S.SUBMITTED
