@@ -262,17 +262,42 @@ def post_batch(facility_id: str, out: Path = typer.Option(None, help="Where to w
 
 
 @post_app.command("posted")
-def post_posted(batch_id: int, actor: str = typer.Option("cli")) -> None:
+def post_posted(batch_id: int, actor: str = typer.Option("cli"),
+                postage: str = typer.Option("", help="What stamps and envelopes cost (RUB).")
+                ) -> None:
     """Mark a printed batch as posted: its letters become SUBMITTED and writers are told."""
     from gateway.human.post import PostError, mark_posted
+    from gateway.web.desk import parse_price
+    try:
+        paid = parse_price(postage)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
     with _sessions()() as session:
         try:
-            mail = mark_posted(session, batch_id, actor, get_settings())
+            mail = mark_posted(session, batch_id, actor, get_settings(), postage=paid)
         except PostError as exc:
             console.print(f"[red]{exc}[/]")
             raise typer.Exit(1) from exc
         session.commit()
     console.print(f"batch {batch_id} marked posted; {len(mail)} notice(s) queued")
+
+
+@post_app.command("outcome")
+def post_outcome(letter_id: int, outcome: str = typer.Argument(
+                     ..., help="delivered, censored or not_accepted (returned by post)"),
+                 reason: str = typer.Option("", help="The reason the writer will read."),
+                 actor: str = typer.Option("cli")) -> None:
+    """What became of a sent desk or post letter; the writer is told."""
+    from gateway.human.desk import DeskError, record_outcome
+    with _sessions()() as session:
+        try:
+            mail = record_outcome(session, get_settings(), letter_id, actor, outcome, reason)
+        except DeskError as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from exc
+        session.commit()
+    console.print(f"letter {letter_id}: {outcome}; {len(mail)} notice(s) queued")
 
 
 @app.command()

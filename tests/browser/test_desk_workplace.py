@@ -2,24 +2,26 @@
 on letters the real pipeline made: e-mailed to the inbox, read and checked by the worker,
 routed at the check straight to the desk or the post (no submission, no gate). The writer
 hears the same story on every route: sent, delivered or censored (with the reason) or
-returned, and the reply, once. Screenshots land in tests/browser/artifacts/desk-*.png."""
+returned, and the reply, once. Screenshots land in tests/dashboard/artifacts/desk-*.png."""
 
 from __future__ import annotations
 
 import io
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, PASSWORD
+from tests.browser.conftest import PASSWORD
 from tests.e2e.stack import letter
 
 pytestmark = [pytest.mark.desk, pytest.mark.browser, pytest.mark.timeout(300)]
 
 PHONE = {"width": 390, "height": 844}
+ARTIFACTS = Path(__file__).parent.parent / "dashboard" / "artifacts"
 CSV = ("code,last_name,first_name,middle_name,birth_year,region,facility_name,facility_id,"
        "provider\n"
        "D401,Орлов,Дмитрий,Сергеевич,1987,Москва,ИК-6 Москва,77-ik-6,fsin-pismo\n"
