@@ -13,7 +13,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def alembic_config(database_url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", database_url)
+    # configparser interpolates '%': a URL-encoded socket path (host=%2Fvar%2F…) must be doubled.
+    cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return cfg
 
 

@@ -88,6 +88,7 @@ class Reason(StrEnum):
     TO_DESK = "to_desk"
     TO_POST = "to_post"
     NOT_IN_CATALOGUE = "not_in_catalogue"
+    GATED = "gated"  # kept where it is by a gate (paused, cap, breaker): a time to come back
     APPROVED = "approved"
     DEFERRED = "deferred"
     RETURNED_BY_PERSON = "returned_by_person"

@@ -53,7 +53,7 @@ def defer(session: Session, letter: Letter, until: datetime | None, reason: str)
     if letter.reason != reason:
         letter.reason = reason
         session.add(LetterEvent(letter_id=letter.id, from_state=letter.state,
-                                to_state=letter.state, note=reason))
+                                to_state=letter.state, note=reason, reason_code=R.GATED))
 
 
 def paused_reason(provider: str, until: datetime) -> str:

@@ -235,6 +235,7 @@ def test_a_desk_letter_from_the_inbox_to_a_forwarded_reply(stack, chromium, volu
         page.locator(f"#batch-{batch}").get_by_role("link", name="PDF").click()
     assert download.value.path().read_bytes()[:5] == b"%PDF-"
     page.locator(f"#postage-{batch}").fill("87,50")
+    vol.shot("post-batch")
     page.locator(f"#batch-{batch}").get_by_role("button", name="Mark posted").click()
     expect(page.locator(".flash.ok")).to_contain_text(f"Batch {batch} marked as posted")
     posted = row(stack, belov["id"])

@@ -101,3 +101,37 @@ def test_an_abandoned_lease_returns_the_letter(sessions, settings):
         desk.record(session, settings, letter.id, "ivan", "FP-1", None)
         session.commit()
         assert session.get(Letter, letter.id).state == S.SUBMITTED
+
+
+def _jpeg(shade: int = 250) -> bytes:
+    import io
+
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", (60, 80), (shade, shade, shade)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_a_scan_found_by_search_waits_for_a_person(sessions, settings):
+    """A volunteer's search is a reading, not the gateway's mapping: no forward until the
+    triage confirms it; with the number on the scan it is forwarded at once, once."""
+    from gateway.human import scans
+    from gateway.models import Reply
+    with sessions() as session:
+        letter = make_letter(session, state=S.SUBMITTED, provider="desk")
+        letter.provider_number = "FP-2026-000777"
+        session.commit()
+        reply, mail = scans.upload(session, settings, [_jpeg()], "vol", letter=letter)
+        session.commit()
+        assert (reply.state, reply.suggested_letter_id, mail) == ("UNMATCHED", letter.id, [])
+        # The same scan again is one reply (its pages' hash), whoever brings it.
+        assert scans.upload(session, settings, [_jpeg()], "vol", number="x")[0] is None
+        reply, mail = scans.upload(session, settings, [_jpeg(200)], "vol",
+                                   number="FP 2026 000777")
+        session.commit()
+        assert reply.state == "FORWARDED" and len(mail) == 1
+        assert session.scalar(select(func.count()).select_from(OutboundMail).where(
+            OutboundMail.kind == N.REPLY)) == 1
+        with pytest.raises(scans.ScanError):
+            scans.upload(session, settings, [b"<html>not a scan</html>"], "vol", number="x")
+        assert session.scalar(select(func.count()).select_from(Reply)) == 2
