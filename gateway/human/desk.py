@@ -289,6 +289,18 @@ def record(session: Session, settings, letter_id: int, volunteer: str, number: s
     return mail
 
 
+def refused(session: Session, settings, letter_id: int, volunteer: str, reason: str) -> None:
+    """The service's form will not take the letter (the facility is gone from its list, the
+    text is refused): nothing was paid. An organizer decides (HELD, with the reason)."""
+    reason = " ".join(reason.split())[:500]
+    if not reason:
+        raise DeskError("say what the service's form answered")
+    letter = held_by(session, letter_id, volunteer)
+    letter.leased_by = letter.lease_until = None
+    actions.hold(session, settings, letter, code=R.NOT_ACCEPTED, notify=False,
+                 actor=volunteer, note=f"the service's form refused it: {reason}")
+
+
 OUTCOMES = ("delivered", "censored", "not_accepted")
 
 

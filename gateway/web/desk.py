@@ -149,6 +149,20 @@ def submitted(letter_id: int):
     return _back(f"Letter #{letter_id} recorded as submitted, number {number}.")
 
 
+@bp.route("/desk/<int:letter_id>/refused", methods=["POST"])
+@requires("volunteer")
+def refused(letter_id: int):
+    try:
+        work.refused(db(), settings(), letter_id, actor(), flask.request.form.get("reason", ""))
+    except work.DeskError as exc:
+        db().rollback()
+        return _back(f"Letter #{letter_id}: {exc}.", "error",
+                     flask.url_for("desk.show", letter_id=letter_id))
+    audit("desk_refused", letter_id=letter_id)
+    db().commit()
+    return _back(f"Letter #{letter_id} is with an organizer now; nothing was paid.")
+
+
 @bp.route("/desk/<int:letter_id>/outcome", methods=["POST"])
 @requires("volunteer")
 def outcome(letter_id: int):

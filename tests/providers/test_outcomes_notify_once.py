@@ -135,3 +135,19 @@ def test_a_scan_found_by_search_waits_for_a_person(sessions, settings):
         with pytest.raises(scans.ScanError):
             scans.upload(session, settings, [b"<html>not a scan</html>"], "vol", number="x")
         assert session.scalar(select(func.count()).select_from(Reply)) == 2
+
+
+def test_a_letter_the_form_refuses_goes_to_an_organizer_unpaid(sessions, settings):
+    with sessions() as session:
+        letter = make_letter(session, state=S.DESK, provider="desk")
+        session.commit()
+        with pytest.raises(desk.DeskError):  # not taken
+            desk.refused(session, settings, letter.id, "vol", "нет такого учреждения")
+        desk.take(session, settings, "vol")
+        desk.refused(session, settings, letter.id, "vol", "нет такого учреждения")
+        session.commit()
+        letter = session.get(Letter, letter.id)
+        assert letter.state == S.HELD and letter.leased_by is None
+        assert letter.events[-1].reason_code == R.NOT_ACCEPTED
+        assert session.scalar(select(func.count()).select_from(OutboundMail).where(
+            OutboundMail.letter_id == letter.id)) == 0
