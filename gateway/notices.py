@@ -25,6 +25,7 @@ from gateway.intake.names import inflect_full_name
 from gateway.mail.compose import Page, compose_bytes
 from gateway.models import Letter, OutboundMail, Prisoner, Suppression, utcnow
 from gateway.states import LetterState
+from gateway.states import MailState as MS
 
 SUBJECTS = {
     "received": "Письмо получено / Your letter has arrived",
@@ -94,7 +95,7 @@ def _sent_today(session: Session, writer_hashes: set[str]) -> dict[str, int]:
     return dict(session.execute(
         select(OutboundMail.writer_hash, func.count()).where(
             OutboundMail.writer_hash.in_(writer_hashes), OutboundMail.created_at >= start,
-            OutboundMail.kind.not_in(NOT_CAPPED), OutboundMail.state != "SUPERSEDED")
+            OutboundMail.kind.not_in(NOT_CAPPED), OutboundMail.state != MS.SUPERSEDED)
         .group_by(OutboundMail.writer_hash)).all())
 
 
@@ -109,10 +110,10 @@ def _supersede_received(session: Session, letter_ids: list[int]) -> None:
     """A still-waiting 'received' notice for these letters is dropped, and its daily slot freed."""
     for row in session.scalars(select(OutboundMail).where(
             OutboundMail.letter_id.in_(letter_ids), OutboundMail.kind == "received",
-            OutboundMail.state == "PENDING", OutboundMail.next_attempt_at > utcnow())):
+            OutboundMail.state == MS.PENDING, OutboundMail.next_attempt_at > utcnow())):
         session.execute(update(OutboundMail).where(OutboundMail.id == row.id,
-                                                   OutboundMail.state == "PENDING")
-                        .values(state="SUPERSEDED", dedup_key=f"{row.dedup_key}:superseded:{row.id}")
+                                                   OutboundMail.state == MS.PENDING)
+                        .values(state=MS.SUPERSEDED, dedup_key=f"{row.dedup_key}:superseded:{row.id}")
                         .execution_options(synchronize_session=False))
 
 

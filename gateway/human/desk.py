@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway import actions
@@ -153,7 +153,7 @@ def task(session: Session, letter: Letter, settings) -> DeskTask:
         lease_until=letter.lease_until)
 
 
-def _waiting(now: datetime):
+def _waiting():
     return and_(Letter.state == S.DESK, Letter.provider == DESK)
 
 
@@ -168,7 +168,7 @@ def queues(session: Session) -> list[Queue]:
         select(Letter.service, Prisoner.facility_id, Prisoner.facility_name,
                func.count(), func.sum(_lease_held(now)))
         .join(Prisoner, Prisoner.id == Letter.prisoner_id)
-        .where(_waiting(now)).group_by(Letter.service, Prisoner.facility_id,
+        .where(_waiting()).group_by(Letter.service, Prisoner.facility_id,
                                        Prisoner.facility_name)
         .order_by(Letter.service, Prisoner.facility_name)).all()
     return [Queue(service or "fsin-pismo", fid, name, count - int(held or 0), int(held or 0))
@@ -176,7 +176,6 @@ def queues(session: Session) -> list[Queue]:
 
 
 def _lease_held(now: datetime):
-    from sqlalchemy import case
     return case((Letter.lease_until > now, 1), else_=0)
 
 
@@ -185,7 +184,7 @@ def desk_queue(session: Session, settings=None, limit: int | None = None) -> lis
     if settings is None:
         from gateway.config import get_settings
         settings = get_settings()
-    query = (select(Letter).where(_waiting(utcnow())).order_by(Letter.updated_at, Letter.id))
+    query = (select(Letter).where(_waiting()).order_by(Letter.updated_at, Letter.id))
     if limit is not None:
         query = query.limit(limit)
     return [task(session, letter, settings) for letter in session.scalars(query)]
@@ -194,7 +193,7 @@ def desk_queue(session: Session, settings=None, limit: int | None = None) -> lis
 def mine(session: Session, volunteer: str) -> list[Letter]:
     """The letters this volunteer holds now (a page reload finds them again)."""
     return list(session.scalars(select(Letter).where(
-        _waiting(utcnow()), Letter.leased_by == volunteer, Letter.lease_until > utcnow())
+        _waiting(), Letter.leased_by == volunteer, Letter.lease_until > utcnow())
         .order_by(Letter.id)))
 
 
@@ -206,7 +205,7 @@ def take(session: Session, settings, volunteer: str, *, service: str | None = No
     now = utcnow()
     until = now + timedelta(minutes=settings.desk_lease_minutes)
     for _ in range(10):  # lost races move on to the next candidate
-        query = select(Letter.id).where(_waiting(now), _free(now))
+        query = select(Letter.id).where(_waiting(), _free(now))
         if letter_id is not None:
             query = query.where(Letter.id == letter_id)
         if service:
@@ -218,7 +217,7 @@ def take(session: Session, settings, volunteer: str, *, service: str | None = No
         if candidate is None:
             return None
         won = session.execute(
-            update(Letter).where(Letter.id == candidate, _waiting(now), _free(now))
+            update(Letter).where(Letter.id == candidate, _waiting(), _free(now))
             .values(leased_by=volunteer, lease_until=until)
             .execution_options(synchronize_session=False)).rowcount
         if won == 1:

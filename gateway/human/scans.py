@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from gateway.models import Letter, Reply
 from gateway.replies.intake import store_upload
 from gateway.replies.scan_safety import UnsafeScan, reencode_scan
+from gateway.states import ReplyState as RS
 
 MAX_FILES = 20
 MAX_PAGES = 30
@@ -51,7 +52,7 @@ def upload(session: Session, settings, files: list[bytes], volunteer: str, *,
     reply, mail = store_upload(
         session, settings, pages=pages, letter_number=number, uploaded_by=volunteer,
         prisoner_id=letter.prisoner_id if letter is not None and number is None else None)
-    if reply is not None and letter is not None and number is None and reply.state == "UNMATCHED":
+    if reply is not None and letter is not None and number is None and reply.state == RS.UNMATCHED:
         # A search is a person's reading, not the gateway's mapping: it is a suggestion
         # that the triage confirms, never a forward by itself.
         reply.suggested_letter_id = letter.id

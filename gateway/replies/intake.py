@@ -29,6 +29,7 @@ from gateway.notices import queue_notice
 from gateway.providers.base import Provider
 from gateway.replies.matching import find_number, match_letter, suggest_letter
 from gateway.states import LetterState as S
+from gateway.states import ReplyState as RS
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def _store(session: Session, settings, *, source: str, external_id: str,
     first = session.scalar(select(Reply).where(Reply.pages_hash == digest, Reply.id != reply.id)
                            .order_by(Reply.id).limit(1)) if digest else None
     if first is not None:
-        reply.state, reply.letter_id = "DUPLICATE", first.letter_id
+        reply.state, reply.letter_id = RS.DUPLICATE, first.letter_id
         reply.note = f"the same scan as reply #{first.id} (by {first.source})"
         return reply, []
     return reply, route(session, settings, reply, pages, prisoner_id=prisoner_id,
@@ -74,7 +75,7 @@ def route(session: Session, settings, reply: Reply, pages: list[tuple[str, bytes
     """Match by the letter number and forward; otherwise UNMATCHED with a suggestion."""
     letter = match_letter(session, reply.letter_number)
     if letter is None or letter.sender_sealed is None:
-        reply.state = "UNMATCHED"
+        reply.state = RS.UNMATCHED
         suggestion = suggest_letter(session, reply.letter_number, reply.received_at or utcnow(),
                                     prisoner_id=prisoner_id, facility_id=facility_id)
         if suggestion is not None:
@@ -106,7 +107,7 @@ def forward(session: Session, settings, reply: Reply, letter: Letter,
         actions.record_delivered(session, settings, letter, by_reply=True)
     stop = _suppressed(session, letter)
     if stop is not None:
-        reply.state = "KEPT"
+        reply.state = RS.KEPT
         reply.note = (f"the writer {'opted out' if stop.reason == 'opted_out' else 'bounced'}; "
                       "kept for organizers")
         return []
@@ -115,13 +116,13 @@ def forward(session: Session, settings, reply: Reply, letter: Letter,
         for n, (ct, data) in enumerate(pages, start=1))
     ids = queue_notice(session, settings, letter, "reply", reply_id=reply.id, pages=attachments)
     if ids:
-        reply.state = "FORWARDED"
+        reply.state = RS.FORWARDED
     elif session.scalar(select(OutboundMail.id).where(
             OutboundMail.dedup_key == f"reply:{letter.id}")) is not None:
-        reply.state = "DUPLICATE"
+        reply.state = RS.DUPLICATE
         reply.note = "this letter's reply was already forwarded"
     else:
-        reply.state = "KEPT"
+        reply.state = RS.KEPT
         reply.note = "the writer cannot be mailed now; kept for organizers"
     return ids
 
@@ -134,7 +135,7 @@ def confirm_match(session: Session, settings, reply_id: int, letter_id: int,
     letter = session.get(Letter, letter_id)
     if reply is None or letter is None:
         raise LookupError("no such reply or letter")
-    if reply.state != "UNMATCHED":
+    if reply.state != RS.UNMATCHED:
         return []
     pages = [(p.content_type, p.data) for p in session.scalars(
         select(ReplyPage).where(ReplyPage.reply_id == reply.id).order_by(ReplyPage.n))]

@@ -42,6 +42,7 @@ CONTEXT = {
     "sent": {},
     "delivered": {},
     "censored": {"reason": "содержание письма"},
+    "undelivered": {"reason": "адресат выбыл", "by_post": True},
     "reply": {},
 }
 WITH_PRISONER = set(CONTEXT) - {"unknown_recipient", "ambiguous_recipient"}

@@ -151,3 +151,25 @@ def test_a_letter_the_form_refuses_goes_to_an_organizer_unpaid(sessions, setting
         assert letter.events[-1].reason_code == R.NOT_ACCEPTED
         assert session.scalar(select(func.count()).select_from(OutboundMail).where(
             OutboundMail.letter_id == letter.id)) == 0
+
+
+def test_postage_is_counted_in_the_month_spend(sessions, settings):
+    from gateway.human.post import mark_posted
+    from gateway.models import PostBatch, PostBatchLetter
+    from gateway.web.overview import settled_figures
+    with sessions() as session:
+        letter = make_letter(session, state=S.DESK, provider="post")
+        batch = PostBatch(facility_id="77-sizo-2", pdf=b"%PDF-", pages=1)
+        session.add(batch)
+        session.flush()
+        session.add(PostBatchLetter(batch_id=batch.id, letter_id=letter.id, n=1))
+        session.commit()
+        def rub():
+            return dict(settled_figures(session).spend).get("RUB", Decimal(0))
+
+        before = rub()
+        mark_posted(session, batch.id, "vol", settings, postage=Decimal("87.50"))
+        session.commit()
+        # Post letters carry no tariff (the post profile): the postage is the spend.
+        assert session.get(Letter, letter.id).state == S.SUBMITTED
+        assert rub() - before == Decimal("87.50") + (session.get(Letter, letter.id).price or 0)
