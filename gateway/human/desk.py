@@ -363,3 +363,11 @@ def volunteer_counts(session: Session, since: datetime | None = None) -> list[tu
     for who, code, n in rows:
         counts.setdefault(who, {})[code] = n
     return sorted(counts.items(), key=lambda kv: -kv[1].get(R.SUBMITTED, 0))
+
+
+def differing_prices(session: Session, since: datetime | None = None) -> list[LetterEvent]:
+    """Desk prices that differed from the quote, newest first: a tariff changed, or a typo."""
+    since = since or utcnow() - timedelta(days=30)
+    return list(session.scalars(select(LetterEvent).where(
+        LetterEvent.reason_code == R.PRICE_DIFFERS, LetterEvent.at >= since)
+        .order_by(LetterEvent.id.desc()).limit(100)))

@@ -211,8 +211,9 @@ def upload_scans():
 @requires("moderator")
 def volunteers():
     rows = work.volunteer_counts(db())
+    prices = work.differing_prices(db())
     db().commit()
-    return flask.render_template("dashboard/desk_volunteers.html", rows=rows)
+    return flask.render_template("dashboard/desk_volunteers.html", rows=rows, prices=prices)
 
 
 # -- the post -------------------------------------------------------------------------------

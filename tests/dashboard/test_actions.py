@@ -143,6 +143,8 @@ def test_desk_submission_records_the_number(as_user, seed):
     assert letter.price == Decimal("99.00")
     codes = [e.reason_code for e in seed.events(letter_id)]
     assert "submitted" in codes and "price_differs" in codes  # flagged, not refused
+    page = client.get("/desk/volunteers").get_data(as_text=True)
+    assert "paid 99.00 where 55.00 was quoted" in page
 
 
 def test_matching_an_unmatched_reply_forwards_it(as_user, seed, sessions):
