@@ -79,7 +79,7 @@ class Queue:
 
     @property
     def title(self) -> str:
-        return TITLES.get(self.service, self.service)
+        return TITLES.get(self.service or "fsin-pismo", self.service)
 
 
 class DeskError(ValueError):
@@ -171,7 +171,7 @@ def queues(session: Session) -> list[Queue]:
         .where(_waiting()).group_by(Letter.service, Prisoner.facility_id,
                                        Prisoner.facility_name)
         .order_by(Letter.service, Prisoner.facility_name)).all()
-    return [Queue(service or "fsin-pismo", fid, name, count - int(held or 0), int(held or 0))
+    return [Queue(service or "", fid, name, count - int(held or 0), int(held or 0))
             for service, fid, name, count, held in rows]
 
 

@@ -26,6 +26,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("lease_until", UTCDateTime(timezone=True), nullable=True))
     with op.batch_alter_table("post_batches") as batch:
         batch.add_column(sa.Column("postage", sa.Numeric(10, 2), nullable=True))
+    # Letters routed before services had names: each adapter's own profile was its service
+    # (the desk typed into FSIN-Pismo's form).
+    for adapter, service in (("desk", "fsin-pismo"), ("post", "post"), ("http", "http")):
+        op.execute(sa.text("UPDATE letters SET service = :s WHERE provider = :a "
+                           "AND service IS NULL").bindparams(s=service, a=adapter))
 
 
 def downgrade() -> None:
