@@ -76,4 +76,5 @@ def annotate(session: Session, letter: Letter, text: str, *, actor: str = "syste
 
 
 def new_letter_event(session: Session, letter: Letter, note: str | None = None) -> None:
-    session.add(LetterEvent(letter_id=letter.id, from_state=None, to_state=letter.state, note=note))
+    session.add(LetterEvent(letter_id=letter.id, from_state=None, to_state=letter.state, note=note,
+                            reason_code="received"))

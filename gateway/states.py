@@ -69,6 +69,7 @@ def check_transition(current: LetterState, target: LetterState) -> None:
 
 class Reason(StrEnum):
     """Why a letter moved: the machine-readable code on every event, beside its text."""
+    RECEIVED = "received"
     UNREADABLE = "unreadable"
     AUTOMATED = "automated"
     NO_SENDER = "no_sender"

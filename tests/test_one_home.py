@@ -1,5 +1,6 @@
 """Every outcome reaches the state machine through gateway.actions: nothing else calls
-lifecycle's move/claim, and nothing writes Letter.state by hand."""
+lifecycle's move/claim, nothing writes Letter.state by hand, and an event written anywhere
+carries its reason code."""
 
 from __future__ import annotations
 
@@ -27,7 +28,11 @@ def _offences(path: Path) -> list[str]:
         if isinstance(node, ast.Attribute) and node.attr in ("move", "claim") and \
                 isinstance(node.value, ast.Name) and node.value.id == "lifecycle":
             found.append(f"line {node.lineno}: lifecycle.{node.attr}")
-        # A state written directly: `letter.state = ...` or update(Letter).values(state=...)
+        # An event written by hand must carry its reason code like every other.
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "LetterEvent" and \
+                "reason_code" not in {k.arg for k in node.keywords}:
+            found.append(f"line {node.lineno}: LetterEvent without a reason_code")
+        # A state written directly: `letter.state = ...`
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Attribute) and target.attr == "state" and \
@@ -45,5 +50,6 @@ def test_only_actions_and_lifecycle_move_letters(path):
 
 def test_the_check_sees_an_offence(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("from gateway.lifecycle import move\nletter.state = 'READY'\n")
-    assert len(_offences(bad)) == 2
+    bad.write_text("from gateway.lifecycle import move\nletter.state = 'READY'\n"
+                   "session.add(LetterEvent(letter_id=1, to_state='READY'))\n")
+    assert len(_offences(bad)) == 3

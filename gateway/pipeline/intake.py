@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from gateway import faults
 from gateway.mail.imap import Mailbox, connect, ensure_folder
 from gateway.models import Cursor, InboundMessage, Letter, LetterEvent
-from gateway.states import LetterState
+from gateway.states import LetterState, Reason
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def store_messages(session: Session, mailbox: Mailbox, uidvalidity: int,
     session.flush()
     for letter in letters:
         session.add(LetterEvent(letter_id=letter.id, from_state=None, to_state=LetterState.RECEIVED,
-                                note=f"taken from {mailbox.folder}"))
+                                note=f"taken from {mailbox.folder}", reason_code=Reason.RECEIVED))
     return [letter.id for letter in letters]
 
 
