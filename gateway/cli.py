@@ -211,7 +211,7 @@ def simulator(host: str = "127.0.0.1", port: int = 8025,
 
 
 @user_app.command("add")
-def user_add(username: str, role: str = typer.Option("admin", help="admin, moderator or viewer"),
+def user_add(username: str, role: str = typer.Option("admin", help="admin, moderator, viewer or volunteer"),
              password: str = typer.Option(None, help="Default: generate and print one.")) -> None:
     """Create an organizer account (there is no self-registration)."""
     from gateway.web.accounts import create_user
@@ -288,7 +288,7 @@ def providers_sync() -> None:
 @post_app.command("queue")
 def post_queue_cmd() -> None:
     """Letters waiting to be printed, per facility."""
-    from gateway.providers.post import post_queue
+    from gateway.human.post import post_queue
     with _sessions()() as session:
         queue = post_queue(session)
         if not queue:
@@ -301,7 +301,7 @@ def post_queue_cmd() -> None:
 def post_batch(facility_id: str, out: Path = typer.Option(None, help="Where to write the PDF."),
                actor: str = typer.Option("cli", help="Who prints it (for the event log).")) -> None:
     """Print the letters waiting for one facility into one PDF."""
-    from gateway.providers.post import PostError, build_batch
+    from gateway.human.post import PostError, build_batch
     with _sessions()() as session:
         try:
             batch = build_batch(session, facility_id, actor, get_settings())
@@ -316,17 +316,42 @@ def post_batch(facility_id: str, out: Path = typer.Option(None, help="Where to w
 
 
 @post_app.command("posted")
-def post_posted(batch_id: int, actor: str = typer.Option("cli")) -> None:
+def post_posted(batch_id: int, actor: str = typer.Option("cli"),
+                postage: str = typer.Option("", help="What stamps and envelopes cost (RUB).")
+                ) -> None:
     """Mark a printed batch as posted: its letters become SUBMITTED and writers are told."""
-    from gateway.providers.post import PostError, mark_posted
+    from gateway.human.post import PostError, mark_posted
+    from gateway.web.desk import parse_price
+    try:
+        paid = parse_price(postage)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
     with _sessions()() as session:
         try:
-            mail = mark_posted(session, batch_id, actor, get_settings())
+            mail = mark_posted(session, batch_id, actor, get_settings(), postage=paid)
         except PostError as exc:
             console.print(f"[red]{exc}[/]")
             raise typer.Exit(1) from exc
         session.commit()
     console.print(f"batch {batch_id} marked posted; {len(mail)} notice(s) queued")
+
+
+@post_app.command("outcome")
+def post_outcome(letter_id: int, outcome: str = typer.Argument(
+                     ..., help="delivered, censored or not_accepted (returned by post)"),
+                 reason: str = typer.Option("", help="The reason the writer will read."),
+                 actor: str = typer.Option("cli")) -> None:
+    """What became of a sent desk or post letter; the writer is told."""
+    from gateway.human.desk import DeskError, record_outcome
+    with _sessions()() as session:
+        try:
+            mail = record_outcome(session, get_settings(), letter_id, actor, outcome, reason)
+        except DeskError as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from exc
+        session.commit()
+    console.print(f"letter {letter_id}: {outcome}; {len(mail)} notice(s) queued")
 
 
 @app.command()

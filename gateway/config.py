@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     notices_per_writer_per_day: int = 10  # the cap over every kind of notice, loops included
     received_notice_after_s: float = 600.0  # 'received' goes out only if not sent by then
 
+    # Services: the directory names the service reaching each prisoner; this says which
+    # adapter carries each service's letters (desk: typed in by a volunteer; post: printed;
+    # http: the API of provider-api.md). A prisoner imported with no service gets
+    # default_provider.
+    service_adapters: str = "fsin-pismo=desk,zonatelecom=desk,post=post"
+    default_provider: str = "desk"
+    desk_lease_minutes: int = 20  # a volunteer's hold on a letter being typed in
+
     # The prison e-mail service (the `http` adapter speaks provider-api.md)
     provider_url: str = "http://127.0.0.1:8025"
     provider_token: SecretStr = SecretStr("sim-token")

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.config import get_settings
 from gateway.models import Prisoner
 
 COLUMNS = ("code", "last_name", "first_name", "middle_name", "birth_year", "region",
@@ -102,7 +103,8 @@ def import_rows(session: Session, rows: list[dict[str, str]]) -> ImportReport:
             "last_name": row["last_name"], "first_name": row["first_name"],
             "middle_name": row.get("middle_name") or None, "birth_year": birth_year,
             "region": row.get("region", ""), "facility_name": row["facility_name"],
-            "facility_id": row["facility_id"], "provider": row.get("provider") or "http",
+            "facility_id": row["facility_id"], "provider": (row.get("provider") or "").strip().lower()
+            or get_settings().default_provider,
         }
         if "birth_date" in row:  # only a file with the column may set or clear it
             values["birth_date"] = birth_date

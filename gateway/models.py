@@ -78,6 +78,9 @@ class Prisoner(Base):
     region: Mapped[str] = mapped_column(String(200), default="")
     facility_name: Mapped[str] = mapped_column(String(200))
     facility_id: Mapped[str] = mapped_column(String(100))  # the provider's catalogue id
+    # The service that reaches the prisoner (fsin-pismo, zonatelecom, post, desk); which
+    # adapter carries its letters is configuration (gateway/providers/services.py). An
+    # import without the column uses GATEWAY_DEFAULT_PROVIDER.
     provider: Mapped[str] = mapped_column(String(50), default="http")
     status: Mapped[str] = mapped_column(String(30), default="in_custody")
     can_receive: Mapped[bool] = mapped_column(default=True)
@@ -131,7 +134,11 @@ class Letter(Base):
     rendered: Mapped[str | None] = mapped_column(Text)  # exactly what the provider receives
     findings: Mapped[list | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(MaskedText)  # why it is where it is, for a person
-    provider: Mapped[str | None] = mapped_column(String(50))
+    provider: Mapped[str | None] = mapped_column(String(50))  # the adapter that carries it
+    service: Mapped[str | None] = mapped_column(String(50))  # the service it goes through
+    # The desk: a volunteer holds the letter while typing it; a lease that runs out frees it.
+    leased_by: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
     pages: Mapped[int | None]
     photos: Mapped[int] = mapped_column(default=0)
     price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
@@ -164,6 +171,7 @@ class LetterEvent(Base):
     to_state: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(100), default="system")
     note: Mapped[str | None] = mapped_column(MaskedText)
+    reason_code: Mapped[str | None] = mapped_column(String(40), index=True)  # states.Reason
     letter: Mapped[Letter] = relationship(back_populates="events")
 
 
@@ -284,7 +292,8 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(20), default="viewer")  # admin | moderator | viewer
+    # admin | moderator | viewer | volunteer (the desk and the post, nothing else)
+    role: Mapped[str] = mapped_column(String(20), default="viewer")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Two-factor login: the TOTP secret, sealed; NULL = not enrolled. The last time step a
@@ -345,6 +354,8 @@ class PostBatch(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     facility_id: Mapped[str] = mapped_column(String(100), index=True)
     state: Mapped[str] = mapped_column(String(20), default="PRINTED")  # PRINTED -> POSTED
+    # Stamps and envelopes paid for this batch: the spend ledger counts it on posted_at.
+    postage: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     pdf: Mapped[bytes] = mapped_column(LargeBinary)
     pages: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -26,6 +26,7 @@ from gateway.mail.authentication import authenticate
 from gateway.mail.compose import Page, compose_bytes
 from gateway.models import Letter, OutboundMail, Prisoner, Suppression, utcnow
 from gateway.states import LetterState
+from gateway.states import MailState as MS
 
 SUBJECTS = {
     "received": "Письмо получено / Your letter has arrived",
@@ -40,6 +41,7 @@ SUBJECTS = {
     "censored": "Цензор не пропустил письмо / The censor stopped your letter",
     "refused": "Служба не приняла письмо / The service did not accept your letter",
     "split": "Письмо разделено на части / Your letter was split into parts",
+    "undelivered": "Письмо не дошло / Your letter did not arrive",
     "reply": "Ответ на ваше письмо / A reply to your letter",
 }
 # Notices an incoming message can provoke: one of a kind per writer per day.
@@ -49,8 +51,8 @@ PER_WRITER_PER_DAY = {"unknown_recipient", "returned", "held",
 # A forwarded reply is the prisoner's letter, not a notice: outside the daily cap.
 NOT_CAPPED = {"reply"}
 # Kinds that make a waiting "received" notice for the same letter pointless.
-SUPERSEDES_RECEIVED = {"sent", "held", "returned", "delivered", "censored", "confirm",
-                       "refused"}
+SUPERSEDES_RECEIVED = {"sent", "held", "returned", "delivered", "censored", "undelivered",
+                       "confirm", "refused"}
 
 _EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
               "September", "October", "November", "December")
@@ -98,7 +100,7 @@ def _sent_today(session: Session, writer_hashes: set[str]) -> dict[str, int]:
     return dict(session.execute(
         select(OutboundMail.writer_hash, func.count()).where(
             OutboundMail.writer_hash.in_(writer_hashes), OutboundMail.created_at >= start,
-            OutboundMail.kind.not_in(NOT_CAPPED), OutboundMail.state != "SUPERSEDED")
+            OutboundMail.kind.not_in(NOT_CAPPED), OutboundMail.state != MS.SUPERSEDED)
         .group_by(OutboundMail.writer_hash)).all())
 
 
@@ -113,10 +115,10 @@ def _supersede_received(session: Session, letter_ids: list[int]) -> None:
     """A still-waiting 'received' notice for these letters is dropped, and its daily slot freed."""
     for row in session.scalars(select(OutboundMail).where(
             OutboundMail.letter_id.in_(letter_ids), OutboundMail.kind == "received",
-            OutboundMail.state == "PENDING", OutboundMail.next_attempt_at > utcnow())):
+            OutboundMail.state == MS.PENDING, OutboundMail.next_attempt_at > utcnow())):
         session.execute(update(OutboundMail).where(OutboundMail.id == row.id,
-                                                   OutboundMail.state == "PENDING")
-                        .values(state="SUPERSEDED", dedup_key=f"{row.dedup_key}:superseded:{row.id}")
+                                                   OutboundMail.state == MS.PENDING)
+                        .values(state=MS.SUPERSEDED, dedup_key=f"{row.dedup_key}:superseded:{row.id}")
                         .execution_options(synchronize_session=False))
 
 

@@ -12,12 +12,13 @@ class LetterState(StrEnum):
     AWAITING_CHOICE = "AWAITING_CHOICE"  # several prisoners fit: the writer says which one
     HELD = "HELD"                # a person must weigh it (moderation)
     READY = "READY"              # checked and rendered, waiting to be submitted
-    DESK = "DESK"                # waiting for an organizer to type it into a service with no API
+    DESK = "DESK"                # human-carried: waits for a volunteer at the desk or the post
     SUBMITTING = "SUBMITTING"    # claimed by one worker; the attempt row exists
     UNKNOWN = "UNKNOWN"          # the request may have reached the provider: resolve, never blindly retry
     SUBMITTED = "SUBMITTED"      # the provider accepted it and gave a number
     DELIVERED = "DELIVERED"
     CENSORED = "CENSORED"
+    UNDELIVERED = "UNDELIVERED"  # not accepted by the service after all, or returned by post
     REJECTED = "REJECTED"        # returned to the writer with reasons (unknown prisoner, rules)
     DISCARDED = "DISCARDED"      # an organizer dropped it
     FAILED = "FAILED"            # the provider refused it for good; re-drivable by a person
@@ -36,15 +37,16 @@ ALLOWED: dict[LetterState, frozenset[LetterState]] = {
     # discarded (nothing was paid); an organizer may also choose.
     S.AWAITING_CHOICE: frozenset({S.RECEIVED, S.HELD, S.DISCARDED}),
     S.HELD: frozenset({S.READY, S.DESK, S.REJECTED, S.DISCARDED, S.HELD}),
-    # DESK: desk and post adapters. REJECTED: a freshly synced catalogue shows, before any
+    # DESK: a changed route (desk and post). REJECTED: a freshly synced catalogue shows, before any
     # call, that the facility cannot take the letter as it is (pages, photos).
     S.READY: frozenset({S.SUBMITTING, S.DESK, S.HELD, S.DISCARDED, S.REJECTED}),
     S.DESK: frozenset({S.SUBMITTED, S.DISCARDED, S.HELD}),
     S.SUBMITTING: frozenset({S.SUBMITTED, S.READY, S.UNKNOWN, S.FAILED, S.HELD}),
     S.UNKNOWN: frozenset({S.SUBMITTING, S.SUBMITTED, S.READY, S.FAILED}),
-    S.SUBMITTED: frozenset({S.DELIVERED, S.CENSORED}),
+    S.SUBMITTED: frozenset({S.DELIVERED, S.CENSORED, S.UNDELIVERED}),
     S.DELIVERED: frozenset(),
     S.CENSORED: frozenset(),
+    S.UNDELIVERED: frozenset(),
     S.REJECTED: frozenset(),
     S.DISCARDED: frozenset(),
     S.FAILED: frozenset({S.READY, S.REJECTED, S.DISCARDED}),
@@ -52,7 +54,8 @@ ALLOWED: dict[LetterState, frozenset[LetterState]] = {
     S.IGNORED: frozenset({S.RECEIVED}),
 }
 
-TERMINAL = frozenset({S.DELIVERED, S.CENSORED, S.REJECTED, S.DISCARDED, S.IGNORED})
+TERMINAL = frozenset({S.DELIVERED, S.CENSORED, S.UNDELIVERED, S.REJECTED, S.DISCARDED,
+                      S.IGNORED})
 # States where the letter waits for a person, not for a worker: the sweeper leaves them be.
 WAITING_FOR_PERSON = frozenset({S.HELD, S.DESK, S.FAILED, S.QUARANTINED})
 # Waiting for the writer (to confirm their address, to say which prisoner they mean): nobody
@@ -67,3 +70,124 @@ class IllegalTransition(Exception):
 def check_transition(current: LetterState, target: LetterState) -> None:
     if target not in ALLOWED[current]:
         raise IllegalTransition(f"{current} -> {target}")
+
+
+# -- named outcomes: StrEnum, so the strings stored in SQL stay exactly what they were ------
+
+class Reason(StrEnum):
+    """Why a letter moved: the machine-readable code on every event, beside its text."""
+    RECEIVED = "received"
+    UNREADABLE = "unreadable"
+    AUTOMATED = "automated"
+    NO_SENDER = "no_sender"
+    WRITER_STOPPED = "writer_stopped"
+    CONFIRMATION_ONLY = "confirmation_only"
+    WRITER_COMMAND = "writer_command"
+    RECIPIENT_NOT_FOUND = "recipient_not_found"
+    RECIPIENT_AMBIGUOUS = "recipient_ambiguous"
+    NOBODY_CAN_RECEIVE = "nobody_can_receive"
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    UNCONFIRMED_NO_MAIL = "unconfirmed_no_mail"
+    WRITER_CONFIRMED = "writer_confirmed"
+    CONFIRMATION_EXPIRED = "confirmation_expired"
+    RULES_RETURN = "rules_return"
+    RULES_HOLD = "rules_hold"
+    CHECKED = "checked"
+    TO_DESK = "to_desk"
+    TO_POST = "to_post"
+    NOT_IN_CATALOGUE = "not_in_catalogue"
+    GATED = "gated"  # kept where it is by a gate (paused, cap, breaker): a time to come back
+    APPROVED = "approved"
+    DEFERRED = "deferred"
+    RETURNED_BY_PERSON = "returned_by_person"
+    DISCARDED_BY_PERSON = "discarded_by_person"
+    RETRY_BY_PERSON = "retry_by_person"
+    CHECKED_NOT_SUBMITTED = "checked_not_submitted"
+    ATTEMPT = "attempt"
+    GIVEN_BACK = "given_back"
+    SUBMITTED = "submitted"
+    PROVIDER_PAUSED = "provider_paused"
+    KEY_CONFLICT = "key_conflict"
+    PROVIDER_REFUSED = "provider_refused"
+    GAVE_UP = "gave_up"
+    MAYBE_SENT = "maybe_sent"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    UNEXPECTED_ERROR = "unexpected_error"
+    INTERRUPTED = "interrupted"
+    INTERNAL_ERROR = "internal_error"
+    DELIVERED = "delivered"
+    DELIVERED_BY_REPLY = "delivered_by_reply"
+    CENSORED = "censored"
+    NOT_ACCEPTED = "not_accepted"
+    RETURNED_BY_POST = "returned_by_post"
+    REPLAY_ASKED = "replay_asked"
+    PRICE_DIFFERS = "price_differs"
+    DESK_TAKEN = "desk_taken"
+    DESK_RELEASED = "desk_released"
+    FACILITY_LIMITS = "facility_limits"  # more pages or photos than the facility takes
+    AWAITING_CHOICE = "awaiting_choice"  # several prisoners fit: the writer is asked
+    CHOICE_MADE = "choice_made"  # the writer said which prisoner they meant
+    CHOICE_EXPIRED = "choice_expired"
+    DOCUMENT_UNREADABLE = "document_unreadable"
+    BUDGET_RELEASED = "budget_released"  # a budget hold goes on by itself
+    SPLIT = "split"  # a long letter went as several numbered letters
+    WRITER_CONFIRMED_BY_ORGANIZER = "writer_confirmed_by_organizer"
+    UNPROVEN_OWN_DOMAIN = "unproven_own_domain"  # our own domain, authentication not proven
+
+
+class AttemptOutcome(StrEnum):
+    """SubmissionAttempt.outcome: what one call to a provider came to."""
+    STARTED = "started"
+    ACCEPTED = "accepted"
+    NOT_SENT = "not_sent"
+    LATE = "late"
+    PAYMENT = "payment"
+    CONFLICT = "conflict"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"
+    TRANSIENT = "transient"
+    ERROR = "error"
+
+
+class SubmitOutcome(StrEnum):
+    """What submitting one letter came to, for the task that asked."""
+    SUBMITTED = "submitted"
+    RETRY = "retry"
+    UNKNOWN = "unknown"
+    FAILED = "failed"
+    DESK = "desk"
+    HELD = "held"
+    DEFERRED = "deferred"
+    SKIPPED = "skipped"
+
+
+class ReplyState(StrEnum):
+    RECEIVED = "RECEIVED"
+    FORWARDED = "FORWARDED"
+    DUPLICATE = "DUPLICATE"
+    UNMATCHED = "UNMATCHED"
+    KEPT = "KEPT"  # the writer opted out or bounced: kept for organizers
+
+
+class MailState(StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+    SUPERSEDED = "SUPERSEDED"
+
+
+class NoticeKind(StrEnum):
+    RECEIVED = "received"
+    CONFIRM = "confirm"
+    UNKNOWN_RECIPIENT = "unknown_recipient"
+    AMBIGUOUS_RECIPIENT = "ambiguous_recipient"
+    DOCUMENT_UNREADABLE = "document_unreadable"  # the letter was in a file we could not read
+    RETURNED = "returned"
+    HELD = "held"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    CENSORED = "censored"
+    UNDELIVERED = "undelivered"  # not accepted by the service, or returned by the post
+    REFUSED = "refused"  # the service refused the submission (e.g. 422): what to change
+    SPLIT = "split"  # a long letter went as several numbered letters
+    REPLY = "reply"

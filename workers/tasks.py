@@ -132,14 +132,14 @@ def _transport_health(channel: str):
 def _set_aside(letter_id: int, expected: str, target: str, exc: BaseException) -> None:
     """A letter whose step raises is set aside for a person, with the error, so that the
     sweeper cannot re-drive it into the same crash for ever (Mailman's shunt queue)."""
-    from gateway.lifecycle import move
+    from gateway import actions
     from gateway.models import Letter
     log.exception("letter %s: %s step failed; set aside as %s", letter_id, expected, target)
     with _sessions()() as session:
         letter = session.get(Letter, letter_id)
         if letter is not None and letter.state == expected:
-            move(session, letter, target, note=f"internal error in the {expected} step: "
-                 f"{type(exc).__name__}: {str(exc)[:300]}")
+            actions.set_aside(session, letter, target, f"internal error in the {expected} step: "
+                              f"{type(exc).__name__}: {str(exc)[:300]}")
             session.commit()
 
 
@@ -288,7 +288,7 @@ def sweep() -> dict:
         session.commit()
         found.send += queue_late_received(session, _settings())
         session.commit()
-        released = release_budget_holds(session, _settings().monthly_budget_rub)
+        released = release_budget_holds(session, _settings())
         session.commit()
     publish_checks(found.check)
     _publish(submit_letters, found.submit + released)

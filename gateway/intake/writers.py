@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from gateway.crypto import Keyring
-from gateway.lifecycle import move
+from gateway import actions
 from gateway.models import Letter, Sender, Suppression, utcnow
-from gateway.states import LetterState
+from gateway.states import LetterState, Reason
 
 _PREFIXES = re.compile(r"^\s*((re|fwd?|fw|aw|ответ|пересл)\s*(\[\d+\])?\s*:\s*)+", re.I)
 _STOP = {"стоп", "stop", "отписаться", "unsubscribe", "остановить"}
@@ -202,8 +202,9 @@ def confirm_known(session: Session, address_hash: str, actor: str) -> tuple[bool
     for letter in session.scalars(select(Letter).where(
             Letter.sender_hash == address_hash,
             Letter.state == LetterState.AWAITING_SENDER).order_by(Letter.id)):
-        move(session, letter, LetterState.RECEIVED, actor=actor,
-             note="an organizer confirmed the writer")
+        actions.back_to_checks(session, letter, actor=actor,
+                               note="an organizer confirmed the writer",
+                               code=Reason.WRITER_CONFIRMED_BY_ORGANIZER)
         released.append(letter.id)
     return fresh, released
 

@@ -13,8 +13,9 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.lifecycle import move
+from gateway import actions
 from gateway.models import Letter, utcnow
+from gateway.providers.services import UnknownService, route
 from gateway.states import LetterState as S
 
 HELD_PREFIX = "held for a person: "  # checking.py's note for a hold
@@ -53,10 +54,10 @@ def committed_this_month(session: Session) -> Decimal:
     return Decimal(spent) + Decimal(going)
 
 
-def release_budget_holds(session: Session, monthly_budget: float | None,
-                         limit: int = 200) -> list[int]:
-    """Move the letters the budget now allows from HELD to READY, due at once; the caller
-    commits and publishes them for submission."""
+def release_budget_holds(session: Session, settings, limit: int = 200) -> list[int]:
+    """Send the letters the budget now allows on their route (READY, due at once, or the
+    desk); returns the ids to submit: the caller commits and publishes them."""
+    monthly_budget = settings.monthly_budget_rub
     if monthly_budget is None:
         return []
     # The moderation queue is people-sized: read it and pick the budget's own holds here
@@ -71,7 +72,10 @@ def release_budget_holds(session: Session, monthly_budget: float | None,
     released = []
     for letter in held:
         if letter.id in ids:
-            letter.next_attempt_at = utcnow()
-            move(session, letter, S.READY, note="the monthly budget allows it now")
-            released.append(letter.id)
+            try:
+                way = route(letter.service or letter.provider, settings)
+            except UnknownService:
+                continue  # the directory changed under it: a person sees it in moderation
+            if actions.release_budget_hold(session, letter, way):
+                released.append(letter.id)
     return released

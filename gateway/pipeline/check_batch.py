@@ -234,9 +234,11 @@ class CheckBatch:
             self._directory = directory(self.session)
         return self._directory[0]
 
-    def facility(self, prisoner: Prisoner) -> FacilityLimits:
-        """What the prisoner's facility takes, from its provider's synced catalogue."""
-        return self._catalogues.limits(prisoner.provider, prisoner.facility_id)
+    def facility(self, adapter: str, facility_id: str) -> FacilityLimits:
+        """What the facility takes, from the synced catalogue of the adapter that reaches it
+        (only adapters with an API sync one; the others' limits come from their profile)."""
+        return self._catalogues.limits(adapter, facility_id)
+
     def claim_anyone(self, pool: list[Candidate]) -> Candidate | None:
         """Choose the least-written prisoner of the pool for an "anyone" letter, fairly across
         this batch and concurrent workers: the pool's prisoner rows are locked (in id order,

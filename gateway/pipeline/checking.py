@@ -20,12 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from gateway import faults
+from gateway import actions, faults
 from gateway.crypto import keyring
 from gateway.formatting import render_letter, writer_first_name
 from gateway.intake import writers
 from gateway.intake.addressing import Candidate, read_choice, resolve_recipient
-from gateway.lifecycle import claim, move
 from gateway.mail.authentication import Authentication, authenticate
 from gateway.mail.parse import ParsedLetter, UnparseableMessage
 from gateway.models import Letter, LetterAttachment, LetterEvent, Prisoner, Sender, utcnow
@@ -35,11 +34,12 @@ from gateway.pipeline.budget_holds import HELD_PREFIX
 from gateway.pipeline.check_batch import CheckBatch
 from gateway.pricing import quote
 from gateway.providers.catalogue import FacilityLimits
-from gateway.providers.profiles import load_profiles
-from gateway.providers.registry import profile_name_for
+from gateway.providers.services import Route, UnknownService, route
 from gateway.rules import run_rules
 from gateway.rules.base import Decision, LetterDraft, RuleSettings
 from gateway.states import LetterState as S
+from gateway.states import NoticeKind as N
+from gateway.states import Reason as R
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +63,18 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         if letter is None or letter.state != S.RECEIVED:
             continue  # someone else did it, or it moved on: tasks are idempotent
         if isinstance(parsed, UnparseableMessage):
-            move(session, letter, S.QUARANTINED, note=f"could not read the message: {parsed.reason}")
+            actions.quarantine(session, letter, f"could not read the message: {parsed.reason}",
+                               R.UNREADABLE)
             continue
         if parsed.automated:
-            move(session, letter, S.IGNORED, note=f"automated mail: {parsed.automated}")
+            actions.ignore(session, letter, f"automated mail: {parsed.automated}", R.AUTOMATED)
             continue
         if not parsed.sender:
-            move(session, letter, S.QUARANTINED, note="no single, valid sender address")
+            actions.quarantine(session, letter, "no single, valid sender address", R.NO_SENDER)
             continue
         if parsed.unreadable:  # a person looks; never "recipient not found" for garbage
-            move(session, letter, S.QUARANTINED, note=f"could not read the text: {parsed.unreadable}")
+            actions.quarantine(session, letter, f"could not read the text: {parsed.unreadable}",
+                               R.UNREADABLE)
             continue
         _take_writer(letter, parsed, batch)
         unproven = unproven_own_domain(parsed, settings)
@@ -84,7 +86,7 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         commands = writers.read_commands(parsed.subject, parsed.text)
         if commands.stop:
             writers.opt_out(session, letter.sender_hash)
-            move(session, letter, S.IGNORED, note="the writer asked to stop all mail")
+            actions.ignore(session, letter, "the writer asked to stop all mail", R.WRITER_STOPPED)
             batch.hold(_release_waiting(session, letter.sender_hash, confirmed=False))
             continue
         if commands.start:
@@ -99,15 +101,16 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             released = batch.hold(_release_waiting(session, letter.sender_hash, confirmed=True))
             queue.extend(released)
             if _only_confirmation(parsed, answered, commands.text):
-                move(session, letter, S.IGNORED, note="the writer confirmed their address "
-                     f"({len(released)} letter(s) released)")
+                actions.ignore(session, letter, "the writer confirmed their address "
+                               f"({len(released)} letter(s) released)", R.CONFIRMATION_ONLY)
                 continue
         if parsed.document_problem:
             reason_en, reason_ru = parsed.document_problem
-            move(session, letter, S.REJECTED, note="the letter is in an attachment that cannot "
-                 f"be read: {reason_en}")
-            result.mail += queue_notice(session, settings, letter, "document_unreadable",
-                                        parsed=parsed, reason_en=reason_en, reason_ru=reason_ru)
+            result.mail += actions.return_to_writer(
+                session, settings, letter, note="the letter is in an attachment that cannot "
+                f"be read: {reason_en}", code=R.DOCUMENT_UNREADABLE,
+                kind=N.DOCUMENT_UNREADABLE, parsed=parsed, reason_en=reason_en,
+                reason_ru=reason_ru)
             continue
         waiting = _waiting_for_choice(session, letter, answered,
                                       short=len(commands.text.strip()) < 200)
@@ -115,12 +118,13 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             chosen = read_choice(parsed.subject, commands.text, _choices(waiting, batch))
             if chosen is not None:
                 waiting.prisoner_id = chosen.id
-                move(session, waiting, S.RECEIVED, note="the writer chose the prisoner "
-                     f"{chosen.code or chosen.id} (answer in letter {letter.id})")
+                actions.back_to_checks(session, waiting, note="the writer chose the prisoner "
+                                       f"{chosen.code or chosen.id} (answer in letter "
+                                       f"{letter.id})", code=R.CHOICE_MADE)
                 queue.extend(batch.hold([waiting]))
                 if _only_an_answer(commands.text, replied=answered is not None):
-                    move(session, letter, S.IGNORED, note="the writer's answer naming the "
-                         f"prisoner of letter {waiting.id}, not a letter")
+                    actions.ignore(session, letter, "the writer's answer naming the prisoner "
+                                   f"of letter {waiting.id}, not a letter", R.CHOICE_MADE)
                     continue
         resolution = resolve_recipient(
             parsed.subject, commands.text, parsed.recipients, batch.candidates(),
@@ -128,12 +132,13 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         letter.body = resolution.text
         if resolution.kind == "not_found" and (commands.start or commands.pseudonym) \
                 and not resolution.text.strip():
-            move(session, letter, S.IGNORED, note="a command from the writer, not a letter")
+            actions.ignore(session, letter, "a command from the writer, not a letter",
+                           R.WRITER_COMMAND)
             continue
         if resolution.kind == "not_found":
-            move(session, letter, S.REJECTED, note="recipient not found in the directory")
-            result.mail += queue_notice(session, settings, letter, "unknown_recipient",
-                                        parsed=parsed)
+            result.mail += actions.return_to_writer(
+                session, settings, letter, note="recipient not found in the directory",
+                code=R.RECIPIENT_NOT_FOUND, kind=N.UNKNOWN_RECIPIENT, parsed=parsed)
             continue
         prisoner_id = resolution.prisoner_id
         if resolution.kind == "ambiguous" and letter.prisoner_id in \
@@ -142,10 +147,9 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         elif resolution.kind == "ambiguous":
             # Never a guess: the letter waits (nothing is paid) until the writer says who.
             letter.findings = [_choice_finding(resolution.candidates, resolution.conflict)]
-            move(session, letter, S.AWAITING_CHOICE, note=_choice_note(resolution))
-            result.mail += queue_notice(session, settings, letter, "ambiguous_recipient",
-                                        parsed=parsed, candidates=resolution.candidates,
-                                        conflict=resolution.conflict)
+            result.mail += actions.ask_which_prisoner(
+                session, settings, letter, note=_choice_note(resolution), parsed=parsed,
+                candidates=resolution.candidates, conflict=resolution.conflict)
             continue
         if resolution.kind == "anyone" and letter.prisoner_id is not None:
             prisoner_id = letter.prisoner_id  # chosen before the writer confirmed: keep it
@@ -153,25 +157,34 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             chosen = batch.claim_anyone(batch.candidates())
             prisoner_id = chosen.id if chosen is not None else None
         if prisoner_id is None:  # "to anyone", and nobody can receive now
-            move(session, letter, S.HELD, note="written to anyone, but no prisoner can receive "
-                 "letters now; an organizer chooses")
+            actions.hold(session, settings, letter, note="written to anyone, but no prisoner "
+                         "can receive letters now; an organizer chooses",
+                         code=R.NOBODY_CAN_RECEIVE, notify=False)
             continue
         prisoner = batch.prisoner(prisoner_id)
         if letter.prisoner_id != prisoner.id:
             batch.assigned(prisoner.id)
         letter.prisoner_id = prisoner.id
-        letter.provider = prisoner.provider
+        try:
+            way = route(prisoner.provider, settings)
+        except UnknownService as exc:
+            actions.hold(session, settings, letter, note=f"the directory's service: {exc}",
+                         code=R.NOT_IN_CATALOGUE, notify=False)
+            continue
+        letter.provider, letter.service = way.adapter, way.service
         if _must_confirm(session, letter, sender, parsed, settings):
             if writers.is_suppressed(session, letter.sender_hash):
-                move(session, letter, S.HELD, note="the writer has not confirmed their address "
-                     "and has asked for no mail, so cannot be asked to; a person decides")
+                actions.hold(session, settings, letter, note="the writer has not confirmed "
+                             "their address and has asked for no mail, so cannot be asked to; "
+                             "a person decides", code=R.UNCONFIRMED_NO_MAIL, notify=False)
                 continue
             if unproven:
-                move(session, letter, S.HELD, note="from an address of our own domain that "
-                     "its authentication did not prove, so it is not asked to confirm; a "
-                     "person decides")
+                actions.hold(session, settings, letter, note="from an address of our own "
+                             "domain that its authentication did not prove, so it is not "
+                             "asked to confirm; a person decides", code=R.UNPROVEN_OWN_DOMAIN,
+                             notify=False)
                 continue
-            move(session, letter, S.AWAITING_SENDER, note=_confirm_note(parsed, sender, settings))
+            actions.await_writer(session, letter, _confirm_note(parsed, sender, settings))
             token = writers.new_token()
             queued = queue_notice(session, settings, letter, "confirm", parsed=parsed,
                                   token_shown=writers.show_token(token))
@@ -187,65 +200,55 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         # only while they set the same columns.
         flag_modified(letter, "photos")
         # Render first: pages and price are weighed on exactly what the provider will print.
-        render(letter, prisoner, settings)
-        decision = weigh(session, letter, prisoner, parsed, batch.rule_settings, settings,
+        render(letter, prisoner, settings, way)
+        facility = batch.facility(way.adapter, prisoner.facility_id)
+        decision = weigh(session, letter, prisoner, parsed, batch.rule_settings, settings, way,
                          previous=batch.previous_texts(letter), spent=batch.month_spent(),
-                         facility=batch.facility(prisoner))
-        parts = _plan_split(letter, prisoner, decision, batch, settings)
+                         facility=facility)
+        parts = _plan_split(letter, prisoner, decision, way, facility, settings)
         if parts:
             decision = splitting.as_split(decision, len(parts))
         letter.findings = [f.to_dict() for f in decision.findings]
         if decision.outcome == "return":
-            move(session, letter, S.REJECTED, note="returned to the writer: " +
-                 "; ".join(f.reason_organizer for f in decision.findings if f.severity == "return"))
-            result.mail += queue_notice(session, settings, letter, "returned", parsed=parsed,
-                                        findings=decision.findings,
-                                        facility_limits=_only_limits(decision))
+            limits_only = _only_limits(decision)
+            result.mail += actions.return_to_writer(
+                session, settings, letter, parsed=parsed, findings=decision.findings,
+                code=R.FACILITY_LIMITS if limits_only else R.RULES_RETURN,
+                note="returned to the writer: " + "; ".join(
+                    f.reason_organizer for f in decision.findings if f.severity == "return"),
+                facility_limits=limits_only)
             continue
         reasons = [f for f in decision.findings if f.severity == "hold"]
         today = writers.count_letter(sender)
         if today > settings.sender_daily_limit:
             reasons.append(_over_limit(settings.sender_daily_limit))
         if decision.outcome == "hold" or reasons:
-            move(session, letter, S.HELD, note=HELD_PREFIX +
-                 "; ".join(f.reason_organizer for f in reasons))
-            result.mail += queue_notice(session, settings, letter, "held", parsed=parsed,
-                                        findings=reasons)
+            result.mail += actions.hold(
+                session, settings, letter, code=R.RULES_HOLD, parsed=parsed, findings=reasons,
+                note=HELD_PREFIX + "; ".join(f.reason_organizer for f in reasons))
             continue
         if parts:
-            result.ready += splitting.split(session, letter, prisoner, parts,
-                                            _profile(prisoner), settings.reply_ordered)
-            result.mail += queue_notice(session, settings, letter, "split", parsed=parsed,
-                                        parts=len(parts), limit=splitting.page_limit(
-                                            _profile(prisoner), batch.facility(prisoner)))
+            ready, mail = actions.split(session, settings, letter, prisoner, parts, way,
+                                        parsed=parsed, limit=splitting.page_limit(
+                                            way.profile, facility))
+            result.ready += ready
+            result.mail += mail
             continue
-        move(session, letter, S.READY, note="checked and rendered")
-        result.ready.append(letter.id)
+        if actions.checked(session, letter, way):  # else straight to the desk or the post
+            result.ready.append(letter.id)
         # No 'received' notice now: the sweeper queues one only if the letter is still not
         # sent after received_notice_after_s (notices.queue_late_received).
     faults.point("check.before_commit")
     return result
 
 
-@dataclass(frozen=True)
-class _Reason:
-    """A hold reason of the gateway's own, shaped like a rule's Finding for the templates."""
-    rule: str
-    reason_ru: str
-    reason_en: str
-    reason_organizer: str
-    severity: str = "hold"
-    passages: tuple[str, ...] = ()
-
-
-def _over_limit(limit: int) -> _Reason:
-    return _Reason(
-        "daily_limit",
+def _over_limit(limit: int) -> actions.Because:
+    return actions.Because(
         f"сегодня от вас пришло больше {limit} писем — это наш дневной предел на одного "
         "человека; лишние письма не теряются, их отправит организатор",
         f"more than {limit} letters came from you today, our daily limit per writer; the "
         "extra letters are not lost, an organizer will send them",
-        f"over the writer's daily limit of {limit} letters")
+        f"over the writer's daily limit of {limit} letters", rule="daily_limit", severity="hold")
 
 
 def _choice_finding(candidates: tuple[Candidate, ...], conflict: bool) -> dict:
@@ -354,10 +357,11 @@ def _release_waiting(session: Session, sender_hash: str, *, confirmed: bool) -> 
             Letter.sender_hash == sender_hash, Letter.state == S.AWAITING_SENDER)
             .order_by(Letter.id)):
         if confirmed:
-            move(session, waiting, S.RECEIVED, note="the writer confirmed their address")
+            actions.back_to_checks(session, waiting)
         else:
-            move(session, waiting, S.HELD, note="the writer asked for no mail before confirming "
-                 "their address; a person decides")
+            actions.hold(session, None, waiting, note="the writer asked for no mail before "
+                         "confirming their address; a person decides",
+                         code=R.UNCONFIRMED_NO_MAIL, notify=False)
         released.append(waiting)
     return released
 
@@ -370,14 +374,14 @@ def _take_writer(letter: Letter, parsed: ParsedLetter, batch: CheckBatch) -> Non
 
 
 def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLetter,
-          rule_settings: RuleSettings, settings, *, previous: tuple[str, ...],
+          rule_settings: RuleSettings, settings, way: Route, *, previous: tuple[str, ...],
           spent: Decimal, facility: FacilityLimits = FacilityLimits()) -> Decision:  # noqa: B008
     draft = LetterDraft(
         text=letter.body or "",
         photos=tuple((a.content_type, len(a.data)) for a in parsed.attachments),
         sender=parsed.sender,
         prisoner_status=prisoner.status, prisoner_can_receive=prisoner.can_receive,
-        profile=profile_name_for(prisoner.provider), previous_texts=previous,
+        profile=way.service, previous_texts=previous,
         month_spent=Decimal(spent),
         rendered_text=letter.rendered, reply_ordered=settings.reply_ordered,
         # The facility's own limits, as its provider's catalogue was last synced.
@@ -392,30 +396,25 @@ def _only_limits(decision: Decision) -> bool:
                if f.severity == "return")
 
 
-def _profile(prisoner: Prisoner):
-    return load_profiles().get(profile_name_for(prisoner.provider)) or load_profiles()["http"]
-
-
-def _plan_split(letter: Letter, prisoner: Prisoner, decision: Decision, batch: CheckBatch,
-                settings) -> list[tuple[str, str]] | None:
+def _plan_split(letter: Letter, prisoner: Prisoner, decision: Decision, way: Route,
+                facility: FacilityLimits, settings) -> list[tuple[str, str]] | None:
     """Parts that each fit the facility, when the organization splits long letters and
     the length is the only thing in the way; else None (the letter is returned)."""
     if settings.split_max_parts < 2 or not splitting.splittable(decision):
         return None
     return splitting.plan(letter.body or "", splitting.renderer(
-        prisoner, letter.writer_name or "Друг"), _profile(prisoner), batch.facility(prisoner),
+        prisoner, way.adapter, letter.writer_name or "Друг"), way.profile, facility,
         settings.split_max_parts)
 
 
-def render(letter: Letter, prisoner: Prisoner, settings) -> None:
-    letter.rendered = render_letter(prisoner.provider, prisoner=prisoner,
+def render(letter: Letter, prisoner: Prisoner, settings, way: Route) -> None:
+    letter.rendered = render_letter(way.adapter, prisoner=prisoner,
                                     writer_name=letter.writer_name or "Друг",
                                     body=letter.body or "")
-    profile = load_profiles().get(profile_name_for(prisoner.provider)) or load_profiles()["http"]
-    q = quote(letter.rendered, letter.photos, settings.reply_ordered, profile)
+    q = quote(letter.rendered, letter.photos, settings.reply_ordered, way.profile)
     letter.pages, letter.price, letter.currency = q.pages, q.amount, q.currency
 
 
 def reclaim(session: Session, letter_id: int) -> Letter | None:
     """Re-drive a quarantined letter from the start (an organizer's action)."""
-    return claim(session, letter_id, [S.QUARANTINED], S.RECEIVED, actor="organizer")
+    return actions.redrive(session, letter_id)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.lifecycle import move
+from gateway import actions
 from gateway.models import (
     Cursor,
     Letter,
@@ -26,7 +26,6 @@ from gateway.models import (
     ProviderFacility,
     utcnow,
 )
-from gateway.notices import queue_notice
 from gateway.providers import catalogue, spending
 from gateway.providers.base import Provider
 from gateway.providers.policy import SubmissionPolicy
@@ -34,6 +33,7 @@ from gateway.providers.registry import profile_name_for
 from gateway.rules import length, photos
 from gateway.rules.base import Finding, LetterDraft, RuleSettings
 from gateway.states import LetterState as S
+from gateway.states import Reason as R
 
 
 def paused_until(session: Session, provider: str) -> datetime | None:
@@ -66,7 +66,7 @@ def defer(session: Session, letter: Letter, until: datetime | None, reason: str)
     if letter.reason != reason:
         letter.reason = reason
         session.add(LetterEvent(letter_id=letter.id, from_state=letter.state,
-                                to_state=letter.state, note=reason))
+                                to_state=letter.state, note=reason, reason_code=R.GATED))
 
 
 def paused_reason(provider: str, until: datetime) -> str:
@@ -126,16 +126,14 @@ def gate(session: Session, provider: Provider, letter: Letter, gates: Gates | No
     if provider.assisted:
         if letter.state != S.READY:
             return "skipped"
-        letter.next_attempt_at = None
-        move(session, letter, S.DESK, note=f"waits for a person ({provider.name})")
+        actions.route_to_carrier(session, letter, provider.name)
         return "desk"
     prisoner = _prisoner(session, letter)
     if letter.state == S.READY and prisoner is not None and gates.reached is not None and \
             prisoner.facility_id not in gates.reached:
-        letter.next_attempt_at = None
-        move(session, letter, S.HELD,
-             note=f"no provider reaches {prisoner.facility_name} ({prisoner.facility_id}): "
-                  f"it is not in {provider.name}'s catalogue")
+        actions.hold(session, None, letter, code=R.NOT_IN_CATALOGUE, notify=False,
+                     note=f"no provider reaches {prisoner.facility_name} "
+                          f"({prisoner.facility_id}): it is not in {provider.name}'s catalogue")
         return "held"
     if letter.state == S.READY and prisoner is not None and \
             prisoner.facility_id in gates.limits:
@@ -144,11 +142,11 @@ def gate(session: Session, provider: Provider, letter: Letter, gates: Gates | No
         if over:
             letter.next_attempt_at = None
             letter.findings = [*(letter.findings or []), *(f.to_dict() for f in over)]
-            move(session, letter, S.REJECTED, note="returned to the writer before submission: "
-                 + "; ".join(f.reason_organizer for f in over))
-            gates.mail[letter.id] = queue_notice(session, settings, letter,
-                                                 "returned", findings=over,
-                                                 facility_limits=True)
+            gates.mail[letter.id] = actions.return_to_writer(
+                session, settings, letter, code=R.FACILITY_LIMITS, findings=over,
+                note="returned to the writer before submission: "
+                     + "; ".join(f.reason_organizer for f in over),
+                facility_limits=True)
             return "returned"
     if gates.paused_until is not None:
         defer(session, letter, gates.paused_until,
@@ -168,7 +166,7 @@ def facility_findings(letter: Letter, provider: str, limits: catalogue.FacilityL
     """What the length and photo rules say of a checked letter against the facility's
     limits: the provider would refuse it (and some services charge before refusing)."""
     draft = LetterDraft(text=letter.body or "", rendered_text=letter.rendered,
-                        photos=photo_info, profile=profile_name_for(provider),
+                        photos=photo_info, profile=letter.service or profile_name_for(provider),
                         **limits.draft_fields())
     return [f for rule in (length, photos) for f in rule.check(draft, RuleSettings())
             if f.severity == "return"]

@@ -10,7 +10,6 @@ import logging
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from imapclient import IMAPClient
 from sqlalchemy import select, text
@@ -19,60 +18,13 @@ from sqlalchemy.orm import Session
 
 from gateway import faults
 from gateway.crypto import Keyring
-from gateway.mail.transport import open_imap
+from gateway.mail.imap import Mailbox, connect, ensure_folder
 from gateway.models import Cursor, InboundMessage, Letter, LetterEvent
-from gateway.states import LetterState
+from gateway.states import LetterState, Reason
 
 log = logging.getLogger(__name__)
 
 MAX_FETCH_BYTES = 30 * 1024 * 1024  # bigger messages are stored truncated and quarantined
-
-
-@dataclass(frozen=True)
-class Mailbox:
-    host: str
-    port: int
-    user: str
-    password: str
-    folder: str = "INBOX"
-    processed_folder: str = "Processed"
-    ssl: bool = False  # the old switch: implicit TLS when `security` is not given
-    timeout: float = 30.0
-    security: str | None = None  # none | starttls | tls (see gateway.mail.transport)
-    ca_file: str | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.user}@{self.host}/{self.folder}"
-
-    @property
-    def mode(self) -> str:
-        return self.security or ("tls" if self.ssl else "none")
-
-    @classmethod
-    def inbox(cls, s) -> Mailbox:
-        """The shared inbox participants write to."""
-        return cls(s.imap_host, s.imap_port, s.imap_user, s.imap_password.get_secret_value(),
-                   s.imap_folder, s.imap_processed_folder, security=s.imap_mode(),
-                   ca_file=str(s.tls_ca_file) if s.tls_ca_file else None)
-
-    @classmethod
-    def replies(cls, s) -> Mailbox:
-        """The mailbox the services e-mail scans to (and our bounces come back to)."""
-        return cls(s.imap_host, s.imap_port, s.reply_imap_user,
-                   s.reply_imap_password.get_secret_value(), s.imap_folder,
-                   s.imap_processed_folder, security=s.imap_mode(),
-                   ca_file=str(s.tls_ca_file) if s.tls_ca_file else None)
-
-
-def connect(mailbox: Mailbox) -> IMAPClient:
-    return open_imap(mailbox.host, mailbox.port, security=mailbox.mode, timeout=mailbox.timeout,
-                     user=mailbox.user, password=mailbox.password, ca_file=mailbox.ca_file)
-
-
-def ensure_folder(client: IMAPClient, folder: str) -> None:
-    if not client.folder_exists(folder):
-        client.create_folder(folder)
 
 
 def new_public_id() -> str:
@@ -122,7 +74,7 @@ def store_messages(session: Session, mailbox: Mailbox, uidvalidity: int,
     session.flush()
     for letter in letters:
         session.add(LetterEvent(letter_id=letter.id, from_state=None, to_state=LetterState.RECEIVED,
-                                note=f"taken from {mailbox.folder}"))
+                                note=f"taken from {mailbox.folder}", reason_code=Reason.RECEIVED))
     return [letter.id for letter in letters]
 
 

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from gateway import connection_health, faults
 from gateway.crypto import Keyring, keyring
+from gateway.mail.bounces import record_bounce, verp_address
 from gateway.mail.transport import TransportError, open_smtp
 from gateway.models import OutboundMail, utcnow
 from gateway.pipeline.submission import backoff
-from gateway.replies.bounces import record_bounce, verp_address
+from gateway.states import MailState as MS
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _deliver(session: Session, smtp: smtplib.SMTP | None, row: OutboundMail, set
         faults.point("outbox.before_send")
         _send(smtp, keys.unseal_bytes(row.message), verp_address(settings, row.id), recipient)
         faults.point("outbox.after_send")
-        row.state, row.sent_at, row.last_error = "SENT", utcnow(), None
+        row.state, row.sent_at, row.last_error = MS.SENT, utcnow(), None
         counts["sent"] += 1
     except smtplib.SMTPResponseException as exc:
         smtp = _drop(smtp) if exc.smtp_code in (421,) else smtp
@@ -109,7 +110,7 @@ def _claim(session: Session, ids: list[int], lease: timedelta) -> list[OutboundM
     now = utcnow()
     claimed = list(session.scalars(
         update(OutboundMail)
-        .where(OutboundMail.id.in_(ids), OutboundMail.state == "PENDING",
+        .where(OutboundMail.id.in_(ids), OutboundMail.state == MS.PENDING,
                or_(OutboundMail.next_attempt_at.is_(None), OutboundMail.next_attempt_at <= now))
         .values(next_attempt_at=now + lease, attempts=OutboundMail.attempts + 1)
         .returning(OutboundMail.id)
@@ -160,7 +161,7 @@ def _failed(session: Session, row: OutboundMail, code: int, text: str, settings,
         record_bounce(session, row.id, f"{code} {text}")  # FAILED, kept for organizers
         counts["bounced"] += 1
     elif row.attempts >= settings.max_send_attempts:
-        row.state = "FAILED"  # gave up retrying: kept for organizers, never silently dropped
+        row.state = MS.FAILED  # gave up retrying: kept for organizers, never silently dropped
         counts["bounced"] += 1
     else:
         row.next_attempt_at = utcnow() + backoff(row.attempts, base=10)

@@ -14,7 +14,6 @@ from dataclasses import replace
 from sqlalchemy.orm import Session
 
 from gateway.formatting import render_letter
-from gateway.lifecycle import move
 from gateway.models import Letter, LetterEvent, Prisoner, utcnow
 from gateway.pipeline.intake import new_public_id
 from gateway.pricing import count_pages, quote
@@ -23,6 +22,7 @@ from gateway.providers.profiles import ProviderProfile
 from gateway.rules.base import Decision
 from gateway.rules.length import split_text
 from gateway.states import LetterState as S
+from gateway.states import Reason
 
 _NUMBER = "({n}/{total})\n\n"
 _SPLIT_CODE = "length.too_long"
@@ -72,16 +72,19 @@ def as_split(decision: Decision, parts: int) -> Decision:
     return Decision.of(findings)
 
 
-def split(session: Session, letter: Letter, prisoner: Prisoner, parts: list[tuple[str, str]],
-          profile: ProviderProfile, reply_ordered: bool) -> list[int]:
-    """The letter becomes part 1 and the others are added, all READY; their ids in order.
+def add_parts(session: Session, letter: Letter, parts: list[tuple[str, str]],
+              profile: ProviderProfile, reply_ordered: bool, state: S) -> list[Letter]:
+    """The letter becomes part 1 and the others are added in `state` (READY, or DESK on a
+    human-carried route), each its own letter: its own public id, so its own idempotency
+    key and one charge. Returns all parts in order; the caller (actions.split) moves part 1.
     Photos stay with part 1 (the caller stored them on the letter)."""
     total = len(parts)
     letters = [letter]
     for _ in range(2, total + 1):
-        part = Letter(public_id=new_public_id(), inbound_id=None, state=S.READY,
+        part = Letter(public_id=new_public_id(), inbound_id=None, state=state,
                       part_of_id=letter.id, prisoner_id=letter.prisoner_id,
-                      provider=letter.provider, sender_sealed=letter.sender_sealed,
+                      provider=letter.provider, service=letter.service,
+                      sender_sealed=letter.sender_sealed,
                       sender_hash=letter.sender_hash, writer_name=letter.writer_name,
                       subject=letter.subject, findings=letter.findings)
         session.add(part)
@@ -93,13 +96,12 @@ def split(session: Session, letter: Letter, prisoner: Prisoner, parts: list[tupl
         part.pages, part.price, part.currency = q.pages, q.amount, q.currency
         part.next_attempt_at = None
         if part is not letter:
-            session.add(LetterEvent(letter_id=part.id, from_state=None, to_state=S.READY,
-                                    at=utcnow(), note=f"part {n}/{total} of letter #{letter.id}"))
-    move(session, letter, S.READY, note=f"checked; split into {total} letters to fit "
-         f"{prisoner.facility_name} (this is part 1/{total})")
-    return [p.id for p in letters]
+            session.add(LetterEvent(letter_id=part.id, from_state=None, to_state=state,
+                                    at=utcnow(), note=f"part {n}/{total} of letter #{letter.id}",
+                                    reason_code=Reason.SPLIT))
+    return letters
 
 
-def renderer(prisoner: Prisoner, writer_name: str):
-    return lambda text: render_letter(prisoner.provider, prisoner=prisoner,
+def renderer(prisoner: Prisoner, adapter: str, writer_name: str):
+    return lambda text: render_letter(adapter, prisoner=prisoner,
                                       writer_name=writer_name, body=text)

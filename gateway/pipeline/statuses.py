@@ -13,9 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.lifecycle import move
-from gateway.models import CensorDecision, Letter, Prisoner, utcnow
-from gateway.notices import queue_notice
+from gateway import actions
+from gateway.models import CensorDecision, Letter, utcnow
 from gateway.providers.base import PermanentError, Provider, ProviderError, TransientError
 from gateway.states import LetterState as S
 
@@ -39,22 +38,6 @@ def due_for_status(session: Session, provider: str, limit: int = 200) -> list[in
         .order_by(Letter.next_attempt_at).limit(limit)))
 
 
-def record_delivered(session: Session, letter: Letter, settings) -> list[int]:
-    move(session, letter, S.DELIVERED, note="delivered to the prisoner")
-    letter.next_attempt_at = None
-    return queue_notice(session, settings, letter, "delivered")
-
-
-def record_censored(session: Session, letter: Letter, reason: str | None, settings,
-                    provider: str | None = None) -> list[int]:
-    move(session, letter, S.CENSORED, note=f"censor: {reason or 'no reason given'}")
-    letter.next_attempt_at = None
-    prisoner = session.get(Prisoner, letter.prisoner_id) if letter.prisoner_id else None
-    session.add(CensorDecision(
-        letter_id=letter.id, provider=provider or letter.provider,
-        facility_id=prisoner.facility_id if prisoner else None,
-        facility_name=prisoner.facility_name if prisoner else None, reason=reason))
-    return queue_notice(session, settings, letter, "censored", reason=reason or "")
 
 
 def poll_statuses(session_factory: Callable[[], Session], provider: Provider,
@@ -85,11 +68,11 @@ def poll_statuses(session_factory: Callable[[], Session], provider: Provider,
                 continue
             letter.provider_status = status.status
             if status.status == "delivered":
-                counts["mail"] += record_delivered(session, letter, settings)
+                counts["mail"] += actions.record_delivered(session, settings, letter)
                 counts["delivered"] += 1
             elif status.status == "rejected":
-                counts["mail"] += record_censored(session, letter, status.reason, settings,
-                                                  provider.name)
+                counts["mail"] += actions.record_censored(session, settings, letter,
+                                                          status.reason)
                 counts["censored"] += 1
             else:
                 age = utcnow() - (letter.submitted_at or utcnow())

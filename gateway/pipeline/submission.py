@@ -30,22 +30,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
-from gateway import faults
-from gateway.lifecycle import move
+from gateway import actions, faults
 from gateway.models import (
     Cursor,
     Letter,
     LetterAttachment,
-    LetterEvent,
     Prisoner,
     SubmissionAttempt,
     utcnow,
 )
-from gateway.notices import queue_notice, queue_notices
 from gateway.pipeline.gates import Gates, defer, gate, open_reason, pause_provider, paused_reason
 from gateway.providers import breaker, catalogue, refusals
 from gateway.providers.base import (
@@ -59,8 +55,9 @@ from gateway.providers.base import (
     TransientError,
 )
 from gateway.providers.policy import SubmissionPolicy
+from gateway.states import AttemptOutcome as A
 from gateway.states import LetterState as S
-from gateway.states import check_transition
+from gateway.states import Reason as R
 
 log = logging.getLogger(__name__)
 
@@ -143,30 +140,12 @@ def _take(session: Session, provider: Provider, letters: list[Letter], settings,
     """Claim by compare-and-set, one UPDATE for each state the letters were read in (so
     each event names the state the letter really left), then the attempt rows and events;
     flushed, for the caller to commit before any call."""
-    now = utcnow()
-    taken: dict[int, int] = {}  # letter id -> its attempts, this one counted
-    for state in (S.READY, S.UNKNOWN):
-        ids = [le.id for le in letters if le.state == state]
-        if not ids:
-            continue
-        check_transition(state, S.SUBMITTING)
-        taken.update(session.execute(
-            update(Letter).where(Letter.id.in_(ids), Letter.state == state)
-            .values(state=S.SUBMITTING, updated_at=now, attempts=Letter.attempts + 1)
-            .returning(Letter.id, Letter.attempts)
-            .execution_options(synchronize_session=False)).tuples().all())
-    letters = [le for le in letters if le.id in taken]
-    if not letters:
+    taken = actions.start_attempts(session, letters, probe)
+    if not taken:
         return []
-    photos = _photos(session, [le.id for le in letters])
+    photos = _photos(session, [le.id for le, _ in taken])
     rows = []
-    for letter in letters:
-        was = S(letter.state)
-        for name, value in (("state", S.SUBMITTING), ("updated_at", now),
-                            ("attempts", taken[letter.id])):
-            set_committed_value(letter, name, value)
-        session.add(LetterEvent(letter_id=letter.id, from_state=was, to_state=S.SUBMITTING,
-                                note=f"attempt {letter.attempts}" + (" (probe)" if probe else "")))
+    for letter, was in taken:
         attempt = SubmissionAttempt(letter_id=letter.id, provider=provider.name)
         session.add(attempt)
         rows.append((letter, attempt, was))
@@ -295,7 +274,7 @@ def _record_all(session_factory: Callable[[], Session], provider: Provider, call
             if call.given_back is not None:
                 outcome = _give_back(session, letter, attempt, call.claim, *call.given_back)
             elif letter.state != S.SUBMITTING:
-                outcome = _late(session, letter, attempt, call.error, call.accepted)
+                outcome = _late(session, letter, attempt, call.error, call.accepted, settings)
             else:
                 outcome = _record(session, provider, letter, attempt, call.claim.attempts,
                                   call.error, call.accepted, settings, policy)
@@ -303,9 +282,9 @@ def _record_all(session_factory: Callable[[], Session], provider: Provider, call
             if outcome == "submitted":
                 accepted.append(letter)
             elif outcome == "failed" and isinstance(call.error, PermanentError):
-                outcomes[letter.id] = (outcome, _tell_refused(session, settings, letter,
-                                                              call.error))
-        for letter_id, mail in queue_notices(session, settings, accepted, "sent").items():
+                outcomes[letter.id] = (outcome, actions.notify_refused(
+                    session, settings, letter, refusals.explain(call.error)))
+        for letter_id, mail in actions.notify_sent(session, settings, accepted).items():
             outcomes[letter_id] = ("submitted", mail)
         faults.point("submit.before_record")
         session.commit()
@@ -334,36 +313,30 @@ def submit_one(session_factory: Callable[[], Session], provider: Provider, lette
 def _give_back(session: Session, letter: Letter, attempt: SubmissionAttempt, claim: _Claim,
                why: str, until: datetime) -> str:
     """The call was never made: the claim is undone and the letter returns where it was."""
-    attempt.outcome, attempt.error = "not_sent", why[:500]
+    attempt.outcome, attempt.error = A.NOT_SENT, why[:500]
     if letter.state != S.SUBMITTING:
         return "skipped"  # the sweeper took it back meanwhile: its replay decides
-    letter.attempts -= 1  # no call: it does not count against max_submit_attempts
-    letter.next_attempt_at = until
-    move(session, letter, claim.was, note=why)
+    actions.give_back(session, letter, claim.was, why, until)
     return "deferred"
 
 
-def _accept(session: Session, letter: Letter, accepted: Accepted) -> None:
-    """The caller queues the 'sent' notice."""
-    letter.provider_number = accepted.number
-    letter.provider_status = accepted.status
-    letter.pages = accepted.pages or letter.pages
-    letter.price, letter.currency = accepted.amount, accepted.currency
-    letter.submitted_at = utcnow()
-    letter.next_attempt_at = utcnow() + timedelta(minutes=30)  # first status look-up
-    move(session, letter, S.SUBMITTED,
-         note=f"number {accepted.number}" + (" (replayed key)" if accepted.replayed else ""))
+def _accept(session: Session, letter: Letter, accepted: Accepted, settings) -> None:
+    """The caller queues the batch's 'sent' notices together (actions.notify_sent)."""
+    actions.record_submitted(
+        session, settings, letter, accepted.number, price=accepted.amount,
+        currency=accepted.currency, pages=accepted.pages, status=accepted.status,
+        how="replayed key" if accepted.replayed else "by API", notify=False)
 
 
 def _late(session: Session, letter: Letter, attempt: SubmissionAttempt, error,
-          accepted: Accepted | None) -> str:
+          accepted: Accepted | None, settings) -> str:
     """The sweeper took the letter back while our call was in flight (it judged us dead).
     A success still counts when the letter sits in UNKNOWN: the number is the answer the
     replay would have fetched. Otherwise the replay already under way resolves it."""
-    attempt.outcome = "late"
+    attempt.outcome = A.LATE
     if error is None and letter.state == S.UNKNOWN:
-        attempt.outcome, attempt.http_status = "accepted", 200 if accepted.replayed else 201
-        _accept(session, letter, accepted)
+        attempt.outcome, attempt.http_status = A.ACCEPTED, 200 if accepted.replayed else 201
+        _accept(session, letter, accepted, settings)
         return "submitted"
     attempt.error = repr(error)[:500] if error else None
     return "skipped"
@@ -373,65 +346,60 @@ def _record(session: Session, provider: Provider, letter: Letter, attempt: Submi
             attempts: int, error, accepted: Accepted | None, settings,
             policy: SubmissionPolicy) -> str:
     if error is None:
-        attempt.outcome = "accepted"
+        attempt.outcome = A.ACCEPTED
         attempt.http_status = 200 if accepted.replayed else 201
-        _accept(session, letter, accepted)
+        _accept(session, letter, accepted, settings)
         return "submitted"
     if isinstance(error, PaymentRequired):
-        attempt.outcome, attempt.http_status, attempt.error = "payment", 402, str(error)
+        attempt.outcome, attempt.http_status, attempt.error = A.PAYMENT, 402, str(error)
         pause_provider(session, provider.name, policy.pause_on_402_minutes,
                        "402 insufficient funds: top up the account; submissions paused")
         until = utcnow() + timedelta(minutes=policy.pause_on_402_minutes)
         # 402 is answered before anything is taken: an UNKNOWN letter stays UNKNOWN.
         target = S.UNKNOWN if letter_was_maybe_sent(session, letter, attempt.id) else S.READY
-        move(session, letter, target, note="provider account empty; provider paused")
-        letter.next_attempt_at = until
+        actions.after_attempt(session, letter, target, "provider account empty; provider paused",
+                              R.PROVIDER_PAUSED, until)
         return "retry"
     if isinstance(error, PermanentError) and error.status == 409:
         # The provider holds this key with another payload: it may well have charged.
-        attempt.outcome, attempt.http_status = "conflict", 409
+        attempt.outcome, attempt.http_status = A.CONFLICT, 409
         attempt.error = f"{error.code}: {error}"
-        letter.next_attempt_at = None
-        move(session, letter, S.UNKNOWN, note="the provider has this letter's key with a "
-             "different text; a person checks the service before anything else is sent")
+        actions.after_attempt(session, letter, S.UNKNOWN, "the provider has this letter's key "
+                              "with a different text; a person checks the service before "
+                              "anything else is sent", R.KEY_CONFLICT, None)
         return "unknown"
     if isinstance(error, PermanentError):
-        attempt.outcome, attempt.http_status = "refused", error.status
+        attempt.outcome, attempt.http_status = A.REFUSED, error.status
         attempt.error = f"{error.code}: {error} {error.fields or ''}".strip()
-        letter.next_attempt_at = None
-        move(session, letter, S.FAILED, note=f"provider refused: {attempt.error}")
+        actions.after_attempt(session, letter, S.FAILED, f"provider refused: {attempt.error}",
+                              R.PROVIDER_REFUSED, None)
         return "failed"
     if isinstance(error, TransientError):
-        attempt.outcome = "unknown" if error.maybe_sent else "transient"
+        attempt.outcome = A.UNKNOWN if error.maybe_sent else A.TRANSIENT
         attempt.http_status, attempt.error = error.status, str(error)[:500]
         maybe_sent = error.maybe_sent or letter_was_maybe_sent(session, letter, attempt.id)
         if attempts >= settings.max_submit_attempts:
-            letter.next_attempt_at = None  # a person decides now
-            move(session, letter, S.UNKNOWN if maybe_sent else S.FAILED,
-                 note=f"gave up after {attempts} attempts: {error}"
-                      + ("; it may have reached the provider: check there" if maybe_sent else ""))
+            # A person decides now.
+            actions.after_attempt(
+                session, letter, S.UNKNOWN if maybe_sent else S.FAILED,
+                f"gave up after {attempts} attempts: {error}"
+                + ("; it may have reached the provider: check there" if maybe_sent else ""),
+                R.GAVE_UP, None)
             return "failed"
-        letter.next_attempt_at = utcnow() + backoff(attempts, error.retry_after,
-                                                    policy.retry_base_s, policy.retry_cap_s)
+        again = utcnow() + backoff(attempts, error.retry_after, policy.retry_base_s,
+                                   policy.retry_cap_s)
         if maybe_sent:
-            move(session, letter, S.UNKNOWN,
-                 note=f"may have reached the provider ({error}); will replay the same key")
+            actions.after_attempt(session, letter, S.UNKNOWN, f"may have reached the provider "
+                                  f"({error}); will replay the same key", R.MAYBE_SENT, again)
             return "unknown"
-        move(session, letter, S.READY, note=f"provider unavailable: {error}")
+        actions.after_attempt(session, letter, S.READY, f"provider unavailable: {error}",
+                              R.PROVIDER_UNAVAILABLE, again)
         return "retry"
-    attempt.outcome, attempt.error = "error", repr(error)[:500]
-    letter.next_attempt_at = None
-    move(session, letter, S.UNKNOWN, note=f"unexpected error: {error!r}")
+    attempt.outcome, attempt.error = A.ERROR, repr(error)[:500]
+    actions.after_attempt(session, letter, S.UNKNOWN, f"unexpected error: {error!r}",
+                          R.UNEXPECTED_ERROR, None)
     log.error("unexpected error submitting letter %s: %r", letter.id, error)
     return "unknown"
-
-
-def _tell_refused(session: Session, settings, letter: Letter, error: PermanentError) -> list[int]:
-    """The writer hears of a refusal at once, in plain words; the letter waits in FAILED for
-    a person (retry, return, discard), who no longer has to remember to write."""
-    reasons = refusals.explain(error)
-    return queue_notice(session, settings, letter, "refused", refusals=reasons,
-                        fixable=any(r.writer_can_fix for r in reasons))
 
 
 def replay_unknown(session: Session, letter_id: int, actor: str) -> bool:
@@ -440,9 +408,7 @@ def replay_unknown(session: Session, letter_id: int, actor: str) -> bool:
     letter = session.get(Letter, letter_id, with_for_update=True, populate_existing=True)
     if letter is None or letter.state != S.UNKNOWN:
         return False
-    letter.next_attempt_at = utcnow()
-    session.add(LetterEvent(letter_id=letter.id, from_state=S.UNKNOWN, to_state=S.UNKNOWN,
-                            actor=actor, note="replay the same key (asked by a person)"))
+    actions.replay_asked(session, letter, actor)
     return True
 
 
@@ -451,7 +417,7 @@ def letter_was_maybe_sent(session: Session, letter: Letter, current_attempt_id: 
     return session.query(SubmissionAttempt).filter(
         SubmissionAttempt.letter_id == letter.id,
         SubmissionAttempt.id != current_attempt_id,
-        SubmissionAttempt.outcome.in_(["unknown", "started", "late", "error", "conflict"]),
+        SubmissionAttempt.outcome.in_([A.UNKNOWN, A.STARTED, A.LATE, A.ERROR, A.CONFLICT]),
     ).count() > 0
 
 

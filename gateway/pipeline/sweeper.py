@@ -9,14 +9,16 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import faults
-from gateway.lifecycle import move
+from gateway import actions, faults
 from gateway.models import Letter, OutboundMail, utcnow
 from gateway.states import WAITING_FOR_WRITER
 from gateway.states import LetterState as S
+from gateway.states import Reason as R
 
-_EXPIRED = {S.AWAITING_SENDER: "the writer did not confirm their address",
-            S.AWAITING_CHOICE: "the writer did not say which prisoner they meant"}
+_EXPIRED = {S.AWAITING_SENDER: ("the writer did not confirm their address",
+                                R.CONFIRMATION_EXPIRED),
+            S.AWAITING_CHOICE: ("the writer did not say which prisoner they meant",
+                                R.CHOICE_EXPIRED)}
 
 
 @dataclass
@@ -41,8 +43,7 @@ def sweep(session: Session, stuck_after_s: float, limit: int = 1000,
     for letter in session.scalars(
             select(Letter).where(Letter.state == S.SUBMITTING, Letter.updated_at <= stuck)
             .limit(limit)):
-        letter.next_attempt_at = now
-        move(session, letter, S.UNKNOWN, note="submission interrupted; will replay the same key")
+        actions.interrupted(session, letter)
         result.lost_submissions.append(letter.id)
     lost_ready = (Letter.state == S.READY) & Letter.next_attempt_at.is_(None) & \
         (Letter.updated_at <= stuck)
@@ -56,7 +57,8 @@ def sweep(session: Session, stuck_after_s: float, limit: int = 1000,
         for letter in session.scalars(
                 select(Letter).where(Letter.state.in_(WAITING_FOR_WRITER),
                                      Letter.updated_at <= expired).limit(limit)):
-            move(session, letter, S.DISCARDED, note=_EXPIRED[letter.state])
+            note, code = _EXPIRED[letter.state]
+            actions.discard(session, letter, "system", note, code=code)
             result.expired.append(letter.id)
     result.send = list(session.scalars(
         # Due for stuck_after_s: a send task merely waiting in a busy queue is not re-published

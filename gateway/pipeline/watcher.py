@@ -20,8 +20,8 @@ from collections.abc import Callable
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from gateway.mail.imap import Mailbox, connect
 from gateway.mail.transport import TransportError
-from gateway.pipeline.intake import Mailbox, connect
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_PATH = Path(__file__).with_name("profiles.toml")
+# What a service's form may ask, as gateway.human.desk fills it in.
+FORM_FIELDS = frozenset({
+    "region", "facility", "last_name", "first_name", "middle_name", "birth_year",
+    "author_name", "author_phone", "author_email", "author_email2", "text", "photos",
+    "reply_form"})
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,10 @@ class ProviderProfile:
     photo_types: frozenset[str]
     photo_max_bytes: int
     currency: str = "RUB"
+    # The service's web form, field by field in its order (the desk shows exactly these),
+    # and the reasons it gives when the censor stops a letter (the desk offers them).
+    form: tuple[str, ...] = ()
+    censor_reasons: tuple[str, ...] = ()
 
 
 class ProfileError(ValueError):
@@ -66,9 +75,14 @@ def _build(name: str, data: dict[str, Any]) -> ProviderProfile:
             photo_types=frozenset(t.lower() for t in data.get("photo_types", ())),
             photo_max_bytes=int(data.get("photo_max_bytes", 0)),
             currency=str(data.get("currency", "RUB")),
+            form=tuple(str(f) for f in data.get("form", ())),
+            censor_reasons=tuple(str(r) for r in data.get("censor_reasons", ())),
         )
     except KeyError as exc:
         raise ProfileError(f"profile {name!r} lacks {exc.args[0]!r}") from None
     if profile.page_chars <= 0:
         raise ProfileError(f"profile {name!r}: page_chars must be positive")
+    unknown = set(profile.form) - FORM_FIELDS
+    if unknown:
+        raise ProfileError(f"profile {name!r}: unknown form fields {sorted(unknown)}")
     return profile

@@ -10,10 +10,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.models import Letter, utcnow
+from gateway.providers.services import human_carried_adapters
 from gateway.states import LetterState as S
 
 # Letters whose money is spent or may be: accepted ones, and those in flight or unresolved.
-SPENT = (S.SUBMITTED, S.DELIVERED, S.CENSORED)
+SPENT = (S.SUBMITTED, S.DELIVERED, S.CENSORED, S.UNDELIVERED)
 COMMITTED = (S.SUBMITTING, S.UNKNOWN)
 
 
@@ -28,7 +29,7 @@ def committed_today(session: Session, now: datetime | None = None) -> Decimal:
     total = session.scalar(
         select(func.coalesce(func.sum(Letter.price), 0)).where(
             Letter.price.is_not(None),
-            Letter.provider.not_in(("desk", "post")),
+            Letter.provider.not_in(human_carried_adapters()),
             or_(Letter.state.in_(COMMITTED),
                 Letter.state.in_(SPENT) & (Letter.submitted_at >= since))))
     return Decimal(total or 0)

@@ -20,17 +20,17 @@ from email import policy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import faults
-from gateway.lifecycle import claim
+from gateway import actions, faults
+from gateway.mail.bounces import handle_bounce
 from gateway.mail.compose import Page
+from gateway.mail.imap import Mailbox, connect, ensure_folder
 from gateway.models import Cursor, Letter, OutboundMail, Reply, ReplyPage, Suppression, utcnow
 from gateway.notices import queue_notice
-from gateway.pipeline.intake import Mailbox, connect, ensure_folder
 from gateway.providers.base import Provider, RefusedPage
-from gateway.replies.bounces import handle_bounce
 from gateway.replies.matching import find_number, match_letter, suggest_letter
 from gateway.replies.scan_safety import UnsafeScan, reencode_scan_isolated
 from gateway.states import LetterState as S
+from gateway.states import ReplyState as RS
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _store(session: Session, settings, *, source: str, external_id: str,
     first = session.scalar(select(Reply).where(Reply.pages_hash == digest, Reply.id != reply.id)
                            .order_by(Reply.id).limit(1)) if digest else None
     if first is not None:
-        reply.state, reply.letter_id = "DUPLICATE", first.letter_id
+        reply.state, reply.letter_id = RS.DUPLICATE, first.letter_id
         reply.note = f"the same scan as reply #{first.id} (by {first.source})"
         return reply, []
     return reply, route(session, settings, reply, pages, prisoner_id=prisoner_id,
@@ -117,7 +117,7 @@ def route(session: Session, settings, reply: Reply, pages: list[tuple[str, bytes
 def _triage(session: Session, reply: Reply, why: str, *, prisoner_id: int | None,
             facility_id: str | None, known: Letter | None = None) -> None:
     """UNMATCHED: a person decides, helped by a suggested letter."""
-    reply.state, reply.note = "UNMATCHED", why
+    reply.state, reply.note = RS.UNMATCHED, why
     if known is not None:
         reply.suggested_letter_id, reply.suggestion = known.id, "the number on the form"
         return
@@ -143,13 +143,11 @@ def forward(session: Session, settings, reply: Reply, letter: Letter,
     # A reply is the surest news of delivery: the writer learns it from the reply itself
     # (no 'delivered' notice after it), and the letter's status is no longer polled. A
     # compare-and-set: two copies of a reply routed at once move the letter once.
-    if letter.state == S.SUBMITTED and claim(
-            session, letter.id, [S.SUBMITTED], S.DELIVERED,
-            note="delivered: the prisoner's reply came back") is not None:
-        letter.next_attempt_at = None
+    if letter.state == S.SUBMITTED:
+        actions.record_delivered(session, settings, letter, by_reply=True)
     stop = _suppressed(session, letter)
     if stop is not None:
-        reply.state = "KEPT"
+        reply.state = RS.KEPT
         reply.note = (f"the writer {'opted out' if stop.reason == 'opted_out' else 'bounced'}; "
                       "kept for organizers")
         return []
@@ -158,13 +156,13 @@ def forward(session: Session, settings, reply: Reply, letter: Letter,
         for n, (ct, data) in enumerate(pages, start=1))
     ids = queue_notice(session, settings, letter, "reply", reply_id=reply.id, pages=attachments)
     if ids:
-        reply.state = "FORWARDED"
+        reply.state = RS.FORWARDED
     elif session.scalar(select(OutboundMail.id).where(
             OutboundMail.dedup_key == f"reply:{letter.id}")) is not None:
-        reply.state = "DUPLICATE"
+        reply.state = RS.DUPLICATE
         reply.note = "this letter's reply was already forwarded"
     else:
-        reply.state = "KEPT"
+        reply.state = RS.KEPT
         reply.note = "the writer cannot be mailed now; kept for organizers"
     return ids
 
@@ -177,7 +175,7 @@ def confirm_match(session: Session, settings, reply_id: int, letter_id: int,
     letter = session.get(Letter, letter_id)
     if reply is None or letter is None:
         raise LookupError("no such reply or letter")
-    if reply.state != "UNMATCHED":
+    if reply.state != RS.UNMATCHED:
         return []
     pages = [(p.content_type, p.data) for p in session.scalars(
         select(ReplyPage).where(ReplyPage.reply_id == reply.id).order_by(ReplyPage.n))]

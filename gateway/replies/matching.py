@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.models import Letter, Prisoner, Reply
+from gateway.states import ReplyState as RS
 
 # Handwriting turns Latin into Cyrillic look-alikes and adds spaces: "ФП-2026-000123",
 # "FP 2026 123". Normalise both sides the same way before comparing.
@@ -73,7 +74,7 @@ def _awaiting_reply(received_at: datetime):
     """Letters that could be answered now: submitted before the reply came, in the window,
     with no reply forwarded yet."""
     answered = select(Reply.letter_id).where(Reply.letter_id.is_not(None),
-                                             Reply.state == "FORWARDED")
+                                             Reply.state == RS.FORWARDED)
     return (Letter.submitted_at.is_not(None), Letter.submitted_at <= received_at,
             Letter.submitted_at >= received_at - SUGGEST_WINDOW, Letter.id.not_in(answered),
             Letter.sender_sealed.is_not(None))

@@ -22,9 +22,12 @@ class Role(StrEnum):
     VIEWER = "viewer"
     MODERATOR = "moderator"
     ADMIN = "admin"
+    VOLUNTEER = "volunteer"  # the desk and the post, nothing else
 
 
 _RANK = {Role.VIEWER: 0, Role.MODERATOR: 1, Role.ADMIN: 2}
+# Beside the ladder: a volunteer works the desk and the post; moderators and admins may too.
+_DESK = frozenset({Role.VOLUNTEER, Role.MODERATOR, Role.ADMIN})
 
 THROTTLE_WINDOW = timedelta(days=1)  # failures older than this, or before a login, are forgiven
 FREE_FAILURES = 5  # per account from one address; then each try waits, twice as long each time
@@ -39,9 +42,14 @@ _DUMMY_HASH = _hasher.hash("no such user: constant-time refusal")
 
 def role_allows(role: str, needed: str) -> bool:
     try:
-        return _RANK[Role(role)] >= _RANK[Role(needed)]
+        role, needed = Role(role), Role(needed)
     except ValueError:
         return False
+    if needed == Role.VOLUNTEER:
+        return role in _DESK
+    if role == Role.VOLUNTEER:
+        return False
+    return _RANK[role] >= _RANK[needed]
 
 
 def create_user(session: Session, username: str, password: str, role: str = "admin") -> User:

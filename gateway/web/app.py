@@ -37,6 +37,8 @@ from gateway.web.sessions import ServerSessionInterface
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
+# What a volunteer may reach besides the desk's own pages.
+VOLUNTEER_REACHES = frozenset({"auth.login", "auth.logout", "static", "metrics.healthz"})
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
@@ -77,6 +79,18 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     for module in (auth, overview, letters, moderation, failures, desk, replies, prisoners,
                    admin, metrics, twofactor):
         app.register_blueprint(module.bp)
+
+    @app.before_request
+    def _volunteers_work_the_desk():
+        # Registered after the login gate: a volunteer sees the desk and the post only.
+        user = flask.g.get("user")
+        endpoint = flask.request.endpoint or ""
+        if user is None or user.role != "volunteer" or endpoint in VOLUNTEER_REACHES or \
+                endpoint.startswith("desk."):
+            return None
+        if flask.request.method == "GET" and not flask.request.headers.get("HX-Request"):
+            return flask.redirect(flask.url_for("desk.index"))
+        flask.abort(403)
 
     @app.teardown_appcontext
     def _close_db(_exc: BaseException | None) -> None:

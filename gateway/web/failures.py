@@ -7,19 +7,17 @@ QUARANTINED: the gateway could not read the message: retry (-> RECEIVED), discar
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import flask
 from sqlalchemy import select
 
-from gateway.lifecycle import move
-from gateway.models import Letter, utcnow
-from gateway.notices import queue_notice
+from gateway import actions
+from gateway.models import Letter
 from gateway.states import ALLOWED
 from gateway.states import LetterState as S
+from gateway.states import Reason as R
 from gateway.web.auth import requires
 from gateway.web.context import actor, audit, db, settings
-from gateway.web.desk import parse_price, record_submission
+from gateway.web.desk import parse_price
 
 bp = flask.Blueprint("failures", __name__)
 
@@ -67,12 +65,12 @@ def resolve(letter_id: int):
             price = parse_price(form.get("price", ""))
         except ValueError as exc:
             return _back(str(exc), "error")
-        record_submission(letter, number[:64], price, "resolved by hand")
+        actions.record_submitted(db(), settings(), letter, number[:64], price=price,
+                                 how="resolved by hand", actor=actor())
         audit("resolve_submitted", letter_id=letter.id, detail=f"number {number}")
         message = f"Letter #{letter.id} recorded as submitted, number {number}."
     elif form.get("outcome") == "not_submitted":
-        move(db(), letter, S.READY, actor=actor(), note="not submitted (checked by hand)")
-        letter.next_attempt_at = utcnow()  # due now: the next sweep submits it
+        actions.not_submitted(db(), letter, actor())  # due now: the next sweep submits it
         audit("resolve_not_submitted", letter_id=letter.id)
         message = f"Letter #{letter.id} will be submitted again."
     else:
@@ -87,10 +85,7 @@ def retry(letter_id: int):
     letter = _letter_in(letter_id, (S.FAILED, S.QUARANTINED))
     if letter is None:
         return flask.redirect(flask.url_for("failures.index"))
-    # FAILED goes back to submission; QUARANTINED back to reading and checking.
-    target = S.READY if letter.state == S.FAILED else S.RECEIVED
-    move(db(), letter, target, actor=actor(), note=f"retry by {actor()}")
-    letter.next_attempt_at = utcnow() if target == S.READY else None
+    target = actions.retry(db(), letter, actor())
     audit("retry", letter_id=letter.id, detail=f"-> {target}")
     db().commit()
     return _back(f"Letter #{letter.id} is {target} again.")
@@ -107,9 +102,9 @@ def return_(letter_id: int):
         return _back("Write the reason the writer will read.", "error")
     if not letter.sender_sealed:
         return _back("This message has no known writer to return it to: discard it.", "error")
-    move(db(), letter, S.REJECTED, actor=actor(), note=f"returned to the writer: {reason}")
-    queue_notice(db(), settings(), letter, "returned",
-                 findings=[SimpleNamespace(reason_ru=reason, reason_en=reason, passages=[])])
+    actions.return_to_writer(db(), settings(), letter, actor=actor(),
+                             note=f"returned to the writer: {reason}",
+                             code=R.RETURNED_BY_PERSON, findings=[actions.Because.said(reason)])
     audit("return", letter_id=letter.id, detail=reason[:1000])
     db().commit()
     return _back(f"Letter #{letter.id} returned to the writer.")
@@ -122,7 +117,7 @@ def discard(letter_id: int):
     if letter is None:
         return flask.redirect(flask.url_for("failures.index"))
     note = flask.request.form.get("note", "").strip() or "discarded by an organizer"
-    move(db(), letter, S.DISCARDED, actor=actor(), note=note)
+    actions.discard(db(), letter, actor(), note)
     audit("discard", letter_id=letter.id, detail=note)
     db().commit()
     return _back(f"Letter #{letter.id} discarded.")

@@ -11,11 +11,12 @@ from types import SimpleNamespace
 import flask
 from sqlalchemy import func, select
 
+from gateway import actions
 from gateway.intake.writers import confirm_known
-from gateway.lifecycle import move
-from gateway.models import Letter, Sender, utcnow
-from gateway.notices import queue_notice
+from gateway.models import Letter, Sender
+from gateway.providers.services import UnknownService, route
 from gateway.states import LetterState as S
+from gateway.states import Reason as R
 from gateway.web.auth import _safe_next, requires
 from gateway.web.context import actor, audit, db, settings
 from gateway.web.highlight import highlight
@@ -106,10 +107,18 @@ def approve(letter_id: int):
     if letter is None:
         return flask.redirect(flask.url_for("moderation.index"))
     note = flask.request.form.get("note", "").strip()
-    move(db(), letter, S.READY, actor=actor(), note="approved" + (f": {note}" if note else ""))
-    letter.next_attempt_at = utcnow()  # due now: the next sweep (seconds) submits it
+    if letter.prisoner is None:
+        flask.flash(f"Letter #{letter.id} has no prisoner yet: choose one first.", "error")
+        return flask.redirect(flask.url_for("moderation.index"))
+    try:
+        way = route(letter.prisoner.provider, settings())
+    except UnknownService as exc:
+        flask.flash(f"Letter #{letter.id}: {exc}.", "error")
+        return flask.redirect(flask.url_for("moderation.index"))
+    submitted = actions.approve(db(), letter, way, actor(), note)
     audit("approve", letter_id=letter.id, detail=note or None)
-    return _done(f"Letter #{letter.id} approved: it will be submitted shortly.")
+    then = "it will be submitted shortly" if submitted else f"it waits at the {way.adapter}"
+    return _done(f"Letter #{letter.id} approved: {then}.")
 
 
 @bp.route("/moderation/<int:letter_id>/return", methods=["POST"])
@@ -127,14 +136,15 @@ def return_(letter_id: int):
     flagged = [f for f in letter.findings or () if f.get("severity") in ("hold", "return")]
     findings = []
     if template is not None:
-        passages = [p for f in flagged for p in f.get("passages") or ()]
-        findings.append(SimpleNamespace(reason_ru=template.reason_ru,
-                                        reason_en=template.reason_en, passages=passages))
+        passages = tuple(p for f in flagged for p in f.get("passages") or ())
+        findings.append(actions.Because(template.reason_ru, template.reason_en,
+                                        template.label, passages))
     if own:
-        findings.append(SimpleNamespace(reason_ru=own, reason_en=own, passages=[]))
+        findings.append(actions.Because.said(own))
     why = "; ".join(x for x in (template.label if template else "", own) if x)
-    move(db(), letter, S.REJECTED, actor=actor(), note=f"returned to the writer: {why}")
-    queued = queue_notice(db(), settings(), letter, "returned", findings=findings)
+    queued = actions.return_to_writer(db(), settings(), letter, actor=actor(),
+                                      note=f"returned to the writer: {why}",
+                                      code=R.RETURNED_BY_PERSON, findings=findings)
     audit("return", letter_id=letter.id, detail=why[:1000])
     extra = "" if queued else " (the writer already had a notice today, so none was sent)"
     return _done(f"Letter #{letter.id} returned to the writer{extra}.")
@@ -147,7 +157,7 @@ def discard(letter_id: int):
     if letter is None:
         return flask.redirect(flask.url_for("moderation.index"))
     note = flask.request.form.get("note", "").strip() or "discarded by an organizer"
-    move(db(), letter, S.DISCARDED, actor=actor(), note=note)
+    actions.discard(db(), letter, actor(), note)
     audit("discard", letter_id=letter.id, detail=note)
     return _done(f"Letter #{letter.id} discarded.")
 
@@ -162,8 +172,7 @@ def defer(letter_id: int):
     if not note:
         flask.flash("Leave a note saying what the letter is waiting for.", "error")
         return flask.redirect(flask.url_for("moderation.index"))
-    # updated_at moves on, so the deferred letter goes to the back of the queue.
-    move(db(), letter, S.HELD, actor=actor(), note=f"deferred: {note}")
+    actions.defer(db(), letter, actor(), note)
     audit("defer", letter_id=letter.id, detail=note)
     return _done(f"Letter #{letter.id} deferred.")
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from gateway import connection_health
 from gateway.directory import upcoming_birthdays
-from gateway.models import Cursor, Letter, OutboundMail, Prisoner, Reply, utcnow
+from gateway.models import Cursor, Letter, OutboundMail, PostBatch, Prisoner, Reply, utcnow
 from gateway.providers.breaker import BreakerState
 from gateway.states import LetterState as S
 from gateway.web.context import db, settings
@@ -30,9 +30,9 @@ from gateway.web.health import Heartbeat, heartbeats, queue_depths
 bp = flask.Blueprint("overview", __name__)
 log = logging.getLogger(__name__)
 
-SPENT = (S.SUBMITTED, S.DELIVERED, S.CENSORED)
+SPENT = (S.SUBMITTED, S.DELIVERED, S.CENSORED, S.UNDELIVERED)
 # Where letters end up: most of the table. Counting them is the one costly figure.
-SETTLED = (S.SUBMITTED, S.DELIVERED, S.CENSORED, S.REJECTED, S.DISCARDED, S.IGNORED)
+SETTLED = (S.SUBMITTED, S.DELIVERED, S.CENSORED, S.UNDELIVERED, S.REJECTED, S.DISCARDED, S.IGNORED)
 # Letters still on their way (any state added later counts here by default): few at any
 # time, so counting them on every refresh is cheap.
 IN_FLIGHT = tuple(s for s in S if s not in SETTLED)
@@ -173,6 +173,13 @@ def settled_figures(session: Session, now: datetime | None = None) -> Settled:
         .where(Letter.state.in_(SPENT), Letter.updated_at >= month_start,
                Letter.submitted_at >= month_start)
         .group_by(Letter.currency)))
+    # The post's stamps and envelopes, per batch as it was posted: money spent like a tariff.
+    postage = Decimal(session.scalar(select(func.coalesce(func.sum(PostBatch.postage), 0))
+                                     .where(PostBatch.posted_at >= month_start)) or 0)
+    if postage:
+        rub = dict(spend)
+        rub["RUB"] = rub.get("RUB", Decimal(0)) + postage
+        spend = tuple(rub.items())
     return Settled(states=states, spend=spend, computed_at=now)
 
 

@@ -21,8 +21,9 @@ from gateway.directory import (
     upcoming_birthdays,
 )
 from gateway.models import CensorDecision, Letter, Prisoner
+from gateway.providers.services import UnknownService, known_services, route
 from gateway.web.auth import requires
-from gateway.web.context import audit, db
+from gateway.web.context import audit, db, settings
 
 bp = flask.Blueprint("prisoners", __name__)
 
@@ -163,7 +164,11 @@ def _form_values(form) -> tuple[dict, list[str]]:
     else:
         values["birth_date"] = None
     values["middle_name"] = values["middle_name"] or None
-    values["provider"] = values["provider"] or "http"
+    values["provider"] = (values["provider"] or settings().default_provider).lower()
+    try:  # the directory names a service; one nobody reaches would hold every letter
+        route(values["provider"], settings())
+    except UnknownService as exc:
+        errors.append(f"{exc}; known: {', '.join(known_services(settings()))}")
     return values, errors
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from gateway.models import AuditEntry, Letter, Reply, ReplyPage, utcnow
 from gateway.replies.intake import forward
 from gateway.replies.matching import match_letter, normalise_number
+from gateway.states import ReplyState as RS
 from gateway.web.auth import requires
 from gateway.web.context import actor, audit, db, settings
 from gateway.web.letters import reply_pages
@@ -105,10 +106,10 @@ def find_letter(session: Session, typed: str) -> Letter | None:
 @bp.route("/replies")
 def index():
     session = db()
-    replies = session.scalars(select(Reply).where(Reply.state == "UNMATCHED")
+    replies = session.scalars(select(Reply).where(Reply.state == RS.UNMATCHED)
                               .order_by(Reply.received_at, Reply.id).limit(PAGE)).all()
     total = session.scalar(select(func.count()).select_from(Reply)
-                           .where(Reply.state == "UNMATCHED")) or 0
+                           .where(Reply.state == RS.UNMATCHED)) or 0
     for reply in replies:  # a scan is a prisoner's letter: its view is audited like a letter's
         audit("view_reply", detail=f"reply {reply.id}: triage")
     session.commit()
@@ -126,7 +127,7 @@ def match(reply_id: int):
     reply = session.get(Reply, reply_id, with_for_update=True, populate_existing=True)
     if reply is None:
         flask.abort(404)
-    if reply.state != "UNMATCHED":
+    if reply.state != RS.UNMATCHED:
         flask.flash(f"Reply #{reply.id} is {reply.state} now: someone already matched it.",
                     "error")
         return flask.redirect(flask.url_for("replies.index"))
@@ -160,7 +161,7 @@ def match(reply_id: int):
     audit("match_reply", letter_id=letter.id,
           detail=f"reply {reply.id} -> {reply.state}{confirmed}")
     session.commit()
-    if reply.state == "FORWARDED":
+    if reply.state == RS.FORWARDED:
         flask.flash(f"Reply #{reply.id} matched to letter #{letter.id} and forwarded.", "ok")
     else:
         flask.flash(f"Reply #{reply.id} matched to letter #{letter.id}; that letter's reply "

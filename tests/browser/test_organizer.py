@@ -101,6 +101,8 @@ def test_an_evening_at_the_dashboard(stack, organizer, tmp_path):
 
     # -- the desk: copy the fields, record the number the service gave --------------------
     mod1.go("/desk")
+    page.locator("form.desk-queue", has_text="ИК-6 Москва").get_by_role(
+        "button", name="Take a letter").click()
     card_c = page.locator(f"#desk-{desk_c['id']}")
     expect(card_c).to_contain_text("Орлов")
     expect(card_c).to_contain_text("ИК-6 Москва")

@@ -62,7 +62,7 @@ def app(settings: Settings, sessions):
     app = create_app(settings)
     app.config.update(TESTING=True, OVERVIEW_SETTLED_SECONDS=0)
     with sessions() as session:
-        for role in ("admin", "moderator", "viewer"):
+        for role in ("admin", "moderator", "viewer", "volunteer"):
             create_user(session, role, PASSWORD, role)
         session.commit()
     yield app

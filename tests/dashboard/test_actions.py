@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import io
+from decimal import Decimal
 from email import policy
 
 import pytest
@@ -131,11 +132,21 @@ def test_failed_and_quarantined_retry_return_discard(as_user, seed, sessions):
 
 
 def test_desk_submission_records_the_number(as_user, seed):
-    letter_id = seed.letter("DESK", provider="desk")
-    post(as_user("moderator"), f"/desk/{letter_id}/submitted", number="ФП-55", price="99")
+    letter_id = seed.letter("DESK", provider="desk", price=Decimal("55.00"), currency="RUB")
+    client = as_user("moderator")
+    post(client, f"/desk/{letter_id}/submitted", number="ФП-55", price="99")
+    assert seed.get(letter_id).state == "DESK"  # not taken: nobody's to record
+    post(client, "/desk/take")
+    assert seed.get(letter_id).leased_by == "moderator"
+    assert "Recipient surname" in client.get(f"/desk/{letter_id}").get_data(as_text=True)
+    post(client, f"/desk/{letter_id}/submitted", number="ФП-55", price="99")
     letter = seed.get(letter_id)
     assert letter.state == "SUBMITTED" and letter.provider_number == "ФП-55"
-    assert last_event(seed, letter_id).actor == "moderator"
+    assert letter.price == Decimal("99.00")
+    codes = [e.reason_code for e in seed.events(letter_id)]
+    assert "submitted" in codes and "price_differs" in codes  # flagged, not refused
+    page = client.get("/desk/volunteers").get_data(as_text=True)
+    assert "paid 99.00 where 55.00 was quoted" in page
 
 
 def test_matching_an_unmatched_reply_forwards_it(as_user, seed, sessions):

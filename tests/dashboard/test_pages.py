@@ -127,7 +127,7 @@ def test_pages_render_with_seeded_data(as_user, world):
         "/moderation": [f"Letter #{world['held']}", "Approve", "Return to writer"],
         "/failures": ["timeout after the request left", "provider refused: facility closed",
                       "bad MIME", "It was submitted"],
-        "/desk": ["Recipient surname", "Иванов", "data-copy="],
+        "/desk": ["Take a letter", "ФСИН-Письмо", "ИК-1 Москва", "1 waiting"],
         "/replies": ["FP-2026-000124", "/reply-pages/", "FP-2026-000123"],  # suggestion
         "/letters": [f"#{world['submitted']}"],
         "/letters?state=FAILED": [f"#{world['failed']}"],

@@ -52,19 +52,23 @@ def test_budget_holds_go_on_oldest_first_when_the_budget_allows(gw):
         session.commit()
 
     with gw.sessions() as session:
-        assert release_budget_holds(session, gw.settings.monthly_budget_rub) == []
+        assert release_budget_holds(session, gw.settings) == []
         session.commit()
     # The budget is raised so that exactly one more letter fits.
     with gw.sessions() as session:
         budget = float(Decimal("990.00") + price + Decimal("1"))
-        assert release_budget_holds(session, budget) == [ids[0]]
+        assert release_budget_holds(session, _budget(gw, budget)) == [ids[0]]
         session.commit()
     letter = gw.letter(ids[0])
     assert letter.state == S.READY and letter.next_attempt_at <= utcnow()
     assert "budget allows" in letter.reason
     with gw.sessions() as session:  # the READY one counts as spent: nothing more fits
-        assert release_budget_holds(session, budget) == []
-        assert release_budget_holds(session, None) == []  # no budget: nothing to release
-        assert release_budget_holds(session, 100000.0) == [ids[1]]  # not the deferred one
+        assert release_budget_holds(session, _budget(gw, budget)) == []
+        assert release_budget_holds(session, _budget(gw, None)) == []  # no budget: nothing to release
+        assert release_budget_holds(session, _budget(gw, 100000.0)) == [ids[1]]  # not the deferred one
         session.commit()
     assert [gw.letter(i).state for i in ids] == [S.READY, S.READY, S.HELD]
+
+
+def _budget(gw, rubles):
+    return gw.settings.model_copy(update={"monthly_budget_rub": rubles})

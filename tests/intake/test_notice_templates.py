@@ -47,6 +47,7 @@ CONTEXT = {
     "split": {"parts": 3, "limit": 3},
     "refused": {"refusals": explain(PermanentError("validation", fields={
         "text": "4 pages, the facility accepts at most 3"})), "fixable": True},
+    "undelivered": {"reason": "адресат выбыл", "by_post": True},
     "reply": {},
     "document_unreadable": {"reason_ru": "в PDF нет текста — это скан или картинка",
                             "reason_en": "the PDF holds no text (a scan or a picture)"},
@@ -112,3 +113,9 @@ def _assert_not_hard_wrapped(text: str) -> None:
         if not line.strip() or not following.strip() or line.lstrip().startswith("•"):
             continue
         assert line.rstrip()[-1] in ".:!?»\")—" or line.strip() in ("—",), f"hard-wrapped: {line!r}"
+
+
+def test_every_notice_kind_has_a_subject_and_every_subject_a_kind():
+    from gateway.states import NoticeKind
+
+    assert set(SUBJECTS) == {k.value for k in NoticeKind}

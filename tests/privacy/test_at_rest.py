@@ -30,7 +30,7 @@ from gateway.models import (
     User,
     utcnow,
 )
-from gateway.replies.bounces import record_bounce
+from gateway.mail.bounces import record_bounce
 from gateway.retention import plan, purge
 from gateway.rotation import rotate
 from gateway.states import LetterState as S

@@ -37,7 +37,7 @@ from gateway.db import session_factory
 from gateway.lifecycle import move
 from gateway.models import Letter, utcnow
 from gateway.providers.desk import record_desk_submission
-from gateway.replies.bounces import verp_address
+from gateway.mail.bounces import verp_address
 from gateway.states import LetterState as S
 from tests.e2e.conftest import database_url, make_stack  # noqa: F401 - the fixtures
 from tests.e2e.stack import GATEWAY, REPLIES, Stack

@@ -11,6 +11,8 @@ from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from gateway.human.desk import DeskError, desk_queue, record, split_pages, take
+from gateway.human.post import PostError, build_batch, mark_posted, print_pages
 from gateway.models import (
     Letter,
     LetterAttachment,
@@ -20,20 +22,8 @@ from gateway.models import (
 )
 from gateway.pipeline.outbox import send_pending
 from gateway.pipeline.submission import submit_many
-from gateway.providers.desk import (
-    DeskError,
-    DeskProvider,
-    desk_queue,
-    record_desk_submission,
-    split_pages,
-)
-from gateway.providers.post import (
-    PostError,
-    PostProvider,
-    build_batch,
-    mark_posted,
-    print_pages,
-)
+from gateway.providers.desk import DeskProvider
+from gateway.providers.post import PostProvider
 from gateway.providers.registry import open_provider
 from gateway.replies.intake import read_reply_mail, store_upload
 from gateway.states import LetterState as S
@@ -80,27 +70,30 @@ def test_desk_flow_from_ready_to_a_forwarded_reply(sessions, settings, policy, l
     assert fields == {
         "region": "Санкт-Петербург и Ленинградская область", "facility": "СИЗО-1 «Кресты»",
         "last_name": "Иванов", "first_name": "Иван", "middle_name": "Иванович",
-        "birth_year": "1985", "author": "Анна", "author_email": settings.org_reply_email,
-        "author_phone": settings.org_phone}
+        "birth_year": "1985", "author_name": "Анна", "author_phone": settings.org_phone,
+        "author_email": settings.org_reply_email, "author_email2": settings.org_reply_email}
     assert [f.label for f in task.fields][:6] == ["Регион", "Учреждение", "Фамилия", "Имя",
                                                    "Отчество", "Год рождения"]
     assert len(task.pages) >= 3 and all(len(p) <= 2500 for p in task.pages)
     assert "Пишу вам длинное письмо" in task.text
     assert [(p.filename, p.size) for p in task.photos] == [("cat.jpg", 100)]
     assert task.reply_form is True
-    # The organizer types it in and records what the service gave.
+    # The volunteer takes it, types it in and records what the service gave.
     with sessions() as session:
+        with pytest.raises(DeskError):  # not taken yet
+            record(session, settings, letter_id, "olga", "FP-2026-555001", None)
+        assert take(session, settings, "olga").id == letter_id
+        assert take(session, settings, "ivan") is None  # nobody else types it meanwhile
         with pytest.raises(DeskError):
-            record_desk_submission(session, letter_id, "  ", None, "olga", settings)
-        mail = record_desk_submission(session, letter_id, "FP-2026-555001", Decimal("220.00"),
-                                      "olga", settings)
+            record(session, settings, letter_id, "olga", "  ", None)
+        mail = record(session, settings, letter_id, "olga", "FP-2026-555001", Decimal("220.00"))
         session.commit()
         letter = session.get(Letter, letter_id)
         assert letter.state == S.SUBMITTED and letter.provider_number == "FP-2026-555001"
         assert letter.price == Decimal("220.00") and letter.events[-1].actor == "olga"
         assert len(mail) == 1 and desk_queue(session, settings) == []
         with pytest.raises(DeskError):  # a second organizer, a moment later
-            record_desk_submission(session, letter_id, "FP-2026-555001", None, "ivan", settings)
+            record(session, settings, letter_id, "ivan", "FP-2026-555001", None)
     # The service e-mails the scan of the reply to the organization's mailbox.
     scan = EmailMessage_scan("FP-2026-555001")
     number, pages, external_id = read_reply_mail(scan)

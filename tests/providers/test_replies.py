@@ -11,6 +11,7 @@ from email.mime.message import MIMEMessage
 import pytest
 from sqlalchemy import func, select
 
+from gateway.mail.bounces import handle_bounce, outbound_id_from, verp_address
 from gateway.models import (
     Cursor,
     Letter,
@@ -23,7 +24,6 @@ from gateway.models import (
 from gateway.pipeline.outbox import send_pending
 from gateway.pipeline.statuses import poll_statuses
 from gateway.pipeline.submission import submit_many
-from gateway.replies.bounces import handle_bounce, outbound_id_from, verp_address
 from gateway.replies.intake import confirm_match, poll_mailbox, poll_provider, store_upload
 from gateway.states import LetterState as S
 
