@@ -134,8 +134,11 @@ class Catalogues:
 
     def limits(self, provider: str, facility_id: str) -> FacilityLimits:
         if provider not in self._rows:
-            self._rows[provider] = {r.facility_id: r for r in self.session.scalars(
-                select(ProviderFacility).where(ProviderFacility.provider == provider))}
+            # No autoflush: a read mid-batch would write the letters decided so far one by
+            # one, not together at commit (tests/intake/test_check_batch.py counts that).
+            with self.session.no_autoflush:
+                self._rows[provider] = {r.facility_id: r for r in self.session.scalars(
+                    select(ProviderFacility).where(ProviderFacility.provider == provider))}
         rows = self._rows[provider]
         return limits_of(rows.get(facility_id), synced=bool(rows))
 
