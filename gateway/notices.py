@@ -37,10 +37,11 @@ SUBJECTS = {
     "delivered": "Письмо вручено / Your letter has been delivered",
     "censored": "Цензор не пропустил письмо / The censor stopped your letter",
     "reply": "Ответ на ваше письмо / A reply to your letter",
+    "guidance": "Как написать письмо / How to write a letter",
 }
 # Notices an incoming message can provoke: one of a kind per writer per day.
 PER_WRITER_PER_DAY = {"unknown_recipient", "ambiguous_recipient", "returned", "held",
-                      "received", "confirm"}
+                      "received", "confirm", "guidance"}
 # A forwarded reply is the prisoner's letter, not a notice: outside the daily cap.
 NOT_CAPPED = {"reply"}
 # Kinds that make a waiting "received" notice for the same letter pointless.

@@ -23,6 +23,8 @@ from sqlalchemy.orm.attributes import flag_modified
 from gateway import faults
 from gateway.crypto import seal
 from gateway.formatting import render_letter, writer_first_name
+from gateway.guidance.answer import answer_guidance_request
+from gateway.guidance.requests import asks_for_guidance
 from gateway.intake import writers
 from gateway.intake.addressing import resolve_recipient
 from gateway.lifecycle import claim, move
@@ -91,6 +93,10 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
                 move(session, letter, S.IGNORED, note="the writer confirmed their address "
                      f"({len(released)} letter(s) released)")
                 continue
+        if not (commands.start or commands.pseudonym) and asks_for_guidance(
+                parsed.subject, commands.text, len(parsed.attachments)):
+            result.mail += answer_guidance_request(session, settings, letter, parsed)
+            continue
         resolution = resolve_recipient(
             parsed.subject, commands.text, parsed.recipients, batch.candidates(),
             answered_prisoner=_prisoner_of(session, answered))

@@ -16,9 +16,13 @@ import pytest
 from sqlalchemy import select
 
 from gateway.crypto import address_hash, seal
+from gateway.guidance.content import build_guide, default_markdown
+from gateway.guidance.picks import Candidate as GuidePick
+from gateway.guidance.picks import rank_picks
 from gateway.intake.addressing import Candidate
 from gateway.models import InboundMessage, Letter, OutboundMail, Prisoner
 from gateway.notices import SUBJECTS, queue_notice
+from gateway.providers.profiles import load_profiles
 from gateway.states import LetterState as S
 from tests.intake.conftest import SECRET
 
@@ -43,8 +47,15 @@ CONTEXT = {
     "delivered": {},
     "censored": {"reason": "содержание письма"},
     "reply": {},
+    # The shipped guide, with one suggested prisoner (the directory's real list is tested
+    # in tests/directory/test_guidance.py).
+    "guidance": {"guide": build_guide(
+        {"ru": default_markdown("ru"), "en": default_markdown("en")},
+        rank_picks([GuidePick(3, "Ковалёв", "Пётр", "Андреевич", "K103", "ИК-1", 0, "шахматы")],
+                   {}, {}, 5),
+        load_profiles()["http"], reply_ordered=True, gateway_address="letters@gw.example")},
 }
-WITH_PRISONER = set(CONTEXT) - {"unknown_recipient", "ambiguous_recipient"}
+WITH_PRISONER = set(CONTEXT) - {"unknown_recipient", "ambiguous_recipient", "guidance"}
 
 
 def _letter(session, kind: str) -> Letter:

@@ -1,0 +1,59 @@
+"""Guidance by e-mail through the real inbox: Dovecot, a Celery worker, the outbox, SMTP."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.e2e.stack import letter
+
+pytestmark = [pytest.mark.e2e, pytest.mark.directory, pytest.mark.timeout(240)]
+
+WRITER = "olga@example.org"
+OTHER = "anna@example.org"
+
+
+def test_help_gets_one_guide_a_day_and_a_robot_gets_nothing(make_stack, tmp_path):
+    stack = make_stack(f"sqlite:///{tmp_path / 'gateway.db'}").start()
+    # Another writer's letter, so the directory has history: it must never show in a guide.
+    stack.send(letter("Петровой Марии Сергеевне", "Здравствуйте, Мария! " * 20,
+                      sender=f"Анна Волкова <{OTHER}>"))
+    stack.wait("the other letter submitted", lambda: [
+        r for r in stack.letters() if r["state"] == "SUBMITTED"])
+
+    stack.send(letter("помощь", "", sender=f"Ольга <{WRITER}>"))
+    guide = stack.wait("the guide", lambda: stack.mail_to(WRITER))[0].message
+    assert guide["Subject"] == "Как написать письмо / How to write a letter"
+    assert guide["Auto-Submitted"] == "auto-replied"
+    text = guide.get_body(("plain",)).get_content()
+    html = guide.get_body(("html",)).get_content()
+    assert text.index("Как написать человеку") < text.index("How to write to someone")
+    assert "Кому сейчас особенно нужны письма" in text and "Who needs letters now" in text
+    # The list names prisoners with the exact subject to use; the one with letters is last.
+    assert "Тема письма: «Иванову Ивану Ивановичу»" in text
+    assert "Тема письма: «Петровой" not in text
+    assert "<strong>" in html and "Иванову Ивану Ивановичу" in html
+    for part in (text, html):
+        assert OTHER not in part and "Волкова" not in part and WRITER not in part
+
+    guided = stack.wait("the request IGNORED with its reason", lambda: [
+        r for r in stack.letters() if r["state"] == "IGNORED"])
+    assert guided[0]["reason"].startswith("guidance sent")
+
+    # Asked again the same day: the letter is recorded, no second guide.
+    stack.send(letter("Help", "how to write?", sender=f"Ольга <{WRITER}>"))
+    stack.wait("the second request recorded", lambda: len(
+        [r for r in stack.letters() if r["state"] == "IGNORED"]) == 2)
+    # A robot's "help": an auto-reply gets nothing.
+    stack.send(letter("help", "", sender="Robot <robot@example.net>",
+                      Auto_Submitted="auto-replied"))
+    stack.wait("the robot's message recorded", lambda: len(
+        [r for r in stack.letters() if r["state"] == "IGNORED"]) == 3)
+    time.sleep(3)  # the sweeper runs every second: give it the chance to misbehave
+    assert len(stack.mail_to(WRITER)) == 1
+    assert stack.mail_to("robot@example.net") == []
+    assert [r["kind"] for r in stack.query(
+        "SELECT kind FROM outbound_mail WHERE kind = 'guidance'")] == ["guidance"]
+    assert stack.sim_letters()[0]["recipient"]["last_name"] == "Петрова"
+    assert len(stack.sim_letters()) == 1
