@@ -10,6 +10,7 @@ that failed after progress asking again in 5 s, may be lost harmlessly: beat pol
 from __future__ import annotations
 
 from celery import Celery, signals
+from celery.schedules import crontab
 
 from gateway.config import get_settings
 from gateway.logging_setup import configure
@@ -40,6 +41,9 @@ app.conf.update(
         "poll-replies": {"task": "workers.tasks.poll_replies", "schedule": settings.reply_poll_s},
         "poll-statuses": {"task": "workers.tasks.poll_statuses", "schedule": settings.status_poll_s},
         "sync-catalogues": {"task": "workers.tasks.sync_catalogues", "schedule": 6 * 3600.0},
+        # Monday morning in Moscow (06:00 UTC): the organizers' week starts with it.
+        "weekly-digest": {"task": "workers.tasks.send_digests",
+                          "schedule": crontab(day_of_week="mon", hour=6, minute=0)},
     },
     timezone="UTC",
 )

@@ -265,6 +265,16 @@ def sync_catalogues() -> list:
     return [r.__dict__ for r in reports]
 
 
+@app.task(name="workers.tasks.send_digests")
+def send_digests() -> int:
+    from gateway.digest.mail import queue_digests
+    with _sessions()() as session:
+        ids = queue_digests(session, _settings())
+        session.commit()
+    publish_mail(ids)
+    return len(ids)
+
+
 @app.task(name="workers.tasks.sweep")
 def sweep() -> dict:
     from gateway.heartbeat import beat
