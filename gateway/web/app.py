@@ -22,6 +22,7 @@ from gateway.web import (
     auth,
     desk,
     failures,
+    guidance,
     letters,
     metrics,
     moderation,
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     register_filters(app)
 
     for module in (auth, overview, letters, moderation, failures, desk, replies, prisoners,
-                   admin, metrics, twofactor):
+                   admin, metrics, twofactor, guidance):
         app.register_blueprint(module.bp)
 
     @app.teardown_appcontext
