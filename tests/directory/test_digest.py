@@ -43,9 +43,16 @@ def test_russian_plural_forms(n, expected):
     assert ru_count(n, "письмо", "письма", "писем") == expected
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/d.db"
+    return request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
-def settings(tmp_path, smtp_sink):
-    return Settings(database_url=f"sqlite:///{tmp_path}/d.db", secret_key=SECRET,
+def settings(database_url, smtp_sink):
+    return Settings(database_url=database_url, secret_key=SECRET,
                     gateway_address="letters@gw.example", monthly_budget_rub=1000.0,
                     smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, smtp_security="none",
                     broker_url="redis://127.0.0.1:1/0")

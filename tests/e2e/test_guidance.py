@@ -14,8 +14,8 @@ WRITER = "olga@example.org"
 OTHER = "anna@example.org"
 
 
-def test_help_gets_one_guide_a_day_and_a_robot_gets_nothing(make_stack, tmp_path):
-    stack = make_stack(f"sqlite:///{tmp_path / 'gateway.db'}").start()
+def test_help_gets_one_guide_a_day_and_a_robot_gets_nothing(make_stack, database_url):
+    stack = make_stack(database_url).start()
     # Another writer's letter, so the directory has history: it must never show in a guide.
     stack.send(letter("Петровой Марии Сергеевне", "Здравствуйте, Мария! " * 20,
                       sender=f"Анна Волкова <{OTHER}>"))
