@@ -50,10 +50,14 @@ def test_help_gets_one_guide_a_day_and_a_robot_gets_nothing(make_stack, database
                       Auto_Submitted="auto-replied"))
     stack.wait("the robot's message recorded", lambda: len(
         [r for r in stack.letters() if r["state"] == "IGNORED"]) == 3)
+    # An empty letter, though addressed, is a first-timer who did not know what to write.
+    stack.send(letter("Петровой Марии Сергеевне", "", sender="Новичок <new@example.org>"))
+    first = stack.wait("the guide for an empty letter", lambda: stack.mail_to("new@example.org"))
+    assert "Кому сейчас особенно нужны письма" in first[0].message.get_body(("plain",)).get_content()
     time.sleep(3)  # the sweeper runs every second: give it the chance to misbehave
-    assert len(stack.mail_to(WRITER)) == 1
+    assert len(stack.mail_to(WRITER)) == 1 and len(stack.mail_to("new@example.org")) == 1
     assert stack.mail_to("robot@example.net") == []
     assert [r["kind"] for r in stack.query(
-        "SELECT kind FROM outbound_mail WHERE kind = 'guidance'")] == ["guidance"]
+        "SELECT kind FROM outbound_mail WHERE kind = 'guidance'")] == ["guidance"] * 2
     assert stack.sim_letters()[0]["recipient"]["last_name"] == "Петрова"
     assert len(stack.sim_letters()) == 1
