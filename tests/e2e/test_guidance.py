@@ -61,3 +61,24 @@ def test_help_gets_one_guide_a_day_and_a_robot_gets_nothing(make_stack, database
         "SELECT kind FROM outbound_mail WHERE kind = 'guidance'")] == ["guidance"] * 2
     assert stack.sim_letters()[0]["recipient"]["last_name"] == "Петрова"
     assert len(stack.sim_letters()) == 1
+
+
+def test_the_weekly_digest_task_mails_only_opted_in_organizers(make_stack, tmp_path):
+    from celery import Celery
+    stack = make_stack(f"sqlite:///{tmp_path / 'gateway.db'}").start(processes=("worker",))
+    stack.gateway("user", "add", "olga", "--role", "viewer")
+    stack.gateway("user", "digest", "olga", "--email", "olga@org.example", "--on")
+    stack.gateway("user", "add", "boris", "--role", "admin")
+    stack.gateway("user", "digest", "boris", "--email", "boris@org.example", "--off")
+    stored = stack.query("SELECT email_sealed FROM users WHERE username = 'olga'")[0]
+    assert "olga" not in stored["email_sealed"]  # sealed at rest
+    # What beat sends on Monday morning, by name, as beat does.
+    Celery(broker=stack.redis_url).send_task("workers.tasks.send_digests", queue="letters")
+    digest = stack.wait("the digest", lambda: stack.mail_to("olga@org.example"))[0].message
+    assert digest["Subject"].startswith("Сводка за неделю / Weekly digest")
+    body = digest.get_body(("plain",)).get_content()
+    assert body.index("Отправлено: 0 писем.") < body.index("Sent: 0 letters.")
+    assert "Не получали писем 30 дней: 6 человек." in body  # the demo directory, no letters yet
+    time.sleep(2)
+    assert stack.mail_to("boris@org.example") == []
+    assert len(stack.sink.messages) == 1
