@@ -77,9 +77,17 @@ def rank_picks(candidates: list[Candidate], birthdays: dict[int, date],
 
 
 def _interests(prisoner: Prisoner) -> str:
-    # The directory may not record interests yet (issue #15 item 1): show what exists.
+    # The directory may not record interests yet (issue #15 item 1): show what exists,
+    # free text or a list of tags.
     value = getattr(prisoner, "interests", None)
+    if isinstance(value, list | tuple | set):
+        value = ", ".join(str(v) for v in value if v)
     return " ".join(str(value).split())[:200] if value else ""
+
+
+def _wants_letters(prisoner: Prisoner) -> bool:
+    # Likewise: someone who asked for no letters now is never suggested, once recorded.
+    return getattr(prisoner, "wants_letters", True) is not False
 
 
 def who_needs_letters(session: Session, today: date, limit: int = 5) -> list[Pick]:
@@ -92,7 +100,7 @@ def who_needs_letters(session: Session, today: date, limit: int = 5) -> list[Pic
         Prisoner.can_receive.is_(True), Prisoner.status == "in_custody")).all()
     candidates = [Candidate(p.id, p.last_name, p.first_name, p.middle_name, p.code,
                             p.facility_name, counts.get(p.id, 0), _interests(p))
-                  for p in prisoners]
+                  for p in prisoners if _wants_letters(p)]
     birthdays = {b.prisoner_id: b.on for b in upcoming_birthdays(session, today, BIRTHDAY_DAYS)}
     campaigns: dict[int, str] = {}
     for source in CAMPAIGN_SOURCES:

@@ -110,3 +110,12 @@ def test_the_guide_lists_prisoners_and_never_a_writer(sessions):
     assert "Орлову Ивану" in everything and "Иванову Ивану" not in everything
     for secret in ("Анастасия", "Борис", "Секретная тема", "Свободный", "h0", "hb"):
         assert secret not in everything
+
+
+def test_interests_and_wishes_are_shown_once_the_directory_has_them():
+    from gateway.guidance.picks import _interests, _wants_letters
+    p = Prisoner(last_name="Иванов", first_name="Иван")
+    assert _interests(p) == "" and _wants_letters(p)  # today's directory: nothing to show
+    p.interests = ["шахматы", "история\nРоссии"]
+    p.wants_letters = False
+    assert _interests(p) == "шахматы, история России" and not _wants_letters(p)
