@@ -151,6 +151,17 @@ def release_budget_hold(session: Session, letter: Letter, route) -> bool:
                    note="the monthly budget allows it now")
 
 
+def send_guidance(session: Session, settings, letter: Letter, parsed, guide) -> list[int]:
+    """The writer asked how to write (or sent nothing): the guide, at most once a day (the
+    notice's per-writer daily key), and the message ends IGNORED with a visible reason."""
+    queued = queue_notice(session, settings, letter, N.GUIDANCE, parsed=parsed, guide=guide)
+    move(session, letter, S.IGNORED, code=R.GUIDANCE_ASKED,
+         note="guidance sent: the writer asked how to write, not a letter" if queued else
+         "guidance asked for, not a letter; no guide sent (one a day, or the writer asked "
+         "for no mail)")
+    return queued
+
+
 # -- a person's decisions -------------------------------------------------------------------
 
 def approve(session: Session, letter: Letter, route, actor: str, note: str = "") -> bool:

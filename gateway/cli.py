@@ -226,6 +226,31 @@ def user_add(username: str, role: str = typer.Option("admin", help="admin, moder
     console.print(f"user [bold]{username}[/] ({role}) created; password: [bold]{password}[/]")
 
 
+@user_app.command("digest")
+def user_digest(username: str,
+                email: str = typer.Option(None, help="Where the weekly digest goes."),
+                on: bool = typer.Option(True, "--on/--off", help="Get the weekly digest.")) -> None:
+    """Set an organizer's address and turn the weekly digest on or off."""
+    from sqlalchemy import select
+
+    from gateway.digest.subscription import masked_email, set_digest
+    from gateway.models import User
+    secret = get_settings().secret_key.get_secret_value()
+    with _sessions()() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            console.print(f"[red]no user named {username}[/]")
+            raise typer.Exit(1)
+        try:
+            set_digest(user, secret, email=email, opt_in=on)
+        except ValueError as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from exc
+        session.commit()
+        shown = masked_email(user, secret)
+    console.print(f"weekly digest for [bold]{username}[/]: {'on' if on else 'off'} ({shown})")
+
+
 @user_app.command("password")
 def user_password(username: str,
                   password: str = typer.Option(None, help="Default: generate and print one.")) -> None:

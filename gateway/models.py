@@ -300,6 +300,9 @@ class User(Base):
     # code was accepted for, so a code seen over a shoulder cannot be used twice.
     totp_sealed: Mapped[str | None] = mapped_column(Text)
     totp_last_step: Mapped[int | None]
+    # Where the weekly digest goes, sealed like a writer's address; NULL = none given.
+    email_sealed: Mapped[str | None] = mapped_column(Text)
+    digest_opt_in: Mapped[bool] = mapped_column(default=False)
 
 
 class WebSession(Base):
@@ -395,3 +398,15 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(20))  # opted_out | bounced
     note: Mapped[str | None] = mapped_column(MaskedText)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GuidanceText(Base):
+    """The organizers' edit of the guide for writers, one row per language (Markdown).
+    No row: the default shipped in templates/guidance/ is used."""
+
+    __tablename__ = "guidance_texts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    language: Mapped[str] = mapped_column(String(2), unique=True)  # ru | en
+    markdown: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

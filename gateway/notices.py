@@ -43,11 +43,12 @@ SUBJECTS = {
     "split": "Письмо разделено на части / Your letter was split into parts",
     "undelivered": "Письмо не дошло / Your letter did not arrive",
     "reply": "Ответ на ваше письмо / A reply to your letter",
+    "guidance": "Как написать письмо / How to write a letter",
 }
 # Notices an incoming message can provoke: one of a kind per writer per day.
 # (Not "ambiguous_recipient": each waiting letter has its own question, which its answer names.)
 PER_WRITER_PER_DAY = {"unknown_recipient", "returned", "held",
-                      "received", "confirm"}
+                      "received", "confirm", "guidance"}
 # A forwarded reply is the prisoner's letter, not a notice: outside the daily cap.
 NOT_CAPPED = {"reply"}
 # Kinds that make a waiting "received" notice for the same letter pointless.

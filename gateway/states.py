@@ -132,6 +132,7 @@ class Reason(StrEnum):
     BUDGET_RELEASED = "budget_released"  # a budget hold goes on by itself
     SPLIT = "split"  # a long letter went as several numbered letters
     WRITER_CONFIRMED_BY_ORGANIZER = "writer_confirmed_by_organizer"
+    GUIDANCE_ASKED = "guidance_asked"  # "помощь", "help" or an empty letter: the guide
     UNPROVEN_OWN_DOMAIN = "unproven_own_domain"  # our own domain, authentication not proven
 
 
@@ -191,3 +192,4 @@ class NoticeKind(StrEnum):
     REFUSED = "refused"  # the service refused the submission (e.g. 422): what to change
     SPLIT = "split"  # a long letter went as several numbered letters
     REPLY = "reply"
+    GUIDANCE = "guidance"  # how to write, and who needs letters now (the writer asked)

@@ -10,6 +10,7 @@ that failed after progress asking again in 5 s, may be lost harmlessly: beat pol
 from __future__ import annotations
 
 from celery import Celery, signals
+from celery.schedules import crontab
 
 from gateway.config import get_settings
 from gateway.logging_setup import configure
@@ -41,6 +42,9 @@ app.conf.update(
         "poll-statuses": {"task": "workers.tasks.poll_statuses", "schedule": settings.status_poll_s},
         "sync-catalogues": {"task": "workers.tasks.sync_catalogues", "schedule": 6 * 3600.0},
         "purge": {"task": "workers.tasks.purge", "schedule": 24 * 3600.0},  # retention
+        # Monday morning in Moscow (06:00 UTC): the organizers' week starts with it.
+        "weekly-digest": {"task": "workers.tasks.send_digests",
+                          "schedule": crontab(day_of_week="mon", hour=6, minute=0)},
     },
     timezone="UTC",
 )

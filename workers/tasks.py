@@ -278,6 +278,16 @@ def purge() -> dict:
     return {"letters": done.letters, "writer_addresses": done.writer_addresses}
 
 
+@app.task(name="workers.tasks.send_digests")
+def send_digests() -> int:
+    from gateway.digest.mail import queue_digests
+    with _sessions()() as session:
+        ids = queue_digests(session, _settings())
+        session.commit()
+    publish_mail(ids)
+    return len(ids)
+
+
 @app.task(name="workers.tasks.sweep")
 def sweep() -> dict:
     from gateway.heartbeat import beat

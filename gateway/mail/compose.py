@@ -13,9 +13,10 @@ from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime, make_msgid
+from functools import lru_cache
 
 from gateway.models import utcnow
-from gateway.templating import render_text
+from gateway.templating import TEMPLATES_DIR, render_text
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,11 @@ def _verify(msg: EmailMessage, data: bytes) -> None:
         raise ValueError(f"composed mail would carry headers we did not write: {written}")
 
 
+@lru_cache
+def _has_html(kind: str) -> bool:
+    return (TEMPLATES_DIR / "email" / f"{kind}.html.j2").is_file()
+
+
 @dataclass(frozen=True)
 class Composed:
     data: bytes  # the RFC 5322 bytes, verified: what the outbox stores
@@ -122,6 +128,9 @@ def _build(kind: str, *, to: str | None, from_addr: str, from_name: str, subject
     msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg.set_content(render_text(f"email/{kind}.txt.j2", **context), cte="quoted-printable")
+    if _has_html(kind):  # a kind with an HTML template also gets an HTML alternative
+        msg.add_alternative(render_text(f"email/{kind}.html.j2", **context), subtype="html",
+                            cte="quoted-printable")
     for page in pages:
         maintype, _, subtype = page.content_type.partition("/")
         msg.add_attachment(page.data, maintype=maintype, subtype=subtype or "octet-stream",

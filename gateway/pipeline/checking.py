@@ -23,6 +23,8 @@ from sqlalchemy.orm.attributes import flag_modified
 from gateway import actions, faults
 from gateway.crypto import keyring
 from gateway.formatting import render_letter, writer_first_name
+from gateway.guidance.answer import answer_guidance_request
+from gateway.guidance.requests import asks_for_guidance
 from gateway.intake import writers
 from gateway.intake.addressing import Candidate, read_choice, resolve_recipient
 from gateway.mail.authentication import Authentication, authenticate
@@ -126,6 +128,10 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
                     actions.ignore(session, letter, "the writer's answer naming the prisoner "
                                    f"of letter {waiting.id}, not a letter", R.CHOICE_MADE)
                     continue
+        if not (commands.start or commands.pseudonym) and asks_for_guidance(
+                parsed.subject, commands.text, len(parsed.attachments)):
+            result.mail += answer_guidance_request(session, settings, letter, parsed)
+            continue
         resolution = resolve_recipient(
             parsed.subject, commands.text, parsed.recipients, batch.candidates(),
             answered_prisoner=_prisoner_of(session, answered), notes=parsed.forward_notes)

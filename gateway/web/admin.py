@@ -5,11 +5,12 @@ from __future__ import annotations
 import flask
 from sqlalchemy import func, select
 
+from gateway.digest.subscription import masked_email
 from gateway.models import AuditEntry, User, WebSession
 from gateway.web import sessions
 from gateway.web.accounts import Role, create_user, set_password
 from gateway.web.auth import requires
-from gateway.web.context import audit, current_user, db
+from gateway.web.context import audit, current_user, db, settings
 
 bp = flask.Blueprint("admin", __name__)
 
@@ -37,8 +38,10 @@ def users():
     open_sessions = dict(session.execute(
         select(WebSession.user_id, func.count()).where(~WebSession.pending_second_factor)
         .group_by(WebSession.user_id)).all())
+    secret = settings().secret_key.get_secret_value()
+    digest_emails = {p.id: masked_email(p, secret) for p in people}  # masked, never whole
     return flask.render_template("dashboard/users.html", people=people, roles=list(Role),
-                                 open_sessions=open_sessions)
+                                 open_sessions=open_sessions, digest_emails=digest_emails)
 
 
 @bp.route("/users/<int:user_id>", methods=["POST"])

@@ -23,6 +23,7 @@ from gateway.web import (
     auth,
     desk,
     failures,
+    guidance,
     letters,
     metrics,
     moderation,
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     register_filters(app)
 
     for module in (auth, overview, letters, moderation, failures, desk, replies, prisoners,
-                   admin, metrics, twofactor):
+                   admin, metrics, twofactor, guidance):
         app.register_blueprint(module.bp)
 
     @app.before_request

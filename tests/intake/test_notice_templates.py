@@ -16,11 +16,15 @@ import pytest
 from sqlalchemy import select
 
 from gateway.crypto import address_hash, seal
+from gateway.guidance.content import build_guide, default_markdown
+from gateway.guidance.picks import Candidate as GuidePick
+from gateway.guidance.picks import rank_picks
 from gateway.intake.addressing import Candidate
 from gateway.models import InboundMessage, Letter, OutboundMail, Prisoner
 from gateway.notices import SUBJECTS, queue_notice
 from gateway.providers.base import PermanentError
 from gateway.providers.refusals import explain
+from gateway.providers.profiles import load_profiles
 from gateway.states import LetterState as S
 from tests.intake.conftest import SECRET
 
@@ -51,8 +55,16 @@ CONTEXT = {
     "reply": {},
     "document_unreadable": {"reason_ru": "в PDF нет текста — это скан или картинка",
                             "reason_en": "the PDF holds no text (a scan or a picture)"},
+    # The shipped guide, with one suggested prisoner (the directory's real list is tested
+    # in tests/directory/test_guidance.py).
+    "guidance": {"guide": build_guide(
+        {"ru": default_markdown("ru"), "en": default_markdown("en")},
+        rank_picks([GuidePick(3, "Ковалёв", "Пётр", "Андреевич", "K103", "ИК-1", 0, "шахматы")],
+                   {}, {}, 5),
+        load_profiles()["http"], reply_ordered=True, gateway_address="letters@gw.example")},
 }
-WITH_PRISONER = set(CONTEXT) - {"unknown_recipient", "ambiguous_recipient", "document_unreadable"}
+WITH_PRISONER = set(CONTEXT) - {"unknown_recipient", "ambiguous_recipient", "document_unreadable",
+                                 "guidance"}
 
 
 def _letter(session, kind: str) -> Letter:
