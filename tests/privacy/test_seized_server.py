@@ -36,7 +36,7 @@ from gateway.crypto import is_sealed
 from gateway.db import session_factory
 from gateway.lifecycle import move
 from gateway.models import Letter, utcnow
-from gateway.providers.desk import record_desk_submission
+from gateway.human import desk
 from gateway.mail.bounces import verp_address
 from gateway.states import LetterState as S
 from tests.e2e.conftest import database_url, make_stack  # noqa: F401 - the fixtures
@@ -315,8 +315,8 @@ def test_a_seized_server_names_no_writer(make_stack, database_url, tmp_path):  #
     fedor = _letter_of(stack, FEDOR, "DESK")
     sessions = session_factory(stack.database_url)
     with sessions() as session:
-        record_desk_submission(session, fedor, "FP-2026-777001", None, "olga",
-                               Settings(**_settings_kwargs(stack)))
+        desk.record(session, Settings(**_settings_kwargs(stack)), fedor, "olga",
+                    "FP-2026-777001", None, lease=False)
         session.commit()
     # Post: Elena's letter printed in a batch and posted.
     _letter_of(stack, ELENA, "DESK")
