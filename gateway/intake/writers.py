@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from gateway.crypto import Keyring
 from gateway import actions
+from gateway.crypto import Keyring
 from gateway.models import Letter, Sender, Suppression, utcnow
 from gateway.states import LetterState, Reason
 

@@ -23,8 +23,8 @@ from gateway.intake.addressing import Candidate
 from gateway.models import InboundMessage, Letter, OutboundMail, Prisoner
 from gateway.notices import SUBJECTS, queue_notice
 from gateway.providers.base import PermanentError
-from gateway.providers.refusals import explain
 from gateway.providers.profiles import load_profiles
+from gateway.providers.refusals import explain
 from gateway.states import LetterState as S
 from tests.intake.conftest import SECRET
 

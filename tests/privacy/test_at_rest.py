@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text, update
 from gateway.config import Settings
 from gateway.crypto import Keyring, keyring
 from gateway.lifecycle import move
+from gateway.mail.bounces import record_bounce
 from gateway.migrate import upgrade
 from gateway.models import (
     AuditEntry,
@@ -30,7 +31,6 @@ from gateway.models import (
     User,
     utcnow,
 )
-from gateway.mail.bounces import record_bounce
 from gateway.retention import plan, purge
 from gateway.rotation import rotate
 from gateway.states import LetterState as S

@@ -34,10 +34,10 @@ from sqlalchemy import inspect, text
 from gateway.config import Settings
 from gateway.crypto import is_sealed
 from gateway.db import session_factory
-from gateway.lifecycle import move
-from gateway.models import Letter, utcnow
 from gateway.human import desk
+from gateway.lifecycle import move
 from gateway.mail.bounces import verp_address
+from gateway.models import Letter, utcnow
 from gateway.states import LetterState as S
 from tests.e2e.conftest import database_url, make_stack  # noqa: F401 - the fixtures
 from tests.e2e.stack import GATEWAY, REPLIES, Stack
