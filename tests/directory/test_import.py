@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import date
+from email import message_from_bytes, policy
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -176,3 +177,36 @@ def test_a_file_that_is_no_list_is_refused(db, tmp_path):
     assert "no column for the name" in _import(invoke, nameless, code=1)
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Prisoner)) == 0
+
+
+def test_a_transfer_holds_letters_not_yet_sent_and_tells_their_writers(db, tmp_path):
+    from gateway.crypto import keyring
+    from gateway.models import Letter, LetterEvent, OutboundMail
+    from gateway.states import LetterState as S
+
+    invoke, engine = db
+    _import(invoke, lists.write_rs_csv(tmp_path / "rs.csv"), "--apply")
+    keys = keyring(get_settings())
+    with Session(engine) as session:
+        ivanov = session.scalar(select(Prisoner).where(Prisoner.last_name == "Иванов"))
+        for n, state in enumerate((S.READY, S.SUBMITTED)):
+            session.add(Letter(public_id=f"L{n}", state=state, prisoner_id=ivanov.id,
+                               body="Здравствуйте!", sender_sealed=keys.seal("w@example.org"),
+                               sender_hash=keys.address_hash("w@example.org")))
+        session.commit()
+    rows = list(lists.RS_ROWS)
+    rows[0] = rows[0].replace("ФКУ СИЗО-1 УФСИН России по г. Москве, 107076", "СИЗО-2 "
+                              "УФСИН России по г. Москве, 127055")
+    out = _import(invoke, lists.write_rs_csv(tmp_path / "rs2.csv", rows), "--apply")
+    assert "moved 1" in out and "1 letter(s) held" in out
+    with Session(engine) as session:
+        ready, submitted = session.scalars(select(Letter).order_by(Letter.public_id)).all()
+        assert (ready.state, submitted.state) == (S.HELD, S.SUBMITTED)  # paid: left alone
+        event = session.scalar(select(LetterEvent).where(LetterEvent.letter_id == ready.id))
+        assert (event.from_state, event.to_state) == (S.READY, S.HELD)
+        assert "СИЗО-2" in event.note
+        notice = session.scalar(select(OutboundMail).where(OutboundMail.letter_id == ready.id))
+        assert notice.kind == "held"
+        mail = message_from_bytes(keys.unseal_bytes(notice.message), policy=policy.default)
+        text = mail.get_body(("plain",)).get_content()
+        assert "перевели в другое учреждение" in text and "recently moved" in text
