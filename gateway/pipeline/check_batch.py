@@ -20,8 +20,9 @@ from gateway.mail.bounded import parse_many_bounded, parse_message_bounded
 from gateway.mail.parse import ParsedLetter, UnparseableMessage
 from gateway.models import InboundMessage, Letter, OutboundMail, Prisoner, Sender, utcnow
 from gateway.notices import notice_answered
+from gateway.pipeline.statuses import recent_censorships
 from gateway.providers.catalogue import Catalogues, FacilityLimits
-from gateway.rules.base import RuleSettings
+from gateway.rules.base import PastCensorship, RuleSettings
 from gateway.states import LetterState as S
 
 
@@ -124,6 +125,7 @@ class CheckBatch:
         self._directory: tuple[list[Candidate], dict[int, Prisoner]] | None = None
         self._spent: Decimal | None = None
         self._catalogues = Catalogues(session)
+        self._censored: dict[str, tuple[PastCensorship, ...]] = {}
         # Live letter counts of the prisoners this batch holds locked for "anyone" choices.
         self._claimed: dict[int, int] = {}
 
@@ -237,6 +239,13 @@ class CheckBatch:
     def facility(self, prisoner: Prisoner) -> FacilityLimits:
         """What the prisoner's facility takes, from its provider's synced catalogue."""
         return self._catalogues.limits(prisoner.provider, prisoner.facility_id)
+
+    def censor_history(self, facility_id: str) -> tuple[PastCensorship, ...]:
+        """What this facility's censor stopped lately, newest first (once a facility)."""
+        if facility_id not in self._censored:
+            self._censored[facility_id] = recent_censorships(self.session, facility_id)
+        return self._censored[facility_id]
+
     def claim_anyone(self, pool: list[Candidate]) -> Candidate | None:
         """Choose the least-written prisoner of the pool for an "anyone" letter, fairly across
         this batch and concurrent workers: the pool's prisoner rows are locked (in id order,

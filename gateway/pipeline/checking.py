@@ -38,7 +38,7 @@ from gateway.providers.catalogue import FacilityLimits
 from gateway.providers.profiles import load_profiles
 from gateway.providers.registry import profile_name_for
 from gateway.rules import run_rules
-from gateway.rules.base import Decision, LetterDraft, RuleSettings
+from gateway.rules.base import Decision, LetterDraft, PastCensorship, RuleSettings
 from gateway.states import LetterState as S
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,8 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         render(letter, prisoner, settings)
         decision = weigh(session, letter, prisoner, parsed, batch.rule_settings, settings,
                          previous=batch.previous_texts(letter), spent=batch.month_spent(),
-                         facility=batch.facility(prisoner))
+                         facility=batch.facility(prisoner),
+                         censored=batch.censor_history(prisoner.facility_id))
         parts = _plan_split(letter, prisoner, decision, batch, settings)
         if parts:
             decision = splitting.as_split(decision, len(parts))
@@ -371,7 +372,8 @@ def _take_writer(letter: Letter, parsed: ParsedLetter, batch: CheckBatch) -> Non
 
 def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLetter,
           rule_settings: RuleSettings, settings, *, previous: tuple[str, ...],
-          spent: Decimal, facility: FacilityLimits = FacilityLimits()) -> Decision:  # noqa: B008
+          spent: Decimal, facility: FacilityLimits = FacilityLimits(),  # noqa: B008
+          censored: tuple[PastCensorship, ...] = ()) -> Decision:
     draft = LetterDraft(
         text=letter.body or "",
         photos=tuple((a.content_type, len(a.data)) for a in parsed.attachments),
@@ -382,6 +384,7 @@ def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLe
         rendered_text=letter.rendered, reply_ordered=settings.reply_ordered,
         # The facility's own limits, as its provider's catalogue was last synced.
         **facility.draft_fields(),
+        censor_history=censored, facility_name=prisoner.facility_name,
     )
     return run_rules(draft, rule_settings)
 

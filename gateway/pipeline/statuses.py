@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.lifecycle import move
-from gateway.models import CensorDecision, Letter, Prisoner, utcnow
+from gateway.models import CensorDecision, Letter, LetterAttachment, Prisoner, utcnow
 from gateway.notices import queue_notice
 from gateway.providers.base import PermanentError, Provider, ProviderError, TransientError
+from gateway.rules.base import PastCensorship
 from gateway.states import LetterState as S
 
 
@@ -50,11 +51,20 @@ def record_censored(session: Session, letter: Letter, reason: str | None, settin
     move(session, letter, S.CENSORED, note=f"censor: {reason or 'no reason given'}")
     letter.next_attempt_at = None
     prisoner = session.get(Prisoner, letter.prisoner_id) if letter.prisoner_id else None
+    # Here, not at the top: only a censorship needs the morphology and the lexicons.
+    from gateway.rules.censor_memory import features, tends_to_stop
+    facility_id = prisoner.facility_id if prisoner else None
+    history = list(recent_censorships(session, facility_id))  # before this one is added
+    photo_types = tuple(session.scalars(select(LetterAttachment.content_type).where(
+        LetterAttachment.letter_id == letter.id)))
     session.add(CensorDecision(
-        letter_id=letter.id, provider=provider or letter.provider,
-        facility_id=prisoner.facility_id if prisoner else None,
-        facility_name=prisoner.facility_name if prisoner else None, reason=reason))
-    return queue_notice(session, settings, letter, "censored", reason=reason or "")
+        letter_id=letter.id, provider=provider or letter.provider, facility_id=facility_id,
+        facility_name=prisoner.facility_name if prisoner else None, reason=reason,
+        features=(about := features(letter.body, photo_types))))
+    this = PastCensorship(letter.id, reason, tuple(about["topics"]), len(photo_types))
+    stops_ru, stops_en = tends_to_stop([this, *history])
+    return queue_notice(session, settings, letter, "censored", reason=reason or "",
+                        tends_to_stop_ru=stops_ru, tends_to_stop_en=stops_en)
 
 
 def poll_statuses(session_factory: Callable[[], Session], provider: Provider,
@@ -106,6 +116,29 @@ class CensorReason:
     reason: str | None
     letters: int
     last_at: datetime
+
+
+# How far back, and how many, of a facility's censorships a new letter is weighed against.
+CENSOR_MEMORY = timedelta(days=90)
+CENSOR_MEMORY_LETTERS = 30
+
+
+def recent_censorships(session: Session, facility_id: str | None) -> tuple[PastCensorship, ...]:
+    """The letters this facility's censor stopped lately, newest first, for the
+    censor_memory rule (the text only while retention keeps it)."""
+    if not facility_id:
+        return ()
+    rows = session.execute(
+        select(CensorDecision.letter_id, CensorDecision.reason, CensorDecision.features,
+               Letter.body)
+        .join(Letter, Letter.id == CensorDecision.letter_id)
+        .where(CensorDecision.facility_id == facility_id,
+               CensorDecision.at >= utcnow() - CENSOR_MEMORY)
+        .order_by(CensorDecision.at.desc(), CensorDecision.id.desc())
+        .limit(CENSOR_MEMORY_LETTERS))
+    return tuple(PastCensorship(letter_id, reason, tuple((features or {}).get("topics", ())),
+                                len((features or {}).get("photos", ())), body)
+                 for letter_id, reason, features, body in rows)
 
 
 def censor_reasons(session: Session, facility_id: str | None = None) -> list[CensorReason]:

@@ -99,6 +99,19 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class PastCensorship:
+    """A letter this facility's censor stopped: what the check batch passes to the
+    censor_memory rule. `topics` are the topic codes found in it ("war"), kept after its
+    text is forgotten; `text` is None once retention has purged it."""
+
+    letter_id: int
+    reason: str | None
+    topics: tuple[str, ...] = ()
+    photos: int = 0
+    text: str | None = None
+
+
+@dataclass(frozen=True)
 class LetterDraft:
     """Everything the checks need to know about one letter; no database behind it.
 
@@ -125,6 +138,9 @@ class LetterDraft:
     reply_ordered: bool = False
     facility_reachable: bool = True
     campaign_spent: Decimal | None = None
+    # What this facility's censor stopped recently, newest first (censor_memory).
+    censor_history: tuple[PastCensorship, ...] = ()
+    facility_name: str | None = None
 
     @property
     def billed_text(self) -> str:
