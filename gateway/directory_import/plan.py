@@ -127,8 +127,9 @@ def make_plan(table: Table, mapping: Mapping, catalogue: Catalogue,
             continue
         values = record.values
         year = values.get("birth_year")
-        who = (by_code.get(record.code) if record.code else None) \
-            or by_key.get(name_key(*_split(record.name), year))
+        # A code names the prisoner; only a list without codes is matched by name and year.
+        who = by_code.get(record.code) if record.code \
+            else by_key.get(name_key(*_split(record.name), year))
         if who is None and not record.code:
             namesakes = by_name.get(name_key(*_split(record.name), None), [])
             if len(namesakes) == 1 and (year is None or namesakes[0].birth_year is None):
