@@ -31,11 +31,18 @@ def prepare(session: Session, path: Path, *, mapping_path: Path | None = None,
     that cannot be read as a list at all."""
     table = read_table(path)
     mapping = load(mapping_path, table.header) if mapping_path else guess(table.header)
-    mapping.check(table.header)
     if on_rows:
         on_rows(len(table.rows))
+    return table, mapping, plan_table(session, table, mapping, provider=provider,
+                                      confirmed=confirmed, full_list=full_list,
+                                      progress=progress)
+
+
+def plan_table(session: Session, table: Table, mapping: Mapping, *, provider: str | None = None,
+               confirmed: dict[int, str] | None = None, full_list: bool = True,
+               progress: Callable[[int], None] | None = None) -> Plan:
+    mapping.check(table.header)
     provider = provider or mapping.provider or "http"
-    plan = make_plan(table, mapping, load_catalogue(session, provider), snapshot(session),
+    return make_plan(table, mapping, load_catalogue(session, provider), snapshot(session),
                      provider=provider, confirmed=confirmed, full_list=full_list,
                      progress=progress)
-    return table, mapping, plan

@@ -24,12 +24,17 @@ class Table:
 
 
 def read_table(path: Path) -> Table:
-    suffix = path.suffix.lower()
+    return read_bytes(path.name, path.read_bytes())
+
+
+def read_bytes(filename: str, data: bytes) -> Table:
+    """By the file's name: .xlsx, .json, anything else as CSV (an upload has no path)."""
+    suffix = Path(filename).suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        return _xlsx(path)
+        return _xlsx(data)
     if suffix == ".json":
-        return _json(path.read_bytes())
-    return _csv(path.read_bytes())
+        return _json(data)
+    return _csv(data)
 
 
 def decode(data: bytes) -> str:
@@ -80,10 +85,10 @@ def _cell(value) -> str:
     return str(value)
 
 
-def _xlsx(path: Path) -> Table:
+def _xlsx(data: bytes) -> Table:
     from openpyxl import load_workbook
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException…
         raise ListFileError(f"not a readable XLSX workbook ({type(exc).__name__})") from exc
     try:

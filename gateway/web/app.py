@@ -24,6 +24,7 @@ from gateway.web import (
     desk,
     failures,
     letters,
+    list_import,
     metrics,
     moderation,
     overview,
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     register_filters(app)
 
     for module in (auth, overview, letters, moderation, failures, desk, replies, prisoners,
-                   admin, metrics, twofactor):
+                   list_import, admin, metrics, twofactor):
         app.register_blueprint(module.bp)
 
     @app.teardown_appcontext
