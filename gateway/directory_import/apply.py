@@ -102,7 +102,8 @@ def apply_plan(session: Session, plan: Plan, settings, *, retire: frozenset[str]
 
 def _hold_in_flight(session: Session, prisoner: Prisoner, actor: str) -> list[Letter]:
     letters = list(session.scalars(select(Letter).where(
-        Letter.prisoner_id == prisoner.id, Letter.state.in_(IN_FLIGHT)).with_for_update()))
+        Letter.prisoner_id == prisoner.id, Letter.state.in_(IN_FLIGHT))
+        .with_for_update(of=Letter)))  # its prisoner comes joined: lock only the letters
     for letter in letters:
         move(session, letter, S.HELD, actor=actor,
              note=f"the prisoner moved to {prisoner.facility_name} "

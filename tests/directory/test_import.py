@@ -19,10 +19,23 @@ from tests.directory import lists
 pytestmark = pytest.mark.directory
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_db(request, tmp_path, monkeypatch):
+    """The directory on SQLite and on PostgreSQL (for what a transaction must guarantee)."""
+    url = f"sqlite:///{tmp_path / 'gw.db'}" if request.param == "sqlite" \
+        else request.getfixturevalue("pg_url")
+    yield from _database(url, monkeypatch)
+
+
 @pytest.fixture
 def db(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'gw.db'}"
+    yield from _database(f"sqlite:///{tmp_path / 'gw.db'}", monkeypatch)
+
+
+def _database(url, monkeypatch):
     monkeypatch.setenv("GATEWAY_DATABASE_URL", url)
+    # Outside SQLite the shipped placeholder secret is refused (rightly).
+    monkeypatch.setenv("GATEWAY_SECRET_KEY", "directory-test-secret-0123456789abcdef")
     get_settings.cache_clear()
     from gateway import cli
     monkeypatch.setattr(cli.console, "_width", 250)  # names whole in the tables
@@ -112,8 +125,8 @@ def test_a_confirmed_facility_is_imported(db, tmp_path):
     assert _directory(engine)["Сидоренко Олег Викторович"].facility_id == "16-ik-2"
 
 
-def test_reimport_shows_exactly_the_transfer_the_release_and_the_new_person(db, tmp_path):
-    invoke, engine = db
+def test_reimport_shows_exactly_the_transfer_the_release_and_the_new_person(any_db, tmp_path):
+    invoke, engine = any_db
     _import(invoke, lists.write_rs_csv(tmp_path / "rs.csv"), "--apply")
     before = _directory(engine)
     rows = list(lists.RS_ROWS)
@@ -150,9 +163,9 @@ def test_reimport_shows_exactly_the_transfer_the_release_and_the_new_person(db, 
     ("Орлова Вера Павловна;СИЗО-1 «Кресты»;ж;;на Луне", "Статус", "status"),
     ("Орлова Вера Павловна;СИЗО-1 «Кресты»;робот;;в заключении", "Пол", "gender"),
 ])
-def test_a_malformed_file_changes_nothing_and_names_the_row(db, tmp_path, bad_row, column,
+def test_a_malformed_file_changes_nothing_and_names_the_row(any_db, tmp_path, bad_row, column,
                                                             needle):
-    invoke, engine = db
+    invoke, engine = any_db
     _import(invoke, lists.write_rs_csv(tmp_path / "rs.csv"), "--apply")
     before = {n: (p.facility_id, p.status, p.updated_at) for n, p in _directory(engine).items()}
     rows = list(lists.RS_ROWS)
@@ -179,12 +192,12 @@ def test_a_file_that_is_no_list_is_refused(db, tmp_path):
         assert session.scalar(select(func.count()).select_from(Prisoner)) == 0
 
 
-def test_a_transfer_holds_letters_not_yet_sent_and_tells_their_writers(db, tmp_path):
+def test_a_transfer_holds_letters_not_yet_sent_and_tells_their_writers(any_db, tmp_path):
     from gateway.crypto import keyring
     from gateway.models import Letter, LetterEvent, OutboundMail
     from gateway.states import LetterState as S
 
-    invoke, engine = db
+    invoke, engine = any_db
     _import(invoke, lists.write_rs_csv(tmp_path / "rs.csv"), "--apply")
     keys = keyring(get_settings())
     with Session(engine) as session:
