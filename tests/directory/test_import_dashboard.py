@@ -105,3 +105,25 @@ def test_a_bad_row_blocks_the_import_and_a_viewer_cannot_import(as_user, session
     client.post(PAGE, data=form)
     assert _directory(sessions) == {}
     assert as_user("viewer").get(PAGE).status_code == 403
+
+
+def test_the_profile_is_edited_on_the_prisoner_form(as_user, sessions):  # noqa: F811
+    client = as_user("moderator")
+    fields = dict(code="SID9", last_name="Сидорова", first_name="Анна", middle_name="",
+                  birth_year="1995", region="Пермь", facility_name="ИК-28", facility_id="F28",
+                  provider="http", gender="f", interests="Любит Толстого, просит журналы о "
+                  "садоводстве", interest_tags="книги, сад", writer_note="Пишите о природе",
+                  wants_letters="1")
+    client.post("/prisoners/new", data={"csrf_token": csrf_token(client, "/prisoners/new"),
+                                        **fields})
+    with sessions() as session:
+        p = session.scalar(select(Prisoner).where(Prisoner.code == "SID9"))
+        assert (p.gender, p.interest_tags, p.writer_note, p.wants_letters) == (
+            "f", ["книги", "сад"], "Пишите о природе", True)
+    page = client.get(f"/prisoners/{p.id}/edit").get_data(as_text=True)
+    assert "книги, сад" in page and "Пишите о природе" in page
+    del fields["wants_letters"]  # the box unticked: a pause in letters
+    client.post(f"/prisoners/{p.id}/edit",
+                data={"csrf_token": csrf_token(client, "/prisoners/new"), **fields})
+    with sessions() as session:
+        assert session.get(Prisoner, p.id).wants_letters is False
