@@ -66,16 +66,17 @@ def prisoners_import(path: Path = typer.Argument(..., exists=True, readable=True
     from gateway.directory import import_rows, read_rows
     with _sessions()() as session:
         report = import_rows(session, read_rows(path))
-        if dry_run:
+        if dry_run or report.errors:  # a bad row: nothing half-imported
             session.rollback()
         else:
             session.commit()
-    verb = "would add" if dry_run else "added"
+    verb = "would add" if dry_run or report.errors else "added"
     console.print(f"{verb} {report.added}, updated {report.updated}, "
                   f"unchanged {report.unchanged}")
     for err in report.errors:
         console.print(f"[red]{err}[/]")
     if report.errors:
+        console.print("[red]nothing imported: fix the rows above and run it again[/]")
         raise typer.Exit(1)
 
 
