@@ -46,8 +46,13 @@ def _parse(word: str):
 
 def profile(text: str, settings: RuleSettings = RuleSettings()) -> Profile:  # noqa: B008
     """What a letter is about, in the terms letters are compared in."""
+    return _profile(text, lexicon_dirs(settings.lexicon_dirs))
+
+
+@lru_cache(maxsize=256)  # a facility's stopped letters are compared with every next letter
+def _profile(text: str, dirs) -> Profile:
     cleaned = clean(text)
-    topics = frozenset(find(cleaned, lexicon_dirs(settings.lexicon_dirs)))
+    topics = frozenset(find(cleaned, dirs))
     names: set[str] = set()
     nouns: set[str] = set()
     capitalized: set[str] = set()
