@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from weakref import WeakKeyDictionary
 
 from gateway.morph import analyzer
 from gateway.rules.base import Finding, LetterDraft, PastCensorship, Rule, RuleSettings
@@ -49,7 +50,19 @@ def profile(text: str, settings: RuleSettings = RuleSettings()) -> Profile:  # n
     return _profile(text, lexicon_dirs(settings.lexicon_dirs))
 
 
-@lru_cache(maxsize=256)  # a facility's stopped letters are compared with every next letter
+# A facility's stopped letters are compared with every next letter of the batch: each is
+# profiled once, and forgotten with the batch that holds it (no letter text outlives it).
+_PAST: WeakKeyDictionary[PastCensorship, dict] = WeakKeyDictionary()
+
+
+def _past_profile(past: PastCensorship, settings: RuleSettings) -> Profile:
+    dirs = lexicon_dirs(settings.lexicon_dirs)
+    known = _PAST.setdefault(past, {})
+    if dirs not in known:
+        known[dirs] = _profile(past.text or "", dirs)
+    return known[dirs]
+
+
 def _profile(text: str, dirs) -> Profile:
     cleaned = clean(text)
     topics = frozenset(find(cleaned, dirs))
@@ -94,7 +107,7 @@ class Likeness:
 def likeness(mine: Profile, has_photos: bool, past: PastCensorship,
              settings: RuleSettings) -> Likeness:
     empty: frozenset[str] = frozenset()
-    theirs = profile(past.text, settings) if past.text else Profile(empty, empty, empty)
+    theirs = _past_profile(past, settings) if past.text else Profile(empty, empty, empty)
     topics = mine.topics & (theirs.topics | frozenset(past.topics))
     shared = mine.nouns & theirs.nouns
     union = mine.nouns | theirs.nouns
