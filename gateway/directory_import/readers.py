@@ -62,14 +62,18 @@ def _csv(data: bytes) -> Table:
 
 
 def _table(rows: list[list[str]], label: str = "row") -> Table:
-    rows = [r for r in rows if any((c or "").strip() for c in r)]
-    if not rows:
+    """The header is the first row with two or more cells (a sheet often starts with a
+    title line); rows keep the numbers the spreadsheet shows, blank ones skipped."""
+    numbered = [(n, r) for n, r in enumerate(rows, start=1)
+                if any((c or "").strip() for c in r)]
+    start = next((i for i, (_, r) in enumerate(numbered)
+                  if sum(1 for c in r if (c or "").strip()) >= 2), None)
+    if start is None:
         raise ListFileError("the file has no header row")
-    header = tuple(" ".join(h.split()) for h in rows[0])
-    out = []
-    for n, cells in enumerate(rows[1:], start=2):
-        out.append((n, {h: (cells[i] if i < len(cells) else "").strip()
-                        for i, h in enumerate(header) if h}))
+    header = tuple(" ".join((h or "").split()) for h in numbered[start][1])
+    out = [(n, {h: (cells[i] if i < len(cells) else "").strip()
+                for i, h in enumerate(header) if h})
+           for n, cells in numbered[start + 1:]]
     return Table(header, tuple(out), label)
 
 

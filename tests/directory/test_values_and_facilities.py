@@ -116,3 +116,21 @@ def test_what_a_facility_tends_to_stop_needs_a_pattern():
     assert tends_to_stop(once) == ([], [])
     twice = once + [PastCensorship(2, "дело", ("case", "war"))]
     assert tends_to_stop(twice) == (["уголовное дело"], ["the criminal case"])
+
+
+def test_a_title_line_and_blank_rows_keep_the_sheet_row_numbers(tmp_path):
+    from openpyxl import Workbook
+
+    from gateway.directory_import.readers import read_table
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Список политзаключённых на 1 декабря"])
+    sheet.append([])
+    sheet.append(["ФИО", "Где находится"])
+    sheet.append(["Иванов Иван", "СИЗО-1 Москва"])
+    sheet.append([])
+    sheet.append(["Петрова Мария", "ИК-2 Казань"])
+    book.save(tmp_path / "l.xlsx")
+    table = read_table(tmp_path / "l.xlsx")
+    assert table.header == ("ФИО", "Где находится")
+    assert [(n, r["ФИО"]) for n, r in table.rows] == [(4, "Иванов Иван"), (6, "Петрова Мария")]
