@@ -87,8 +87,9 @@ def apply_plan(session: Session, plan: Plan, settings, *, retire: frozenset[str]
     if unknown:
         raise ValueError(f"not absent from the list, so not retired: {', '.join(sorted(unknown))}")
     for e in plan.absent:
-        if e.code in retire:
-            session.get(Prisoner, e.id).status = "retired"
+        if e.code in retire:  # as the dashboard's "retire": out of the directory's use
+            gone = session.get(Prisoner, e.id)
+            gone.status, gone.can_receive = "retired", False
     session.flush()
     notices: list[int] = []
     if held:

@@ -144,6 +144,8 @@ def make_plan(table: Table, mapping: Mapping, catalogue: Catalogue,
         facility = _facility(row_no, row, mapping, catalogue, confirmed, record, who, plan)
         if facility is not None:
             values["facility_id"], values["facility_name"] = facility.facility_id, facility.name
+            if who is not None and who.status == "moved":
+                values.setdefault("status", "in_custody")  # in transit before; placed now
             values.setdefault("region", facility.region)
             values["provider"] = facility.provider
         elif who is None:

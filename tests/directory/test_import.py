@@ -154,7 +154,26 @@ def test_reimport_shows_exactly_the_transfer_the_release_and_the_new_person(any_
 
     out = _import(invoke, second, "--retire", d["Орлова Вера Павловна"].code, "--apply")
     assert "retired 1" in out
-    assert _directory(engine)["Орлова Вера Павловна"].status == "retired"
+    orlova = _directory(engine)["Орлова Вера Павловна"]
+    assert (orlova.status, orlova.can_receive) == ("retired", False)
+
+
+def test_in_transit_then_placed(db, tmp_path):
+    """"Этап" keeps a known prisoner where they were, marked moved; the next list placing
+    them at a facility ends the transit."""
+    invoke, engine = db
+    _import(invoke, lists.write_rs_csv(tmp_path / "rs.csv"), "--apply")
+    rows = list(lists.RS_ROWS)
+    rows[1] = "Петрова Мария, 1992 г.р.;Этап;жен;книги;"
+    _import(invoke, lists.write_rs_csv(tmp_path / "rs2.csv", rows), "--apply")
+    petrova = _directory(engine)["Петрова Мария"]
+    assert (petrova.status, petrova.facility_id) == ("moved", "77-sizo-2")
+    rows[1] = "Петрова Мария, 1992 г.р.;ФКУ ИК-9 ГУФСИН России по Пермскому краю;жен;книги;"
+    out = _import(invoke, lists.write_rs_csv(tmp_path / "rs3.csv", rows), "--apply")
+    assert "moved 1" in out
+    petrova = _directory(engine)["Петрова Мария"]
+    assert (petrova.status, petrova.facility_id, petrova.moved_at) == (
+        "in_custody", "59-ik-9", date.today())
 
 
 @pytest.mark.parametrize("bad_row, column, needle", [
