@@ -379,6 +379,7 @@ def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLe
         photos=tuple((a.content_type, len(a.data)) for a in parsed.attachments),
         sender=parsed.sender,
         prisoner_status=prisoner.status, prisoner_can_receive=prisoner.can_receive,
+        prisoner_wants_letters=prisoner.wants_letters is not False,
         profile=profile_name_for(prisoner.provider), previous_texts=previous,
         month_spent=Decimal(spent),
         rendered_text=letter.rendered, reply_ordered=settings.reply_ordered,

@@ -127,6 +127,7 @@ class LetterDraft:
     sender: str | None = None
     prisoner_status: str = "in_custody"
     prisoner_can_receive: bool = True
+    prisoner_wants_letters: bool = True  # the groups' lists: "can write" / a pause asked for
     facility_max_pages: int | None = None
     facility_max_photos: int | None = None
     facility_accepts_photos: bool = True
