@@ -49,8 +49,10 @@ def directory(session: Session) -> tuple[list[Candidate], dict[int, Prisoner]]:
                   middle_name=p.middle_name, birth_year=p.birth_year,
                   facility_name=p.facility_name, code=p.code,
                   # "Anyone" letters go only to people known to be in custody: not to the
-                  # released, the moved or those whose status a person must first check.
-                  can_receive=p.can_receive and p.status == "in_custody",
+                  # released, the moved or those whose status a person must first check;
+                  # nor to those who asked for a pause in letters.
+                  can_receive=p.can_receive and p.status == "in_custody"
+                  and p.wants_letters is not False,
                   region=p.region or "",
                   letters_recent=counts.get(p.id, 0))
         for p in prisoners.values()

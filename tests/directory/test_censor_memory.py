@@ -95,14 +95,3 @@ def test_the_memory_fades_with_retention_to_topics_only(gw):  # noqa: F811
         assert past.text is None and "case" in past.topics
         assert session.scalar(select(Letter.id).where(Letter.id == letter_id))
 
-
-def test_a_letter_to_someone_who_asked_for_a_pause_waits_for_a_person(gw):  # noqa: F811
-    from gateway.models import Prisoner
-    gw.settings.confirm_senders = False
-    with gw.sessions() as session:
-        session.scalar(select(Prisoner).where(Prisoner.code == "K102")).wants_letters = False
-        session.commit()
-    [letter_id] = gw.send(mail("Петровой Марии", ORDINARY, sender="vera@example.org"))
-    letter = gw.letter(letter_id)
-    assert letter.state == S.HELD
-    assert [f["code"] for f in letter.findings if f["rule"] == "recipient"] == ["paused"]
