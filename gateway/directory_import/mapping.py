@@ -45,13 +45,24 @@ class Mapping:
     month_first: bool = False  # dates like 5/12/1985 are M/D/YYYY (OVD-Info's export)
     provider: str | None = None  # the provider the list's facilities are matched in
     defaults: dict[str, str] = field(default_factory=dict)
+    # Read when the field's column is empty: OVD-Info keeps "Колония (актуальная)" and
+    # "СИЗО (актуальное)" apart, and only one is filled.
+    also: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def cell(self, row: dict[str, str], name: str) -> str:
         column = self.columns.get(name)
-        return row.get(column, "") if column else self.defaults.get(name, "")
+        if not column:
+            return self.defaults.get(name, "")
+        value = row.get(column, "")
+        for other in self.also.get(name, ()):
+            if value:
+                break
+            value = row.get(other, "")
+        return value
 
     def check(self, header: tuple[str, ...]) -> None:
-        missing = [c for c in self.columns.values() if c not in header]
+        used = [*self.columns.values(), *(c for cs in self.also.values() for c in cs)]
+        missing = [c for c in used if c not in header]
         if missing:
             raise MappingError(f"the file has no column {', '.join(map(repr, missing))} "
                                f"(its columns: {', '.join(header)})")
@@ -74,13 +85,15 @@ def guess(header: tuple[str, ...]) -> Mapping:
             if (hit := folded.get(_fold(word))) and hit not in columns.values():
                 columns[name] = hit
                 break
-    # "СИЗО (актуальное)" / "Колония (актуальная)": the OVD-Info export's two places.
+    # "Колония (актуальная)" / "СИЗО (актуальное)": the OVD-Info export's two places, the
+    # colony first (a sentence comes after the remand prison).
+    also: dict[str, tuple[str, ...]] = {}
     if "facility" not in columns:
-        for h in header:
-            if _fold(h).startswith(("сизо", "колония")):
-                columns["facility"] = h
-                break
-    return Mapping(columns)
+        places = sorted((h for h in header if _fold(h).startswith(("колония", "сизо"))),
+                        key=lambda h: not _fold(h).startswith("колония"))
+        if places:
+            columns["facility"], also["facility"] = places[0], tuple(places[1:])
+    return Mapping(columns, also=also)
 
 
 def load(path: Path, header: tuple[str, ...] | None = None) -> Mapping:
@@ -91,13 +104,20 @@ def load(path: Path, header: tuple[str, ...] | None = None) -> Mapping:
         [columns]
         full_name = "ФИО"
         birth_date = "Дата рождения"
-        facility = "Адрес для писем"
+        facility = ["Колония (актуальная)", "СИЗО (актуальное)"]  # first non-empty
     Fields the file leaves out are guessed from the header when one is given."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise MappingError(f"mapping file {path}: {exc}") from exc
-    columns = dict(data.get("columns", {}))
+    columns: dict = dict(data.get("columns", {}))
+    also: dict[str, tuple[str, ...]] = {}
+    for name, value in list(columns.items()):
+        if isinstance(value, list):  # the first non-empty of several columns
+            if not value or not all(isinstance(v, str) for v in value):
+                raise MappingError(f"mapping file {path}: {name} must name one column or "
+                                   "a list of columns")
+            columns[name], also[name] = value[0], tuple(value[1:])
     unknown = set(columns) - set(FIELDS)
     if unknown:
         raise MappingError(f"mapping file {path}: unknown field(s) {', '.join(sorted(unknown))};"
@@ -108,4 +128,5 @@ def load(path: Path, header: tuple[str, ...] | None = None) -> Mapping:
         if name not in columns and column not in used:
             columns[name] = column
     return Mapping(columns, month_first=bool(data.get("month_first", False)),
-                   provider=data.get("provider"), defaults=dict(data.get("defaults", {})))
+                   provider=data.get("provider"), defaults=dict(data.get("defaults", {})),
+                   also=also)

@@ -134,3 +134,23 @@ def test_a_title_line_and_blank_rows_keep_the_sheet_row_numbers(tmp_path):
     table = read_table(tmp_path / "l.xlsx")
     assert table.header == ("ФИО", "Где находится")
     assert [(n, r["ФИО"]) for n, r in table.rows] == [(4, "Иванов Иван"), (6, "Петрова Мария")]
+
+
+def test_ovd_infos_two_place_columns_give_the_current_one(tmp_path):
+    """МЛС_Свобот: «Колония (актуальная)» when sentenced, «СИЗО (актуальное)» before."""
+    from gateway.directory_import.mapping import guess
+    header = ("ФИО", "Статьи", "СИЗО (актуальное)", "Колония (актуальная)", "Дата рождения")
+    rows = [{"СИЗО (актуальное)": "СИЗО-1 Москва", "Колония (актуальная)": "ИК-2 Казань"},
+            {"СИЗО (актуальное)": "СИЗО-2 Москва", "Колония (актуальная)": ""}]
+    for mapping in (guess(header), _mapping_file(tmp_path, header)):
+        assert [mapping.cell(r, "facility") for r in rows] == ["ИК-2 Казань", "СИЗО-2 Москва"]
+
+def _mapping_file(tmp_path, header):
+    from gateway.directory_import.mapping import load
+    path = tmp_path / "m.toml"
+    path.write_text('month_first = true\n[columns]\nfull_name = "ФИО"\n'
+                    'facility = ["Колония (актуальная)", "СИЗО (актуальное)"]\n',
+                    encoding="utf-8")
+    mapping = load(path, header)
+    mapping.check(header)
+    return mapping
