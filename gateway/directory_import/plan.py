@@ -114,6 +114,7 @@ def make_plan(table: Table, mapping: Mapping, catalogue: Catalogue,
     for e in existing:
         by_name.setdefault(name_key(*_split(e.name), None), []).append(e)
     seen: dict[int, int] = {}  # prisoner id -> the row that named them
+    new_rows: dict[str, int] = {}  # a new person's code or name key -> their row
     for n, (row_no, row) in enumerate(table.rows, start=1):
         if progress and n % 100 == 0:
             progress(100)
@@ -151,6 +152,13 @@ def make_plan(table: Table, mapping: Mapping, catalogue: Catalogue,
         elif who is None:
             continue  # a new person waits in the confirm list until their facility is known
         if who is None:
+            key = record.code or name_key(*_split(record.name), year)
+            if key in new_rows:  # one new person written twice
+                plan.errors.append(RowError(row_no, mapping.columns.get("full_name", "name"),
+                                            f"{record.name} is also {table.row_label} "
+                                            f"{new_rows[key]}", table.row_label))
+                continue
+            new_rows[key] = row_no
             plan.new.append(record)
             continue
         changes = {k: v for k, v in values.items() if who.values.get(k) != v}

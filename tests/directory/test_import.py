@@ -242,3 +242,11 @@ def test_a_transfer_holds_letters_not_yet_sent_and_tells_their_writers(any_db, t
         mail = message_from_bytes(keys.unseal_bytes(notice.message), policy=policy.default)
         text = mail.get_body(("plain",)).get_content()
         assert "перевели в другое учреждение" in text and "recently moved" in text
+
+
+def test_one_person_written_twice_is_named_not_added_twice(db, tmp_path):
+    invoke, engine = db
+    rows = [*lists.RS_ROWS, lists.RS_ROWS[0].replace("шахматы, история", "шахматы")]
+    out = _import(invoke, lists.write_rs_csv(tmp_path / "twice.csv", rows), "--apply", code=1)
+    assert "row 8, column 'ФИО': Иванов Иван Иванович is also row 2" in out
+    assert _directory(engine) == {}
