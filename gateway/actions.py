@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from gateway.lifecycle import annotate, claim, claim_many, move
-from gateway.models import CensorDecision, Letter, LetterEvent, Prisoner, utcnow
+from gateway.models import CensorDecision, Letter, LetterAttachment, LetterEvent, Prisoner, utcnow
 from gateway.notices import queue_notice, queue_notices
 from gateway.states import LetterState as S
 from gateway.states import NoticeKind as N
@@ -341,11 +342,23 @@ def record_censored(session: Session, settings, letter: Letter, reason: str | No
          code=R.CENSORED)
     letter.next_attempt_at = None
     prisoner = session.get(Prisoner, letter.prisoner_id) if letter.prisoner_id else None
+    # Here, not at the top: only a censorship needs the morphology and the lexicons.
+    from gateway.pipeline.statuses import recent_censorships
+    from gateway.rules.base import PastCensorship
+    from gateway.rules.censor_memory import features, tends_to_stop
+
+    facility_id = prisoner.facility_id if prisoner else None
+    history = list(recent_censorships(session, facility_id))  # before this one is added
+    photo_types = tuple(session.scalars(select(LetterAttachment.content_type).where(
+        LetterAttachment.letter_id == letter.id)))
     session.add(CensorDecision(
         letter_id=letter.id, provider=letter.service or letter.provider,
-        facility_id=prisoner.facility_id if prisoner else None,
-        facility_name=prisoner.facility_name if prisoner else None, reason=reason))
-    return queue_notice(session, settings, letter, N.CENSORED, reason=reason or "")
+        facility_id=facility_id, facility_name=prisoner.facility_name if prisoner else None,
+        reason=reason, features=(about := features(letter.body, photo_types))))
+    this = PastCensorship(letter.id, reason, tuple(about["topics"]), len(photo_types))
+    stops_ru, stops_en = tends_to_stop([this, *history])
+    return queue_notice(session, settings, letter, N.CENSORED, reason=reason or "",
+                        tends_to_stop_ru=stops_ru, tends_to_stop_en=stops_en)
 
 
 def record_undelivered(session: Session, settings, letter: Letter, reason: str, *, code: R,

@@ -66,17 +66,114 @@ def prisoners_import(path: Path = typer.Argument(..., exists=True, readable=True
     from gateway.directory import import_rows, read_rows
     with _sessions()() as session:
         report = import_rows(session, read_rows(path))
-        if dry_run:
+        if dry_run or report.errors:  # a bad row: nothing half-imported
             session.rollback()
         else:
             session.commit()
-    verb = "would add" if dry_run else "added"
+    verb = "would add" if dry_run or report.errors else "added"
     console.print(f"{verb} {report.added}, updated {report.updated}, "
                   f"unchanged {report.unchanged}")
     for err in report.errors:
         console.print(f"[red]{err}[/]")
     if report.errors:
+        console.print("[red]nothing imported: fix the rows above and run it again[/]")
         raise typer.Exit(1)
+
+
+@prisoners_app.command("import-list")
+def prisoners_import_list(
+        path: Path = typer.Argument(..., exists=True, readable=True,
+                                    help="A group's list: CSV (any delimiter, UTF-8 or "
+                                         "cp1251), XLSX or JSON."),
+        mapping: Path | None = typer.Option(None, exists=True, readable=True,
+                                            help="TOML file naming the columns; without "
+                                                 "it they are guessed from the headers."),
+        provider: str | None = typer.Option(None, help="Whose catalogue the facilities "
+                                                       "are matched in (default http)."),
+        confirm: list[str] = typer.Option([], help="ROW=FACILITY_ID: a person's choice for "
+                                                   "an uncertain facility (repeatable)."),
+        retire: list[str] = typer.Option([], help="CODE of a prisoner absent from the list "
+                                                  "an organizer confirms is gone "
+                                                  "(repeatable)."),
+        partial: bool = typer.Option(False, help="The file is not the whole list: nobody "
+                                                 "is reported absent."),
+        apply: bool = typer.Option(False, help="Write the changes; without it, only show "
+                                               "them.")) -> None:
+    """Import a published prisoner list: shows the new prisoners, transfers, the people
+    absent from the list and every uncertain facility, and with --apply writes them in one
+    transaction (a single bad cell: nothing is written)."""
+    from rich.progress import Progress
+
+    from gateway.directory_import import prepare
+    from gateway.directory_import.apply import apply_plan
+    from gateway.directory_import.mapping import MappingError
+    from gateway.directory_import.readers import ListFileError
+    chosen: dict[int, str] = {}
+    for item in confirm:
+        row, _, facility_id = item.partition("=")
+        if not row.strip().isdigit() or not facility_id.strip():
+            raise typer.BadParameter(f"{item!r}: write ROW=FACILITY_ID", param_hint="--confirm")
+        chosen[int(row)] = facility_id.strip()
+    with _sessions()() as session, Progress(console=console, transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+        try:
+            _, _, plan = prepare(
+                session, path, mapping_path=mapping, provider=provider, confirmed=chosen,
+                full_list=not partial,
+                on_rows=lambda n: bar.update(task, total=n, description="matching"),
+                progress=lambda n: bar.advance(task, n))
+        except (ListFileError, MappingError) as exc:
+            console.print(f"[red]{path.name}: {exc}[/]")
+            raise typer.Exit(1) from None
+        bar.stop()
+        _show_plan(plan)
+        if plan.errors:
+            console.print(f"[red]nothing imported: {len(plan.errors)} bad row(s)[/]")
+            raise typer.Exit(1)
+        if not apply:
+            console.print("nothing written yet: run again with --apply")
+            return
+        try:
+            report = apply_plan(session, plan, get_settings(), retire=frozenset(retire))
+        except ValueError as exc:
+            session.rollback()
+            console.print(f"[red]nothing imported: {exc}[/]")
+            raise typer.Exit(1) from None
+        session.commit()
+    console.print(f"[green]added {report.added}, updated {report.updated}, moved "
+                  f"{report.moved}, retired {report.retired}; {report.held_letters} "
+                  f"letter(s) held for the new address[/]")
+
+
+def _show_plan(plan) -> None:
+    console.print(f"{plan.rows} rows: {len(plan.new)} new, {len(plan.updated)} changed "
+                  f"({len(plan.transfers)} moved), {plan.unchanged} unchanged, "
+                  f"{len(plan.to_confirm)} to confirm, {len(plan.absent)} absent")
+    for err in plan.errors:
+        console.print(f"[red]{err}[/]")
+    if plan.new:
+        table = Table("row", "new prisoner", "facility", title="New")
+        for r in plan.new:
+            table.add_row(str(r.row), r.name, r.values.get("facility_name", ""))
+        console.print(table)
+    if plan.transfers:
+        table = Table("code", "prisoner", "from", "to", title="Moved")
+        for t in plan.transfers:
+            table.add_row(t.code, t.name, t.from_facility, t.to_facility)
+        console.print(table)
+    if plan.to_confirm:
+        table = Table("row", "prisoner", "as written", "why", "suggestions (--confirm "
+                      "ROW=ID)", title="Facility to confirm")
+        for c in plan.to_confirm:
+            table.add_row(str(c.row), c.name, c.written, c.why,
+                          "\n".join(f"{s.facility_id}: {s.label}" for s in c.suggestions[:3]))
+        console.print(table)
+    if plan.absent:
+        table = Table("code", "prisoner", "facility", title="Absent from the list "
+                      "(released? --retire CODE once confirmed)")
+        for e in plan.absent:
+            table.add_row(e.code, e.name, e.facility_name)
+        console.print(table)
 
 
 @writers_app.command("confirm")

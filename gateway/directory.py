@@ -27,13 +27,15 @@ STATUSES = ("in_custody", "moved", "released", "house_arrest", "deceased", "unkn
 # Stems of the words public lists (OVD-Info, Memorial, support groups) use, ё read as е,
 # either gender: "освобожден", "освобождена", "вышла на свободу".
 _STATUS_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("released", ("освобожд", "на свобод", "вышел", "вышла", "отпущен", "released", "free")),
-    ("deceased", ("умер", "скончал", "погиб", "deceased", "died", "dead")),
+    ("deceased", ("умер", "скончал", "погиб", "смерть", "deceased", "died", "dead")),
+    # politzek.org: "лишен/а свободы" (in custody) and "не лишен/а свободы" (not).
+    ("released", ("освобожд", "на свобод", "вышел", "вышла", "отпущен", "не лишен",
+                  "released", "free")),
     ("house_arrest", ("домашн", "house arrest")),
     ("moved", ("этап", "переведен", "перевод", "moved", "transfer")),
-    ("in_custody", ("в заключении", "заключен", "под стражей", "сизо", "в колонии",
+    ("in_custody", ("в заключении", "заключен", "лишен", "под стражей", "сизо", "в колонии",
                     "отбывает", "арестован", "осужден", "custody")),
-    ("unknown", ("неизвест", "нет данных", "unknown")),
+    ("unknown", ("неизвест", "нет данных", "нет информац", "уточняется", "unknown")),
 )
 
 

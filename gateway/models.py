@@ -84,6 +84,15 @@ class Prisoner(Base):
     provider: Mapped[str] = mapped_column(String(50), default="http")
     status: Mapped[str] = mapped_column(String(30), default="in_custody")
     can_receive: Mapped[bool] = mapped_column(default=True)
+    # From the groups' lists: "f" or "m" (None when the list does not say); Russian
+    # letters and greetings agree with it.
+    gender: Mapped[str | None] = mapped_column(String(1))
+    # What they like and asked to read, as the list wrote it, and as short tags to match.
+    interests: Mapped[str | None] = mapped_column(Text)
+    interest_tags: Mapped[list | None] = mapped_column(JSON)
+    writer_note: Mapped[str | None] = mapped_column(Text)  # shown to writers, e.g. "пишите о книгах"
+    wants_letters: Mapped[bool] = mapped_column(default=True)
+    moved_at: Mapped[date | None]  # the last transfer between facilities
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -385,6 +394,10 @@ class CensorDecision(Base):
     facility_id: Mapped[str | None] = mapped_column(String(100), index=True)
     facility_name: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(MaskedText)
+    # What the stopped letter was about, kept when retention forgets its text: the rules'
+    # finding keys ("topics.war"), the kinds of photo, and its content-word lemmas. The
+    # censor_memory rule weighs new letters to the same facility against them.
+    features: Mapped[dict | None] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -54,6 +54,16 @@ def test_a_bad_directory_row_is_named_and_fails(run, tmp_path):
     assert "line 2: missing first_name" in out
 
 
+@pytest.mark.directory
+def test_a_bad_row_in_the_old_csv_imports_nothing(run, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(DEMO_CSV.read_text(encoding="utf-8") + "K9,Орлова,,,,,ИК-1,x-ik-1,http\n",
+                   encoding="utf-8")
+    out = run("prisoners", "import", str(bad), code=1)
+    assert "line 8: missing first_name" in out and "nothing imported" in out
+    assert "added 6, updated 0" in run("prisoners", "import", str(DEMO_CSV))
+
+
 def test_catalogue_sync_reports_the_directory_against_the_provider(run, tmp_path):
     csv = tmp_path / "p.csv"
     csv.write_text(DEMO_CSV.read_text(encoding="utf-8") +

@@ -20,8 +20,9 @@ from gateway.mail.bounded import parse_many_bounded, parse_message_bounded
 from gateway.mail.parse import ParsedLetter, UnparseableMessage
 from gateway.models import InboundMessage, Letter, OutboundMail, Prisoner, Sender, utcnow
 from gateway.notices import notice_answered
+from gateway.pipeline.statuses import recent_censorships
 from gateway.providers.catalogue import Catalogues, FacilityLimits
-from gateway.rules.base import RuleSettings
+from gateway.rules.base import PastCensorship, RuleSettings
 from gateway.states import LetterState as S
 
 
@@ -48,8 +49,10 @@ def directory(session: Session) -> tuple[list[Candidate], dict[int, Prisoner]]:
                   middle_name=p.middle_name, birth_year=p.birth_year,
                   facility_name=p.facility_name, code=p.code,
                   # "Anyone" letters go only to people known to be in custody: not to the
-                  # released, the moved or those whose status a person must first check.
-                  can_receive=p.can_receive and p.status == "in_custody",
+                  # released, the moved or those whose status a person must first check;
+                  # nor to those who asked for a pause in letters.
+                  can_receive=p.can_receive and p.status == "in_custody"
+                  and p.wants_letters is not False,
                   region=p.region or "",
                   letters_recent=counts.get(p.id, 0))
         for p in prisoners.values()
@@ -124,6 +127,7 @@ class CheckBatch:
         self._directory: tuple[list[Candidate], dict[int, Prisoner]] | None = None
         self._spent: Decimal | None = None
         self._catalogues = Catalogues(session)
+        self._censored: dict[str, tuple[PastCensorship, ...]] = {}
         # Live letter counts of the prisoners this batch holds locked for "anyone" choices.
         self._claimed: dict[int, int] = {}
 
@@ -238,6 +242,12 @@ class CheckBatch:
         """What the facility takes, from the synced catalogue of the adapter that reaches it
         (only adapters with an API sync one; the others' limits come from their profile)."""
         return self._catalogues.limits(adapter, facility_id)
+
+    def censor_history(self, facility_id: str) -> tuple[PastCensorship, ...]:
+        """What this facility's censor stopped lately, newest first (once a facility)."""
+        if facility_id not in self._censored:
+            self._censored[facility_id] = recent_censorships(self.session, facility_id)
+        return self._censored[facility_id]
 
     def claim_anyone(self, pool: list[Candidate]) -> Candidate | None:
         """Choose the least-written prisoner of the pool for an "anyone" letter, fairly across

@@ -38,7 +38,7 @@ from gateway.pricing import quote
 from gateway.providers.catalogue import FacilityLimits
 from gateway.providers.services import Route, UnknownService, route
 from gateway.rules import run_rules
-from gateway.rules.base import Decision, LetterDraft, RuleSettings
+from gateway.rules.base import Decision, LetterDraft, PastCensorship, RuleSettings
 from gateway.states import LetterState as S
 from gateway.states import NoticeKind as N
 from gateway.states import Reason as R
@@ -210,7 +210,8 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         facility = batch.facility(way.adapter, prisoner.facility_id)
         decision = weigh(session, letter, prisoner, parsed, batch.rule_settings, settings, way,
                          previous=batch.previous_texts(letter), spent=batch.month_spent(),
-                         facility=facility)
+                         facility=facility,
+                         censored=batch.censor_history(prisoner.facility_id))
         parts = _plan_split(letter, prisoner, decision, way, facility, settings)
         if parts:
             decision = splitting.as_split(decision, len(parts))
@@ -381,17 +382,20 @@ def _take_writer(letter: Letter, parsed: ParsedLetter, batch: CheckBatch) -> Non
 
 def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLetter,
           rule_settings: RuleSettings, settings, way: Route, *, previous: tuple[str, ...],
-          spent: Decimal, facility: FacilityLimits = FacilityLimits()) -> Decision:  # noqa: B008
+          spent: Decimal, facility: FacilityLimits = FacilityLimits(),  # noqa: B008
+          censored: tuple[PastCensorship, ...] = ()) -> Decision:
     draft = LetterDraft(
         text=letter.body or "",
         photos=tuple((a.content_type, len(a.data)) for a in parsed.attachments),
         sender=parsed.sender,
         prisoner_status=prisoner.status, prisoner_can_receive=prisoner.can_receive,
+        prisoner_wants_letters=prisoner.wants_letters is not False,
         profile=way.service, previous_texts=previous,
         month_spent=Decimal(spent),
         rendered_text=letter.rendered, reply_ordered=settings.reply_ordered,
         # The facility's own limits, as its provider's catalogue was last synced.
         **facility.draft_fields(),
+        censor_history=censored, facility_name=prisoner.facility_name,
     )
     return run_rules(draft, rule_settings)
 

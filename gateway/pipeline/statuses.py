@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from gateway import actions
 from gateway.models import CensorDecision, Letter, utcnow
 from gateway.providers.base import PermanentError, Provider, ProviderError, TransientError
+from gateway.rules.base import PastCensorship
 from gateway.states import LetterState as S
 
 
@@ -89,6 +90,29 @@ class CensorReason:
     reason: str | None
     letters: int
     last_at: datetime
+
+
+# How far back, and how many, of a facility's censorships a new letter is weighed against.
+CENSOR_MEMORY = timedelta(days=90)
+CENSOR_MEMORY_LETTERS = 30
+
+
+def recent_censorships(session: Session, facility_id: str | None) -> tuple[PastCensorship, ...]:
+    """The letters this facility's censor stopped lately, newest first, for the
+    censor_memory rule (the text only while retention keeps it)."""
+    if not facility_id:
+        return ()
+    rows = session.execute(
+        select(CensorDecision.letter_id, CensorDecision.reason, CensorDecision.features,
+               Letter.body)
+        .join(Letter, Letter.id == CensorDecision.letter_id)
+        .where(CensorDecision.facility_id == facility_id,
+               CensorDecision.at >= utcnow() - CENSOR_MEMORY)
+        .order_by(CensorDecision.at.desc(), CensorDecision.id.desc())
+        .limit(CENSOR_MEMORY_LETTERS))
+    return tuple(PastCensorship(letter_id, reason, tuple((features or {}).get("topics", ())),
+                                len((features or {}).get("photos", ())), body)
+                 for letter_id, reason, features, body in rows)
 
 
 def censor_reasons(session: Session, facility_id: str | None = None) -> list[CensorReason]:

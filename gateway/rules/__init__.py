@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from gateway.rules import (
     budget,
+    censor_memory,
     contacts,
     duplicate,
     empty,
@@ -42,6 +43,7 @@ RULES: dict[str, Rule] = {
         length.RULE,
         photos.RULE,
         duplicate.RULE,
+        censor_memory.RULE,
         budget.RULE,
     )
 }

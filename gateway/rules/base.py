@@ -99,6 +99,19 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class PastCensorship:
+    """A letter this facility's censor stopped: what the check batch passes to the
+    censor_memory rule. `topics` are the topic codes found in it ("war"), kept after its
+    text is forgotten; `text` is None once retention has purged it."""
+
+    letter_id: int
+    reason: str | None
+    topics: tuple[str, ...] = ()
+    photos: int = 0
+    text: str | None = None
+
+
+@dataclass(frozen=True)
 class LetterDraft:
     """Everything the checks need to know about one letter; no database behind it.
 
@@ -114,6 +127,7 @@ class LetterDraft:
     sender: str | None = None
     prisoner_status: str = "in_custody"
     prisoner_can_receive: bool = True
+    prisoner_wants_letters: bool = True  # the groups' lists: "can write" / a pause asked for
     facility_max_pages: int | None = None
     facility_max_photos: int | None = None
     facility_accepts_photos: bool = True
@@ -125,6 +139,9 @@ class LetterDraft:
     reply_ordered: bool = False
     facility_reachable: bool = True
     campaign_spent: Decimal | None = None
+    # What this facility's censor stopped recently, newest first (censor_memory).
+    censor_history: tuple[PastCensorship, ...] = ()
+    facility_name: str | None = None
 
     @property
     def billed_text(self) -> str:

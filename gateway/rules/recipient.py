@@ -65,6 +65,19 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
                 f"Prisoner status '{draft.prisoner_status}': verify before paying.",
             )
         )
+    if not draft.prisoner_wants_letters:
+        findings.append(
+            f(
+                "paused",
+                "hold",
+                "Адресат просил пока не присылать ему писем. Организатор посмотрит, можно ли "
+                "передать ваше письмо сейчас или лучше немного подождать.",
+                "The recipient asked for no letters for now. An organizer will see whether "
+                "yours can go now or should wait a little.",
+                "The directory says this prisoner wants no letters now (the list's 'can write' "
+                "column): send, wait or discard.",
+            )
+        )
     if not draft.facility_reachable or draft.profile not in load_profiles():
         findings.append(
             f(

@@ -25,6 +25,7 @@ from gateway.web import (
     failures,
     guidance,
     letters,
+    list_import,
     metrics,
     moderation,
     overview,
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     register_filters(app)
 
     for module in (auth, overview, letters, moderation, failures, desk, replies, prisoners,
-                   admin, metrics, twofactor, guidance):
+                   list_import, admin, metrics, twofactor, guidance):
         app.register_blueprint(module.bp)
 
     @app.before_request

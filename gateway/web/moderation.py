@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from gateway import actions
 from gateway.intake.writers import confirm_known
 from gateway.models import Letter, Sender
+from gateway.pipeline.statuses import censor_reasons
 from gateway.providers.services import UnknownService, route
 from gateway.states import LetterState as S
 from gateway.states import Reason as R
@@ -25,6 +26,7 @@ from gateway.web.letters import masked_address
 bp = flask.Blueprint("moderation", __name__)
 
 PAGE = 20
+HISTORY_ROWS = 8  # a facility's most frequent censor reasons shown beside a letter
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,16 @@ def index():
     confirmed = set(session.scalars(select(Sender.address_hash).where(
         Sender.address_hash.in_({le.sender_hash for le in letters if le.sender_hash}),
         Sender.verified_at.is_not(None))))
+    history: dict[str, list] = {}
+    for le in letters:  # beside a letter held for resembling a censored one
+        if le.prisoner and any(f.get("rule") == "censor_memory" for f in le.findings or ()):
+            facility = le.prisoner.facility_id
+            if facility not in history:
+                history[facility] = censor_reasons(session, facility)[:HISTORY_ROWS]
     cards = [SimpleNamespace(letter=le, body=highlight(le.body, le.findings),
-                             masked=masked_address(le), confirmed=le.sender_hash in confirmed)
+                             masked=masked_address(le), confirmed=le.sender_hash in confirmed,
+                             censor_history=history.get(le.prisoner.facility_id, [])
+                             if le.prisoner else [])
              for le in letters]
     return flask.render_template("dashboard/moderation.html", cards=cards, total=total,
                                  reasons=RETURN_REASONS)

@@ -20,6 +20,7 @@ from gateway.directory import (
     parse_birth_date,
     upcoming_birthdays,
 )
+from gateway.directory_import.values import parse_tags
 from gateway.models import CensorDecision, Letter, Prisoner
 from gateway.providers.services import UnknownService, known_services, route
 from gateway.web.auth import requires
@@ -169,6 +170,12 @@ def _form_values(form) -> tuple[dict, list[str]]:
         route(values["provider"], settings())
     except UnknownService as exc:
         errors.append(f"{exc}; known: {', '.join(known_services(settings()))}")
+    # What the groups' lists say about the person, for writers (gateway/directory_import).
+    values["gender"] = form.get("gender") if form.get("gender") in ("f", "m") else None
+    values["interests"] = form.get("interests", "").strip() or None
+    values["interest_tags"] = parse_tags(form.get("interest_tags", "")) or None
+    values["writer_note"] = form.get("writer_note", "").strip() or None
+    values["wants_letters"] = form.get("wants_letters") == "1"
     return values, errors
 
 
@@ -201,8 +208,19 @@ def edit(prisoner_id: int | None = None):
     form = flask.request.form if flask.request.method == "POST" else {
         k: ("" if prisoner is None or getattr(prisoner, k) is None else getattr(prisoner, k))
         for k in EDITABLE}
+    if flask.request.method != "POST":
+        form = {**form, **_profile_form(prisoner)}
     return flask.render_template("dashboard/prisoner_form.html", prisoner=prisoner, form=form,
                                  errors=errors, fields=EDITABLE, required=REQUIRED)
+
+
+def _profile_form(prisoner: Prisoner | None) -> dict[str, str]:
+    if prisoner is None:
+        return {"wants_letters": "1"}
+    return {"gender": prisoner.gender or "", "interests": prisoner.interests or "",
+            "interest_tags": ", ".join(prisoner.interest_tags or ()),
+            "writer_note": prisoner.writer_note or "",
+            "wants_letters": "1" if prisoner.wants_letters else ""}
 
 
 @bp.route("/prisoners/<int:prisoner_id>/retire", methods=["POST"])

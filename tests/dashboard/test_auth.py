@@ -15,7 +15,8 @@ from .conftest import PASSWORD, csrf_token, login
 pytestmark = pytest.mark.dashboard
 
 PAGES = ["/", "/overview/live", "/moderation", "/desk", "/failures", "/replies", "/letters",
-         "/letters/1", "/prisoners", "/facilities", "/prisoners/new", "/prisoners/import", "/users", "/audit",
+         "/letters/1", "/prisoners", "/facilities", "/prisoners/new", "/prisoners/import",
+         "/prisoners/import-list", "/users", "/audit",
          "/reply-pages/1", "/letters/1/attachments/1"]
 
 

@@ -135,6 +135,7 @@ def test_pages_render_with_seeded_data(as_user, world):
         "/prisoners/new": ["Last name"],
         "/facilities": ["ИК-1 Москва", "FAC-1", "stopped nothing yet"],
         "/prisoners/import": ["CSV file"],
+        "/prisoners/import-list": ["List file", "XLSX"],
         "/users": ["moderator", "Add an organizer"],
         "/audit": ["login"],
     }

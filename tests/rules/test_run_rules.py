@@ -35,6 +35,7 @@ def test_registry_has_every_check():
         "recipient",
         "duplicate",
         "budget",
+        "censor_memory",
     }
     for name, rule in RULES.items():
         assert rule.name == name and rule.description and callable(rule.check)
