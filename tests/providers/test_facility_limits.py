@@ -10,9 +10,11 @@ from email import policy as email_policy
 import pytest
 from sqlalchemy import select
 
+from gateway.crypto import unseal_bytes
 from gateway.models import Letter, LetterAttachment, OutboundMail, Prisoner
 from gateway.pipeline.submission import submit_many
 from gateway.states import LetterState as S
+from tests.providers.conftest import SECRET
 
 pytestmark = [pytest.mark.providers, pytest.mark.rules, pytest.mark.timeout(120)]
 
@@ -27,7 +29,7 @@ def _notice(sessions, letter_id: int, kind: str) -> str:
         row = session.scalar(select(OutboundMail).where(OutboundMail.letter_id == letter_id,
                                                         OutboundMail.kind == kind))
     assert row is not None, f"no {kind!r} notice for letter {letter_id}"
-    msg = email.message_from_bytes(row.message, policy=email_policy.default)
+    msg = email.message_from_bytes(unseal_bytes(SECRET, row.message), policy=email_policy.default)
     return " ".join(msg.get_body(("plain",)).get_content().split())
 
 
