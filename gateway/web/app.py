@@ -21,6 +21,7 @@ from gateway.templating import TEMPLATES_DIR
 from gateway.web import (
     admin,
     auth,
+    campaigns,
     desk,
     failures,
     letters,
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     register_filters(app)
 
     for module in (auth, overview, letters, moderation, failures, desk, replies, prisoners,
-                   admin, metrics, twofactor):
+                   campaigns, admin, metrics, twofactor):
         app.register_blueprint(module.bp)
 
     @app.teardown_appcontext

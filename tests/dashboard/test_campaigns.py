@@ -1,0 +1,96 @@
+"""Campaigns and evenings on the dashboard: made by a filter or by hand, shown with their
+address and per-prisoner progress, polled live; an evening's printable card carries its
+address and a QR code; viewers cannot create."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from gateway.models import Campaign, CampaignPrisoner, Evening, Prisoner
+
+from .conftest import csrf_token
+
+pytestmark = [pytest.mark.dashboard, pytest.mark.campaigns]
+
+
+@pytest.fixture
+def directory(seed, sessions):
+    soon = date.today() + timedelta(days=5)
+    with sessions() as session:
+        session.add_all([
+            Prisoner(code="W1", last_name="Белова", first_name="Анна", region="Владимирская",
+                     facility_name="ИК-5", facility_id="F5",
+                     birth_date=soon.replace(year=1985)),
+            Prisoner(code="W2", last_name="Громова", first_name="Ольга", region="Владимирская",
+                     facility_name="ИК-5", facility_id="F5"),
+            Prisoner(code="W3", last_name="Лебедева", first_name="Ирина", region="Тверская",
+                     facility_name="ИК-1", facility_id="F1", status="released",
+                     can_receive=False)])
+        session.commit()
+    return seed
+
+
+def codes(sessions, tag: str) -> set[str]:
+    with sessions() as session:
+        return set(session.scalars(
+            select(Prisoner.code).join(CampaignPrisoner,
+                                       CampaignPrisoner.prisoner_id == Prisoner.id)
+            .join(Campaign, Campaign.id == CampaignPrisoner.campaign_id)
+            .where(Campaign.tag == tag)))
+
+
+def test_a_campaign_made_by_filter_and_watched(as_user, directory, sessions):
+    client = as_user("moderator")
+    token = csrf_token(client, "/campaigns/new")
+    response = client.post("/campaigns/new", data={
+        "csrf_token": token, "title": "8 марта", "tag": "8Марта", "region": "владимир",
+        "guidance": "Поздравьте с весной.", "budget_rub": "3000"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert codes(sessions, "8марта") == {"W1", "W2"}  # the released one is not chosen
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "letters+8марта@" in page and "Белова Анна" in page and "every 5s" in page
+    live = client.get(response.headers["Location"] + "/live")
+    assert live.status_code == 200 and 'id="per-prisoner"' in live.get_data(as_text=True)
+
+
+def test_a_birthday_window_and_by_hand(as_user, directory, sessions):
+    client = as_user("moderator")
+    token = csrf_token(client, "/campaigns/new")
+    client.post("/campaigns/new", data={"csrf_token": token, "title": "Дни рождения",
+                                        "tag": "bd", "birthday_within_days": "7"})
+    assert codes(sessions, "bd") == {"W1"}
+    with sessions() as session:
+        w2 = session.scalar(select(Prisoner.id).where(Prisoner.code == "W2"))
+    response = client.post("/campaigns/new", data={"csrf_token": token, "title": "Ольге",
+                                                   "tag": "olga", "prisoner": [str(w2)]})
+    assert response.status_code == 302
+    assert codes(sessions, "olga") == {"W2"}
+    again = client.post("/campaigns/new", data={"csrf_token": token, "title": "x", "tag": "OLGA",
+                                                "prisoner": [str(w2)]})
+    assert "already used" in again.get_data(as_text=True)
+
+
+def test_an_evening_and_its_printable_card(as_user, directory, sessions):
+    client = as_user("moderator")
+    token = csrf_token(client, "/evenings/new")
+    response = client.post("/evenings/new", data={"csrf_token": token, "city": "Тбилиси",
+                                                  "place": "Кафе «Книги»",
+                                                  "held_on": date.today().isoformat()})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with sessions() as session:
+        evening = session.scalar(select(Evening))
+    page = client.get(f"/evenings/{evening.id}").get_data(as_text=True)
+    assert evening.code in page and "every 5s" in page
+    card = client.get(f"/evenings/{evening.id}/print").get_data(as_text=True)
+    assert f"letters+{evening.code}@" in card and "<svg" in card
+    assert card.index("Напишите") < card.index("Write to a political prisoner")
+
+
+def test_viewers_watch_but_do_not_create(as_user, directory):
+    client = as_user("viewer")
+    assert client.get("/campaigns").status_code == 200
+    assert client.get("/campaigns/new").status_code == 403
+    assert client.get("/evenings/new").status_code == 403
