@@ -151,3 +151,26 @@ def new_evening_code(session: Session) -> str:
 def plus_address(gateway_address: str, tag: str) -> str:
     local, _, domain = gateway_address.partition("@")
     return f"{local}+{tag}@{domain}"
+
+
+class CampaignError(ValueError):
+    pass
+
+
+def create(session: Session, *, title: str, tag: str, prisoner_ids: Iterable[int],
+           kind: str = "campaign", rule: Filter | None = None, created_by: str = "system",
+           **values) -> Campaign:
+    """A campaign with its prisoners (the caller commits). Tags are unique across campaigns
+    and evenings: a letter must join exactly one."""
+    tag = normalize_tag(tag)
+    if not valid_tag(tag):
+        raise CampaignError(f"not a usable tag: {tag!r} (2-40 letters, digits, - or _)")
+    if session.scalar(select(Campaign.id).where(Campaign.tag == tag)) is not None or \
+            session.scalar(select(Evening.id).where(Evening.code == tag)) is not None:
+        raise CampaignError(f"the tag {tag!r} is already used")
+    campaign = Campaign(title=title, tag=tag, kind=kind, created_by=created_by,
+                        chosen_by=rule.as_dict() if rule else None, **values)
+    session.add(campaign)
+    session.flush()
+    set_prisoners(session, campaign, prisoner_ids)
+    return campaign
