@@ -41,6 +41,10 @@ app.conf.update(
         "poll-statuses": {"task": "workers.tasks.poll_statuses", "schedule": settings.status_poll_s},
         "sync-catalogues": {"task": "workers.tasks.sync_catalogues", "schedule": 6 * 3600.0},
         "purge": {"task": "workers.tasks.purge", "schedule": 24 * 3600.0},  # retention
+        # As often as the sweep, but it works once a day (a cursor): beat's intervals count
+        # from its start, so a longer one could miss the day after every restart.
+        "birthday-campaigns": {"task": "workers.tasks.birthday_campaigns",
+                               "schedule": settings.sweep_interval_s},
     },
     timezone="UTC",
 )

@@ -278,6 +278,18 @@ def purge() -> dict:
     return {"letters": done.letters, "writer_addresses": done.writer_addresses}
 
 
+@app.task(name="workers.tasks.birthday_campaigns")
+def birthday_campaigns() -> list[str]:
+    """Once a day: a birthday campaign for each known birthday within the setting's days."""
+    from gateway.birthdays import run_daily
+    with _sessions()() as session:
+        made = run_daily(session, _settings().birthday_campaign_days)
+        session.commit()
+    if made:
+        log.info("birthday campaigns: %s", ", ".join(m.tag for m in made))
+    return [m.tag for m in made]
+
+
 @app.task(name="workers.tasks.sweep")
 def sweep() -> dict:
     from gateway.heartbeat import beat
