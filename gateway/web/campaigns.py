@@ -4,6 +4,7 @@ QR code, first tips); watch the evening live."""
 
 from __future__ import annotations
 
+import csv
 import io
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -14,9 +15,11 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from gateway import campaign_progress, campaigns
+from gateway import story as story_
 from gateway.models import Campaign, Evening, Letter, Prisoner
 from gateway.web.auth import requires
 from gateway.web.context import actor, audit, db, settings
+from gateway.web.prisoners import neutralize
 
 bp = flask.Blueprint("campaigns", __name__)
 
@@ -153,6 +156,44 @@ def campaign_live(campaign_id: int):
 def _campaign_live(campaign: Campaign) -> dict:
     return {"c": campaign_progress.counts(db(), campaign_id=campaign.id),
             "people": campaign_progress.per_prisoner(db(), campaign.id)}
+
+
+# -- what the letters have done ------------------------------------------------------------
+
+@bp.route("/story")
+def story():
+    session = db()
+    return flask.render_template("dashboard/story.html", figures=story_.figures(session),
+                                 stories=story_.stories(session))
+
+
+STORY_COLUMNS = ("code", "name", "status", "letters_sent", "replies", "last_sent",
+                 "last_reply", "campaigns")
+
+
+@bp.route("/story.csv")
+@requires("moderator")
+def story_csv():
+    """Per prisoner, for the group's report. Audited like the directory's export; cells are
+    neutralized so a name cannot become a spreadsheet formula."""
+    session = db()
+    rows = story_.stories(session)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(STORY_COLUMNS)
+    for s in rows:
+        values = (s.code, s.name, s.status, s.letters_sent, s.replies,
+                  s.last_sent.date().isoformat() if s.last_sent else "",
+                  s.last_reply.date().isoformat() if s.last_reply else "",
+                  "; ".join(s.campaigns))
+        writer.writerow([neutralize(str(v)) for v in values])
+    audit("export_story", detail=f"{len(rows)} prisoners")
+    session.commit()
+    response = flask.make_response(out.getvalue().encode("utf-8-sig"))
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = 'attachment; filename="story.csv"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 # -- letter evenings -------------------------------------------------------------------------

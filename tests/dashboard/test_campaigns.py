@@ -94,3 +94,24 @@ def test_viewers_watch_but_do_not_create(as_user, directory):
     assert client.get("/campaigns").status_code == 200
     assert client.get("/campaigns/new").status_code == 403
     assert client.get("/evenings/new").status_code == 403
+
+
+def test_the_story_and_the_figures_with_a_safe_export(as_user, directory, sessions):
+    from gateway.models import Reply
+    sent = [directory.submitted(f"FP-{i}") for i in range(3)]
+    directory.letter("HELD")  # not sent: not counted
+    with sessions() as session:
+        session.add(Reply(source="api", external_id="r1", letter_id=sent[0], state="FORWARDED"))
+        session.add(Prisoner(code="X1", last_name="=HYPERLINK(\"http://x\")", first_name="А",
+                             facility_name="ИК-1", facility_id="F1"))
+        session.commit()
+    client = as_user("moderator")
+    page = client.get("/story").get_data(as_text=True)
+    assert "We keep in touch with <strong>1</strong> prisoners; <strong>1</strong> have " \
+        "answered at least once" in page
+    assert "3 letters sent, 1 replies" in page
+    body = client.get("/story.csv").get_data(as_text=True)
+    iva = next(line for line in body.splitlines() if line.startswith("IVA1"))
+    assert iva.split(",")[3:5] == ["3", "1"], iva
+    assert "'=HYPERLINK" in body and "\n=HYPERLINK" not in body.replace('"', "")
+    assert as_user("viewer").get("/story.csv").status_code == 403
