@@ -115,3 +115,19 @@ def test_the_story_and_the_figures_with_a_safe_export(as_user, directory, sessio
     assert iva.split(",")[3:5] == ["3", "1"], iva
     assert "'=HYPERLINK" in body and "\n=HYPERLINK" not in body.replace('"', "")
     assert as_user("viewer").get("/story.csv").status_code == 403
+
+
+def test_the_campaign_page_says_when_spend_passes_its_budget(as_user, directory, sessions):
+    from gateway import campaigns
+    from gateway.models import Letter
+    sent = directory.submitted("FP-9", price="400.00")
+    with sessions() as session:
+        campaign = campaigns.create(session, title="Весна", tag="vesna",
+                                    prisoner_ids=[directory.prisoner_id],
+                                    budget_rub=300, greeting_template="С весной, {имя}!")
+        session.get(Letter, sent).campaign_id = campaign.id
+        session.commit()
+        campaign_id = campaign.id
+    page = as_user("viewer").get(f"/campaigns/{campaign_id}").get_data(as_text=True)
+    assert 'id="over-budget"' in page and "400.00 ₽ of a 300.00 ₽" in page
+    assert "С весной, {имя}!" in page
