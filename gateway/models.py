@@ -437,3 +437,18 @@ class Evening(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100), default="system")
     campaign: Mapped[Campaign | None] = relationship(lazy="joined")
+
+
+class BirthdaySubscriber(Base):
+    """A writer who asked for birthday reminders: known by the keyed hash of their address
+    (as Sender), the address sealed. Mailed only once confirmed (double opt-in); "STOP"
+    (a Suppression) ends it and the row is forgotten."""
+
+    __tablename__ = "birthday_subscribers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address_sealed: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    token_expires_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

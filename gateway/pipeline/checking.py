@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from gateway import campaigns, faults
+from gateway import birthday_reminders, campaigns, faults
 from gateway.crypto import keyring
 from gateway.formatting import render_letter, writer_first_name
 from gateway.intake import writers
@@ -93,6 +93,11 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             sender.pseudonym = commands.pseudonym
         if sender.pseudonym:
             letter.writer_name = sender.pseudonym
+        if birthday_reminders.wants_subscription(campaigns.tags_in(
+                parsed.subject, parsed.recipients, settings.gateway_address)):
+            result.mail += birthday_reminders.handle(session, settings, letter, parsed,
+                                                     commands.text)
+            continue
         answered = batch.answered(letter, parsed)
         if _confirms(sender, parsed, answered, settings):
             writers.confirm(sender)

@@ -1,4 +1,5 @@
-"""Campaigns (with their prisoners) and letter evenings; letters record which they joined.
+"""Campaigns (with their prisoners) and letter evenings; letters record which they joined;
+birthday reminder subscribers.
 
 Revision ID: e1a4c8b2d6f3
 Revises: a7c3e5f1b9d2
@@ -51,6 +52,16 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(100), nullable=False),
     )
     op.create_index("ix_evenings_campaign_id", "evenings", ["campaign_id"])
+    op.create_table(
+        "birthday_subscribers",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("address_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("address_sealed", sa.Text(), nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=True),
+        sa.Column("token_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
     with op.batch_alter_table("letters") as batch:
         batch.add_column(sa.Column("campaign_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("evening_id", sa.Integer(), nullable=True))
@@ -68,6 +79,7 @@ def downgrade() -> None:
         batch.drop_constraint("fk_letters_campaign_id", type_="foreignkey")
         batch.drop_column("evening_id")
         batch.drop_column("campaign_id")
+    op.drop_table("birthday_subscribers")
     op.drop_table("evenings")
     op.drop_table("campaign_prisoners")
     op.drop_table("campaigns")
