@@ -94,3 +94,21 @@ def test_nobody_who_did_not_ask_gets_a_reminder(gw):
         session.commit()
         assert birthdays.make_campaigns(session, today, 14)
         assert birthday_reminders.queue_reminders(session, gw.settings, today) == []
+
+
+def test_key_rotation_re_keys_subscribers_so_stop_still_finds_them(gw):
+    from gateway.config import Settings
+    from gateway.crypto import Keyring, keyring
+    from gateway.rotation import rotate
+    from tests.intake.conftest import SECRET
+    gw.settings.confirm_senders = False
+    gw.check(gw.receive(to_birthdays("Подписка")))
+    new = "a-new-secret-for-this-test-0123456789abcdef"
+    rotated = Settings(**{**gw.settings.model_dump(), "secret_key": new,
+                          "old_secret_keys": SECRET})
+    rotate(gw.sessions, keyring(rotated))
+    only_new = Keyring(new)
+    with gw.sessions() as session:
+        sub = session.scalar(select(BirthdaySubscriber))
+        assert only_new.unseal(sub.address_sealed) == "anna@example.org"
+        assert sub.address_hash == only_new.address_hash("anna@example.org")
