@@ -104,11 +104,13 @@ def _answer(session: Session, settings, letter: Letter, parsed, kind: str, subje
 
 def queue_reminders(session: Session, settings, today) -> list[int]:
     """One mail per confirmed subscriber per open birthday campaign, once (its dedup key).
-    Subscribers who said STOP are forgotten here. The caller commits, then publishes."""
+    Subscribers who said STOP, or never confirmed in time, are forgotten here. The caller commits, then publishes."""
     stopped = set(session.scalars(select(Suppression.address_hash)))
     subs = []
     for sub in session.scalars(select(BirthdaySubscriber)):
-        if sub.address_hash in stopped:
+        expired = sub.confirmed_at is None and (sub.token_expires_at is None
+                                                or sub.token_expires_at < utcnow())
+        if sub.address_hash in stopped or expired:  # forget who said no, or never said yes
             session.delete(sub)
         elif sub.confirmed_at is not None:
             subs.append(sub)

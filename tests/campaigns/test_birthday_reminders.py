@@ -112,3 +112,21 @@ def test_key_rotation_re_keys_subscribers_so_stop_still_finds_them(gw):
         sub = session.scalar(select(BirthdaySubscriber))
         assert only_new.unseal(sub.address_sealed) == "anna@example.org"
         assert sub.address_hash == only_new.address_hash("anna@example.org")
+
+
+def test_an_unconfirmed_request_is_forgotten_when_its_code_expires(gw):
+    from datetime import timedelta
+
+    from gateway.models import utcnow
+    gw.settings.confirm_senders = False
+    gw.check(gw.receive(to_birthdays("Подписка")))
+    with gw.sessions() as session:
+        birthday_reminders.queue_reminders(session, gw.settings, date.today())
+        session.commit()
+        sub = session.scalar(select(BirthdaySubscriber))
+        assert sub is not None and sub.confirmed_at is None  # still within its week
+        sub.token_expires_at = utcnow() - timedelta(minutes=1)
+        session.commit()
+        birthday_reminders.queue_reminders(session, gw.settings, date.today())
+        session.commit()
+        assert session.scalar(select(BirthdaySubscriber)) is None
