@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -83,7 +83,3 @@ def open_birthday_campaigns(session: Session, today: date) -> list[Campaign]:
     return list(session.scalars(select(Campaign).where(
         Campaign.kind == "birthday", Campaign.ends_on >= today,
         Campaign.starts_on <= today).order_by(Campaign.ends_on, Campaign.id)))
-
-
-def within(today: date, days: int) -> date:
-    return today + timedelta(days=days)
