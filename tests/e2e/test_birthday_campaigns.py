@@ -4,6 +4,7 @@ does not yet; a card written to the campaign's address reaches that prisoner."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -47,3 +48,31 @@ def test_beat_makes_the_birthday_campaign_days_ahead(make_stack, tmp_path):
         if r["state"] not in ("RECEIVED",)], timeout=90)
     assert card[0]["code"] == "K501" and card[0]["campaign_id"] == made[0]["id"]
 
+
+
+def test_a_subscriber_confirms_and_gets_the_reminder_by_smtp(make_stack, tmp_path):
+    stack: Stack = make_stack(f"sqlite:///{tmp_path / 'gateway.db'}")
+    stack.start(processes=())
+    soon = datetime.now(UTC).date() + timedelta(days=3)
+    directory = tmp_path / "bd.csv"
+    directory.write_text(HEADER + f"\nK501,Орлова,Вера,,1990,{soon.replace(year=1990)},Москва,"
+                         "СИЗО-1 Москва,77-sizo-1,http\n", encoding="utf-8")
+    stack.gateway("prisoners", "import", str(directory))
+    for name in ("worker", "beat", "watch"):
+        stack.start_process(name)
+    anna, boris = "anna@example.org", "boris@example.org"
+    stack.send(letter("[birthdays] Подписка", "Хочу поздравлять", sender=f"Анна <{anna}>"))
+    stack.send(letter("Иванову Ивану", WARM, sender=f"Борис <{boris}>"))  # never asked
+    ask = stack.wait("the code", lambda: stack.mail_to(anna))[0].message
+    code = re.search(r"\d{4}-\d{4}", ask["Subject"]).group(0)
+    stack.send(letter(f"Re: {ask['Subject']}", "Да", sender=f"Анна <{anna}>",
+                      In_Reply_To=ask["Message-ID"]))
+
+    def reminder():
+        return [m for m in stack.mail_to(anna) if m.message["Subject"].startswith("[bd-k501")]
+
+    sent = stack.wait("the reminder", reminder, timeout=60)[0].message
+    text = sent.get_body(("plain",)).get_content()
+    assert "у Орловой Веры" in text and "STOP" in text and code not in text
+    assert not [m for m in stack.mail_to(boris) if "[bd-" in m.message["Subject"]]
+    assert len(reminder()) == 1
