@@ -131,3 +131,29 @@ def test_the_campaign_page_says_when_spend_passes_its_budget(as_user, directory,
     page = as_user("viewer").get(f"/campaigns/{campaign_id}").get_data(as_text=True)
     assert 'id="over-budget"' in page and "400.00 ₽ of a 300.00 ₽" in page
     assert "С весной, {имя}!" in page
+
+
+def test_the_evening_live_shows_counts_and_each_held_letter_with_its_reason(
+        as_user, directory, sessions):
+    from gateway.models import Letter
+    with sessions() as session:
+        evening = Evening(code="ve-test", city="Ереван", held_on=date.today())
+        session.add(evening)
+        session.commit()
+        evening_id = evening.id
+    ids = [directory.letter("HELD", reason="held for a person: profanity"),
+           directory.submitted("FP-77"), directory.letter("READY"), directory.letter("RECEIVED")]
+    directory.letter("HELD", reason="not this evening's")
+    with sessions() as session:
+        for letter_id in ids:
+            session.get(Letter, letter_id).evening_id = evening_id
+        session.commit()
+    live = as_user("viewer").get(f"/evenings/{evening_id}/live").get_data(as_text=True)
+
+    def tile(label: str) -> str:
+        part = live.split(f'data-count="{label}"')[1]
+        return part.split('class="n">')[1].split("<")[0]
+
+    assert (tile("Letters in"), tile("Checked"), tile("Sent"), tile("Held")) == \
+        ("4", "3", "1", "1")
+    assert "profanity" in live and "not this evening" not in live
