@@ -30,6 +30,9 @@ writers_app = typer.Typer(help="Writers (known only by a keyed hash of their add
 app.add_typer(writers_app, name="writers")
 app.add_typer(providers_app, name="providers")
 app.add_typer(post_app, name="post")
+campaigns_app = typer.Typer(help="Campaigns: themed calls to write to chosen prisoners.",
+                            no_args_is_help=True)
+app.add_typer(campaigns_app, name="campaigns")
 keys_app = typer.Typer(help="The keys derived from GATEWAY_SECRET_KEY.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console()
@@ -174,6 +177,76 @@ def _show_plan(plan) -> None:
         for e in plan.absent:
             table.add_row(e.code, e.name, e.facility_name)
         console.print(table)
+@campaigns_app.command("list")
+def campaigns_list() -> None:
+    """Every campaign with its progress: prisoners, letters in, sent, held, spent."""
+    from sqlalchemy import select
+
+    from gateway import campaign_progress
+    from gateway.models import Campaign
+    table = Table("tag", "title", "dates", "prisoners", "letters", "sent", "held", "spent ₽")
+    with _sessions()() as session:
+        for c in session.scalars(select(Campaign).order_by(Campaign.created_at)):
+            n = campaign_progress.counts(session, campaign_id=c.id)
+            dates = f"{c.starts_on or ''}–{c.ends_on or ''}".strip("–")
+            table.add_row(c.tag, c.title, dates, str(len(c.prisoners)), str(n.received),
+                          str(n.sent), str(n.held), f"{n.spend_rub:.2f}")
+    console.print(table)
+
+
+@campaigns_app.command("create")
+def campaigns_create(
+        tag: str = typer.Argument(..., help="Writers use letters+TAG@… or [TAG] in the subject."),
+        title: str = typer.Option(..., help="The campaign's title."),
+        prisoner: list[str] = typer.Option([], help="A prisoner's code (repeat for more)."),
+        region: str = typer.Option(None, help="Filter: region contains this."),
+        birthday_within: int = typer.Option(None, help="Filter: birthday within N days."),
+        quiet_days: int = typer.Option(None, help="Filter: no letter for N days."),
+        gender: str = typer.Option(None, help="Filter: f or m (where the directory has it)."),
+        starts: str = typer.Option(None, help="First day, YYYY-MM-DD."),
+        ends: str = typer.Option(None, help="Last day, YYYY-MM-DD."),
+        budget: float = typer.Option(None, help="Budget in rubles."),
+        guidance: str = typer.Option("", help="Guidance text for writers.")) -> None:
+    """Create a campaign for prisoners named by code, or everyone a filter finds today."""
+    from datetime import date
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from gateway import campaigns
+    from gateway.models import Prisoner
+    rule = campaigns.Filter(region=region, birthday_within_days=birthday_within,
+                            quiet_days=quiet_days, gender=gender)
+    with _sessions()() as session:
+        if rule.as_dict():
+            chosen = [p.id for p in campaigns.choose(session, rule, date.today())]
+        else:
+            rule = None
+            found = dict(session.execute(select(Prisoner.code, Prisoner.id)
+                                         .where(Prisoner.code.in_(prisoner))).all())
+            unknown = [c for c in prisoner if c not in found]
+            if unknown:
+                console.print(f"[red]no prisoner with the code(s) {', '.join(unknown)}[/]")
+                raise typer.Exit(1)
+            chosen = list(found.values())
+        if not chosen:
+            console.print("[red]no prisoners: name them with --prisoner or give a filter that "
+                          "finds some[/]")
+            raise typer.Exit(1)
+        try:
+            campaign = campaigns.create(
+                session, title=title, tag=tag, prisoner_ids=chosen, rule=rule, created_by="cli",
+                starts_on=date.fromisoformat(starts) if starts else None,
+                ends_on=date.fromisoformat(ends) if ends else None,
+                budget_rub=Decimal(str(budget)) if budget is not None else None,
+                guidance=guidance)
+        except (campaigns.CampaignError, ValueError) as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from exc
+        session.commit()
+        address = campaigns.plus_address(get_settings().gateway_address, campaign.tag)
+    console.print(f"[green]created[/] {campaign.tag!r} for {len(chosen)} prisoners; "
+                  f"writers write to {address}")
 
 
 @writers_app.command("confirm")

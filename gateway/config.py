@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     writer_retention_days: int = Field(default=180, ge=0)
     purge_batch: int = Field(default=500, ge=1)
 
+    # Campaigns: a birthday campaign makes itself this many days before a known birthday.
+    birthday_campaign_days: int = Field(default=14, ge=0, le=60)
+
     def old_secrets(self) -> tuple[str, ...]:
         return tuple(s.strip() for s in self.old_secret_keys.get_secret_value().split(",")
                      if s.strip())

@@ -161,6 +161,9 @@ class Letter(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(index=True)  # spend sums
     # Retention forgot its text and its writer (gateway/retention.py); counts stay.
     purged_at: Mapped[datetime | None]
+    # The campaign or letter evening the writer joined (its plus-address or [tag]).
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    evening_id: Mapped[int | None] = mapped_column(ForeignKey("evenings.id"), index=True)
 
     prisoner: Mapped[Prisoner | None] = relationship(lazy="joined")
     events: Mapped[list[LetterEvent]] = relationship(
@@ -423,3 +426,66 @@ class GuidanceText(Base):
     markdown: Mapped[str] = mapped_column(Text)
     updated_by: Mapped[str | None] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+class Campaign(Base):
+    """A themed call to write (8 March, New Year, a birthday) to chosen prisoners.
+
+    Writers join with its tag: ``letters+<tag>@…`` or "[tag]" in the subject. The prisoners
+    are fixed when it is made (by hand or by a filter, kept in `chosen_by` for the record),
+    so "anyone" within it has a stable pool."""
+
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tag: Mapped[str] = mapped_column(String(40), unique=True)  # lower case, as matched
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), default="campaign")  # campaign | birthday
+    starts_on: Mapped[date | None]
+    ends_on: Mapped[date | None]
+    guidance: Mapped[str] = mapped_column(Text, default="")  # for writers
+    greeting_template: Mapped[str | None] = mapped_column(Text)
+    budget_rub: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    chosen_by: Mapped[dict | None] = mapped_column(JSON)  # the filter, or None: by hand
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="system")
+    prisoners: Mapped[list[Prisoner]] = relationship(secondary="campaign_prisoners",
+                                                     order_by="Prisoner.last_name",
+                                                     lazy="select")
+
+
+class CampaignPrisoner(Base):
+    __tablename__ = "campaign_prisoners"
+    __table_args__ = (UniqueConstraint("campaign_id", "prisoner_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"),
+                                             index=True)
+    prisoner_id: Mapped[int] = mapped_column(ForeignKey("prisoners.id"), index=True)
+
+
+class Evening(Base):
+    """A letter evening: a room writing at once. Its short code joins letters to it the
+    way a campaign tag does (and to its campaign, if it has one)."""
+
+    __tablename__ = "evenings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)  # lower case, as matched
+    city: Mapped[str] = mapped_column(String(100))
+    place: Mapped[str] = mapped_column(String(200), default="")
+    held_on: Mapped[date]
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="system")
+    campaign: Mapped[Campaign | None] = relationship(lazy="joined")
+
+
+class BirthdaySubscriber(Base):
+    """A writer who asked for birthday reminders: known by the keyed hash of their address
+    (as Sender), the address sealed. Mailed only once confirmed (double opt-in); "STOP"
+    (a Suppression) ends it and the row is forgotten."""
+
+    __tablename__ = "birthday_subscribers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address_sealed: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    token_expires_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

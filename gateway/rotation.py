@@ -16,7 +16,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gateway.crypto import Keyring
-from gateway.models import InboundMessage, Letter, OutboundMail, Sender, Suppression, User
+from gateway.models import (
+    BirthdaySubscriber,
+    InboundMessage,
+    Letter,
+    OutboundMail,
+    Sender,
+    Suppression,
+    User,
+)
 
 
 @dataclass
@@ -38,6 +46,8 @@ def rotate(session_factory: Callable[[], Session], keys: Keyring, *, batch: int 
         ("outbound mail", OutboundMail, OutboundMail.id.is_not(None), _mail),
         ("raw mail", InboundMessage, InboundMessage.id.is_not(None), _raw),
         ("two-factor secrets", User, User.totp_sealed.is_not(None), _totp),
+        ("birthday subscribers", BirthdaySubscriber, BirthdaySubscriber.id.is_not(None),
+         _subscriber),
     ]
     for name, model, where, step in steps:
         last = 0
@@ -95,6 +105,14 @@ def _sender(session: Session, keys: Keyring, row: Sender, done: Rotation) -> Non
     else:
         row.address_hash = new
     done.count("writer hashes")
+
+
+def _subscriber(session: Session, keys: Keyring, row: BirthdaySubscriber,
+                done: Rotation) -> None:
+    # Re-keyed with everyone else, or a STOP under the new key would not find them.
+    row.address_sealed, address = _reseal(keys, row.address_sealed, done,
+                                          "subscriber addresses")
+    row.address_hash = _learn(keys, address, done)
 
 
 def _mail(session: Session, keys: Keyring, row: OutboundMail, done: Rotation) -> None:

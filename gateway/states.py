@@ -132,6 +132,7 @@ class Reason(StrEnum):
     BUDGET_RELEASED = "budget_released"  # a budget hold goes on by itself
     SPLIT = "split"  # a long letter went as several numbered letters
     WRITER_CONFIRMED_BY_ORGANIZER = "writer_confirmed_by_organizer"
+    BIRTHDAY_SUBSCRIPTION = "birthday_subscription"  # asks for, or confirms, reminders
     PRISONER_MOVED = "prisoner_moved"  # a directory import shows a transfer
     GUIDANCE_ASKED = "guidance_asked"  # "помощь", "help" or an empty letter: the guide
     UNPROVEN_OWN_DOMAIN = "unproven_own_domain"  # our own domain, authentication not proven

@@ -108,3 +108,19 @@ def test_a_new_password_or_a_logout_from_the_shell_ends_dashboard_sessions(run):
     assert "1 dashboard session(s) of boris ended" in run("user", "logout", "boris")
     assert open_sessions() == 0
     run("user", "logout", "nobody", code=1)
+
+
+@pytest.mark.campaigns
+def test_campaigns_created_by_code_or_filter_and_listed_with_progress(run):
+    run("prisoners", "import", str(DEMO_CSV))
+    out = run("campaigns", "create", "8marta", "--title", "8 марта", "--prisoner", "K101",
+              "--prisoner", "K102", "--budget", "3000")
+    assert "for 2 prisoners" in out and "letters+8marta@" in out
+    assert "no prisoner with the code(s) K999" in run("campaigns", "create", "x1", "--title",
+                                                      "x", "--prisoner", "K999", code=1)
+    assert "already used" in run("campaigns", "create", "8MARTA", "--title", "again",
+                                 "--prisoner", "K101", code=1)
+    out = run("campaigns", "create", "quiet", "--title", "Тихие", "--quiet-days", "30")
+    assert "for 6 prisoners" in out  # nobody has had a letter yet
+    listed = run("campaigns", "list")
+    assert "8marta" in listed and "Тихие" in listed

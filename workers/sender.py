@@ -45,6 +45,10 @@ app.conf.update(
         # Monday morning in Moscow (06:00 UTC): the organizers' week starts with it.
         "weekly-digest": {"task": "workers.tasks.send_digests",
                           "schedule": crontab(day_of_week="mon", hour=6, minute=0)},
+        # As often as the sweep, but it works once a day (a cursor): beat's intervals count
+        # from its start, so a longer one could miss the day after every restart.
+        "birthday-campaigns": {"task": "workers.tasks.birthday_campaigns",
+                               "schedule": settings.sweep_interval_s},
     },
     timezone="UTC",
 )

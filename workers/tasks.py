@@ -288,6 +288,25 @@ def send_digests() -> int:
     return len(ids)
 
 
+@app.task(name="workers.tasks.birthday_campaigns")
+def birthday_campaigns() -> list[str]:
+    """Once a day: a birthday campaign for each known birthday within the setting's days;
+    each run: the reminders of confirmed subscribers not yet sent for open ones."""
+    from datetime import UTC, datetime
+
+    from gateway.birthday_reminders import queue_reminders
+    from gateway.birthdays import run_daily
+    with _sessions()() as session:
+        made = run_daily(session, _settings().birthday_campaign_days)
+        session.commit()
+        mail = queue_reminders(session, _settings(), datetime.now(UTC).date())
+        session.commit()
+    if made:
+        log.info("birthday campaigns: %s", ", ".join(m.tag for m in made))
+    publish_mail(mail)
+    return [m.tag for m in made]
+
+
 @app.task(name="workers.tasks.sweep")
 def sweep() -> dict:
     from gateway.heartbeat import beat

@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
+from gateway import campaigns
 from gateway.crypto import BytesSealingError, keyring
 from gateway.intake import writers
 from gateway.intake.addressing import Candidate, least_written
@@ -130,6 +131,8 @@ class CheckBatch:
         self._censored: dict[str, tuple[PastCensorship, ...]] = {}
         # Live letter counts of the prisoners this batch holds locked for "anyone" choices.
         self._claimed: dict[int, int] = {}
+        self._joined: dict[tuple[str, ...], campaigns.Joined | None] = {}
+        self._pools: dict[int, list[Candidate]] = {}
 
     # -- letters and their messages ------------------------------------------------------
 
@@ -269,6 +272,23 @@ class CheckBatch:
         """A letter of this batch now goes to this prisoner: count it for later choices."""
         if prisoner_id in self._claimed:
             self._claimed[prisoner_id] += 1
+
+    def joined(self, tags: list[str]) -> campaigns.Joined | None:
+        """The campaign or evening these tags name (read once a batch: a room's letters
+        carry the same tag)."""
+        key = tuple(tags)
+        if key not in self._joined:
+            self._joined[key] = campaigns.joined(self.session, key) if key else None
+        return self._joined[key]
+
+    def campaign_pool(self, campaign_id: int | None) -> list[Candidate]:
+        """The campaign's prisoners as candidates: the pool its "anyone" letters share."""
+        if campaign_id is None:
+            return []
+        if campaign_id not in self._pools:
+            ids = campaigns.pool_ids(self.session, campaign_id)
+            self._pools[campaign_id] = [c for c in self.candidates() if c.id in ids]
+        return self._pools[campaign_id]
 
     def prisoner(self, prisoner_id: int) -> Prisoner:
         if self._directory is not None and prisoner_id in self._directory[1]:

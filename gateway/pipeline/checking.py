@@ -20,13 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from gateway import actions, faults
+from gateway import actions, birthday_reminders, campaigns, faults
 from gateway.crypto import keyring
 from gateway.formatting import render_letter, writer_first_name
 from gateway.guidance.answer import answer_guidance_request
 from gateway.guidance.requests import asks_for_guidance
 from gateway.intake import writers
-from gateway.intake.addressing import Candidate, read_choice, resolve_recipient
+from gateway.intake.addressing import Candidate, Resolution, read_choice, resolve_recipient
 from gateway.mail.authentication import Authentication, authenticate
 from gateway.mail.parse import ParsedLetter, UnparseableMessage
 from gateway.models import Letter, LetterAttachment, LetterEvent, Prisoner, Sender, utcnow
@@ -97,6 +97,11 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             sender.pseudonym = commands.pseudonym
         if sender.pseudonym:
             letter.writer_name = sender.pseudonym
+        if birthday_reminders.wants_subscription(campaigns.tags_in(
+                parsed.subject, parsed.recipients, settings.gateway_address)):
+            result.mail += birthday_reminders.handle(session, settings, letter, parsed,
+                                                     commands.text)
+            continue
         answered = batch.answered(letter, parsed)
         if _confirms(sender, parsed, answered, settings):
             writers.confirm(sender)
@@ -132,8 +137,9 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
                 parsed.subject, commands.text, len(parsed.attachments)):
             result.mail += answer_guidance_request(session, settings, letter, parsed)
             continue
+        subject, recipients = _join_campaign(letter, parsed, batch, settings)
         resolution = resolve_recipient(
-            parsed.subject, commands.text, parsed.recipients, batch.candidates(),
+            subject, commands.text, recipients, batch.candidates(),
             answered_prisoner=_prisoner_of(session, answered), notes=parsed.forward_notes)
         letter.body = resolution.text
         if resolution.kind == "not_found" and (commands.start or commands.pseudonym) \
@@ -141,6 +147,10 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             actions.ignore(session, letter, "a command from the writer, not a letter",
                            R.WRITER_COMMAND)
             continue
+        pool = batch.campaign_pool(letter.campaign_id)
+        if resolution.kind == "not_found" and len(pool) == 1:
+            # A campaign for one person (a birthday): writing to it is writing to them.
+            resolution = Resolution("found", pool[0].id, (pool[0],), resolution.text)
         if resolution.kind == "not_found":
             result.mail += actions.return_to_writer(
                 session, settings, letter, note="recipient not found in the directory",
@@ -160,7 +170,8 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         if resolution.kind == "anyone" and letter.prisoner_id is not None:
             prisoner_id = letter.prisoner_id  # chosen before the writer confirmed: keep it
         elif resolution.kind == "anyone":
-            chosen = batch.claim_anyone(batch.candidates())
+            # Inside a campaign, "anyone" means anyone of its prisoners.
+            chosen = batch.claim_anyone(pool or batch.candidates())
             prisoner_id = chosen.id if chosen is not None else None
         if prisoner_id is None:  # "to anyone", and nobody can receive now
             actions.hold(session, settings, letter, note="written to anyone, but no prisoner "
@@ -247,6 +258,18 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         # sent after received_notice_after_s (notices.queue_late_received).
     faults.point("check.before_commit")
     return result
+
+
+def _join_campaign(letter: Letter, parsed: ParsedLetter, batch: CheckBatch, settings
+                   ) -> tuple[str, tuple[str, ...]]:
+    """Record the campaign or evening the letter's tag names; the subject and recipients
+    without that tag, for addressing."""
+    found = batch.joined(campaigns.tags_in(parsed.subject, parsed.recipients,
+                                           settings.gateway_address))
+    if found is None:
+        return parsed.subject, tuple(parsed.recipients)
+    letter.campaign_id, letter.evening_id = found.campaign_id, found.evening_id
+    return campaigns.without_tag(parsed.subject, parsed.recipients, found.tag)
 
 
 def _over_limit(limit: int) -> actions.Because:

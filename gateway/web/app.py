@@ -21,6 +21,7 @@ from gateway.templating import TEMPLATES_DIR
 from gateway.web import (
     admin,
     auth,
+    campaigns,
     desk,
     failures,
     guidance,
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     register_filters(app)
 
     for module in (auth, overview, letters, moderation, failures, desk, replies, prisoners,
-                   list_import, admin, metrics, twofactor, guidance):
+                   list_import, campaigns, admin, metrics, twofactor, guidance):
         app.register_blueprint(module.bp)
 
     @app.before_request
