@@ -56,12 +56,15 @@ def decode_header_text(raw: str) -> str:
         return raw
 
 
-def is_valid_address(addr: str) -> bool:
+def is_valid_address(addr: str, *, special_use_domain: bool = False) -> bool:
     try:
         validate_email(addr, check_deliverability=False, allow_quoted_local=False,
                        allow_domain_literal=False, allow_smtputf8=True)
-    except EmailNotValidError:
-        return False
+    except EmailNotValidError as exc:
+        # Our own address may sit on a special-use domain (the demo's gateway.local, a
+        # company's .internal): routing reads it, so only the syntax must hold there.
+        return special_use_domain and "special-use or reserved name" in str(exc) \
+            and is_valid_address(addr.rpartition("@")[0] + "@example.org")
     return True
 
 
@@ -114,14 +117,15 @@ def addresses_in(msg: EmailMessage, names: Iterable[str]) -> tuple[str, ...]:
     """Lower-cased valid addr-specs in the given address headers, in order, without repeats.
 
     Used for routing only (plus-addresses), so a defective header still yields what can be
-    read safely; each address must pass email-validator.
+    read safely; each address must pass email-validator (a special-use domain such as
+    .local allowed: these are the addresses the mail was delivered to, ours among them).
     """
     found: list[str] = []
     for name in names:
         for raw in _raw_values(msg, name):
             for addr in _addresses_from_raw(name, raw):
                 addr = addr.lower()
-                if addr not in found and is_valid_address(addr):
+                if addr not in found and is_valid_address(addr, special_use_domain=True):
                     found.append(addr)
     return tuple(found)
 

@@ -83,3 +83,15 @@ def test_bounded_parse_times_out_and_recovers() -> None:
     with pytest.raises(UnparseableMessage, match="longer than"):
         parse_message_bounded(raw, limits=limits)
     assert parse_message_bounded(message(b"ok")).text == "ok"
+
+
+def test_our_address_on_a_special_use_domain_is_read_for_routing() -> None:
+    """The demo writes to letters@gateway.local (a special-use domain): its plus-addresses
+    (campaign tags, prisoner codes) must reach addressing; a writer's From still may not."""
+    from gateway.mail.senders import is_valid_address
+
+    raw = ("From: Anna <anna@example.org>\r\nTo: letters+vesna@gateway.local\r\n"
+           "Cc: \"x\" <bad@@gateway.local>\r\nSubject: hi\r\nMessage-ID: <m@example.org>\r\n"
+           "\r\nПривет!\r\n").encode()
+    assert parse_message(raw).recipients == ("letters+vesna@gateway.local",)
+    assert not is_valid_address("anna@gateway.local")  # as a writer's address: refused
