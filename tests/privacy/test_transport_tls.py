@@ -168,7 +168,10 @@ def test_a_wrong_certificate_is_an_error_in_the_log_and_on_the_dashboard(
 
 
 def test_an_untrusted_inbox_is_an_alert_until_it_is_fixed(pki, tls_dovecot, sessions, caplog):
+    from gateway.crypto import Keyring
     from gateway.pipeline.intake import Mailbox, ingest
+
+    keys = Keyring("transport-tls-test-secret-0123456789abcdef")
 
     def inbox(ca) -> Mailbox:
         return Mailbox(tls_dovecot.host, tls_dovecot.tls_port, "letters", "secret",
@@ -177,12 +180,12 @@ def test_an_untrusted_inbox_is_an_alert_until_it_is_fixed(pki, tls_dovecot, sess
     with caplog.at_level(logging.ERROR, logger="gateway.connection_health"), \
             pytest.raises(TransportError, match="not trusted"):
         with connection_health.watched(sessions, "imap-inbox"):
-            ingest(sessions, inbox(pki["stranger"]))
+            ingest(sessions, inbox(pki["stranger"]), keys=keys)
     assert any("The shared inbox (IMAP)" in r.getMessage() for r in caplog.records)
     with sessions() as session:
         alerts = [a.text for a in compute(session, queues={}).alerts()]
     assert any(a.startswith("The shared inbox (IMAP) refused") for a in alerts), alerts
     with connection_health.watched(sessions, "imap-inbox"):
-        ingest(sessions, inbox(pki["ca"]))
+        ingest(sessions, inbox(pki["ca"]), keys=keys)
     with sessions() as session:
         assert connection_health.problems(session) == ()
