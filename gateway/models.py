@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -91,7 +92,7 @@ class Prisoner(Base):
     interests: Mapped[str | None] = mapped_column(Text)
     interest_tags: Mapped[list | None] = mapped_column(JSON)
     writer_note: Mapped[str | None] = mapped_column(Text)  # shown to writers, e.g. "пишите о книгах"
-    wants_letters: Mapped[bool] = mapped_column(default=True)
+    wants_letters: Mapped[bool] = mapped_column(default=True, server_default=true())
     moved_at: Mapped[date | None]  # the last transfer between facilities
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
