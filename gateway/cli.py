@@ -403,21 +403,22 @@ def user_digest(username: str,
     """Set an organizer's address and turn the weekly digest on or off."""
     from sqlalchemy import select
 
+    from gateway.crypto import keyring
     from gateway.digest.subscription import masked_email, set_digest
     from gateway.models import User
-    secret = get_settings().secret_key.get_secret_value()
+    keys = keyring(get_settings())
     with _sessions()() as session:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             console.print(f"[red]no user named {username}[/]")
             raise typer.Exit(1)
         try:
-            set_digest(user, secret, email=email, opt_in=on)
+            set_digest(user, keys, email=email, opt_in=on)
         except ValueError as exc:
             console.print(f"[red]{exc}[/]")
             raise typer.Exit(1) from exc
         session.commit()
-        shown = masked_email(user, secret)
+        shown = masked_email(user, keys)
     console.print(f"weekly digest for [bold]{username}[/]: {'on' if on else 'off'} ({shown})")
 
 

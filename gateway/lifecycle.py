@@ -73,8 +73,3 @@ def annotate(session: Session, letter: Letter, text: str, *, actor: str = "syste
     """An event that changes no state (a replay asked for, a price that differs)."""
     session.add(LetterEvent(letter_id=letter.id, from_state=letter.state, to_state=letter.state,
                             actor=actor, note=text, reason_code=code))
-
-
-def new_letter_event(session: Session, letter: Letter, note: str | None = None) -> None:
-    session.add(LetterEvent(letter_id=letter.id, from_state=None, to_state=letter.state, note=note,
-                            reason_code="received"))

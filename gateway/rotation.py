@@ -46,6 +46,7 @@ def rotate(session_factory: Callable[[], Session], keys: Keyring, *, batch: int 
         ("outbound mail", OutboundMail, OutboundMail.id.is_not(None), _mail),
         ("raw mail", InboundMessage, InboundMessage.id.is_not(None), _raw),
         ("two-factor secrets", User, User.totp_sealed.is_not(None), _totp),
+        ("organizer addresses", User, User.email_sealed.is_not(None), _organizer_email),
         ("birthday subscribers", BirthdaySubscriber, BirthdaySubscriber.id.is_not(None),
          _subscriber),
     ]
@@ -125,6 +126,10 @@ def _mail(session: Session, keys: Keyring, row: OutboundMail, done: Rotation) ->
 
 def _totp(session: Session, keys: Keyring, row: User, done: Rotation) -> None:
     row.totp_sealed, _ = _reseal(keys, row.totp_sealed, done, "two-factor secrets")
+
+
+def _organizer_email(session: Session, keys: Keyring, row: User, done: Rotation) -> None:
+    row.email_sealed, _ = _reseal(keys, row.email_sealed, done, "organizer addresses")
 
 
 def _raw(session: Session, keys: Keyring, row: InboundMessage, done: Rotation) -> None:

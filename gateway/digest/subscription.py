@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email.headerregistry import Address
 
-from gateway.crypto import mask, seal, unseal
+from gateway.crypto import Keyring, mask
 from gateway.models import User
 
 
@@ -21,16 +21,16 @@ def valid_address(value: str) -> str:
     return value
 
 
-def set_digest(user: User, secret: str, *, email: str | None, opt_in: bool) -> None:
+def set_digest(user: User, keys: Keyring, *, email: str | None, opt_in: bool) -> None:
     """Set the address (None or "" keeps the stored one) and the opt-in; opting in without
     any address is refused, since the digest would have nowhere to go."""
     if email:
-        user.email_sealed = seal(secret, valid_address(email))
+        user.email_sealed = keys.seal(valid_address(email))
     if opt_in and user.email_sealed is None:
         raise ValueError("an e-mail address is needed for the digest")
     user.digest_opt_in = opt_in
 
 
-def masked_email(user: User, secret: str) -> str:
+def masked_email(user: User, keys: Keyring) -> str:
     """What the dashboard shows: never the whole address."""
-    return mask(unseal(secret, user.email_sealed)) if user.email_sealed else ""
+    return mask(keys.unseal(user.email_sealed)) if user.email_sealed else ""

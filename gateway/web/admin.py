@@ -5,6 +5,7 @@ from __future__ import annotations
 import flask
 from sqlalchemy import func, select
 
+from gateway.crypto import keyring
 from gateway.digest.subscription import masked_email
 from gateway.models import AuditEntry, User, WebSession
 from gateway.web import sessions
@@ -38,8 +39,8 @@ def users():
     open_sessions = dict(session.execute(
         select(WebSession.user_id, func.count()).where(~WebSession.pending_second_factor)
         .group_by(WebSession.user_id)).all())
-    secret = settings().secret_key.get_secret_value()
-    digest_emails = {p.id: masked_email(p, secret) for p in people}  # masked, never whole
+    keys = keyring(settings())
+    digest_emails = {p.id: masked_email(p, keys) for p in people}  # masked, never whole
     return flask.render_template("dashboard/users.html", people=people, roles=list(Role),
                                  open_sessions=open_sessions, digest_emails=digest_emails)
 

@@ -7,6 +7,7 @@ import flask
 from markupsafe import Markup
 from sqlalchemy import delete
 
+from gateway.crypto import keyring
 from gateway.digest.subscription import masked_email, set_digest
 from gateway.guidance.content import LANGUAGES, build_guide, save_markdown, stored_markdown
 from gateway.guidance.picks import who_needs_letters
@@ -57,11 +58,11 @@ def edit():
 def digest():
     session = db()
     user = session.get(User, current_user().id)
-    secret = settings().secret_key.get_secret_value()
+    keys = keyring(settings())
     if flask.request.method == "POST":
         form = flask.request.form
         try:
-            set_digest(user, secret, email=form.get("email", "").strip() or None,
+            set_digest(user, keys, email=form.get("email", "").strip() or None,
                        opt_in=form.get("opt_in") == "1")
         except ValueError as exc:
             session.rollback()
@@ -72,4 +73,4 @@ def digest():
             flask.flash("Weekly digest " + ("on." if user.digest_opt_in else "off."), "ok")
         return flask.redirect(flask.url_for("guidance.digest"))
     return flask.render_template("dashboard/digest_settings.html", opt_in=user.digest_opt_in,
-                                 email=masked_email(user, secret))
+                                 email=masked_email(user, keys))

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from gateway.config import Settings
+from gateway.crypto import Keyring
 from gateway.db import engine_for, session_factory
 from gateway.digest.figures import week_figures
 from gateway.digest.mail import queue_digests, render_digest
@@ -156,7 +157,7 @@ def test_figures_over_a_seeded_database(sessions, settings):
 def _user(s, name, *, email=None, opt_in=False, active=True):
     user = User(username=name, password_hash="x", role="viewer", active=active)
     if email:
-        set_digest(user, SECRET, email=email, opt_in=opt_in)
+        set_digest(user, Keyring(SECRET), email=email, opt_in=opt_in)
     else:
         user.digest_opt_in = opt_in
     s.add(user)
@@ -176,7 +177,7 @@ def test_the_digest_goes_through_the_outbox_only_to_opted_in_organizers(
         s.commit()
         assert queue_digests(s, settings, NOW + timedelta(hours=2)) == []  # same week: once
         assert s.get(User, 1).email_sealed != "olga@org.example"  # sealed at rest
-        assert masked_email(s.get(User, 1), SECRET) == "o***@o***.example"
+        assert masked_email(s.get(User, 1), Keyring(SECRET)) == "o***@o***.example"
     assert len(ids) == 1
     counts = send_pending(sessions, settings, ids)
     assert counts["sent"] == 1
@@ -191,11 +192,11 @@ def test_the_digest_goes_through_the_outbox_only_to_opted_in_organizers(
 def test_opting_in_needs_an_address_and_a_real_one():
     user = User(username="x", password_hash="x")
     with pytest.raises(ValueError):
-        set_digest(user, SECRET, email=None, opt_in=True)
+        set_digest(user, Keyring(SECRET), email=None, opt_in=True)
     for bad in ("not an address", "a@b", "Olga <o@org.example>", "o@org.example\r\nBcc: x@y.z"):
         with pytest.raises(ValueError):
-            set_digest(user, SECRET, email=bad, opt_in=True)
-    set_digest(user, SECRET, email="o@org.example", opt_in=True)
+            set_digest(user, Keyring(SECRET), email=bad, opt_in=True)
+    set_digest(user, Keyring(SECRET), email="o@org.example", opt_in=True)
     assert user.digest_opt_in and user.email_sealed
 
 

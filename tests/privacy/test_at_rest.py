@@ -200,7 +200,8 @@ def test_rotation_re_seals_and_re_indexes_everything_and_resumes(gw, url):
         first.raw = keyring(gw.settings).unseal_bytes(first.raw)
         # An organizer's two-factor secret, sealed under the old secret.
         session.add(User(username="olga", password_hash="x", role="admin",
-                         totp_sealed=keyring(gw.settings).seal("JBSWY3DPEHPK3PXP")))
+                         totp_sealed=keyring(gw.settings).seal("JBSWY3DPEHPK3PXP"),
+                         email_sealed=keyring(gw.settings).seal("olga@org.example")))
         session.commit()
 
     new_settings = settings_for(url, secret=NEW, old=OLD)
@@ -240,11 +241,12 @@ def test_rotation_re_seals_and_re_indexes_everything_and_resumes(gw, url):
         assert stop.address_hash == only_new.address_hash("boris@example.org")
         olga = session.scalar(select(User).where(User.username == "olga"))
         assert only_new.unseal(olga.totp_sealed) == "JBSWY3DPEHPK3PXP"
+        assert only_new.unseal(olga.email_sealed) == "olga@org.example"
     # Run again: nothing left to re-seal.
     again = rotate(gw.sessions, keys)
     assert not {k: v for k, v in again.counts.items() if k in (
         "raw mail", "letter addresses", "writer addresses", "mail recipients", "mail bodies",
-        "two-factor secrets")}
+        "two-factor secrets", "organizer addresses")}
 
 
 PLACEHOLDERS = [
