@@ -122,7 +122,7 @@ def prisoners_import_list(
         try:
             _, _, plan = prepare(
                 session, path, mapping_path=mapping, provider=provider, confirmed=chosen,
-                full_list=not partial,
+                full_list=not partial, settings=get_settings(),
                 on_rows=lambda n: bar.update(task, total=n, description="matching"),
                 progress=lambda n: bar.advance(task, n))
         except (ListFileError, MappingError) as exc:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from gateway.directory_import.apply import load_catalogue, snapshot
+from gateway.directory_import.apply import catalogue_provider, load_catalogue, snapshot
 from gateway.directory_import.mapping import Mapping, guess, load
 from gateway.directory_import.plan import Plan, make_plan
 from gateway.directory_import.readers import Table, read_table
@@ -26,7 +26,8 @@ from gateway.directory_import.readers import Table, read_table
 def prepare(session: Session, path: Path, *, mapping_path: Path | None = None,
             provider: str | None = None, confirmed: dict[int, str] | None = None,
             full_list: bool = True, on_rows: Callable[[int], None] | None = None,
-            progress: Callable[[int], None] | None = None) -> tuple[Table, Mapping, Plan]:
+            progress: Callable[[int], None] | None = None,
+            settings=None) -> tuple[Table, Mapping, Plan]:
     """Read, map and plan; writes nothing. Raises ListFileError / MappingError for a file
     that cannot be read as a list at all."""
     table = read_table(path)
@@ -35,14 +36,14 @@ def prepare(session: Session, path: Path, *, mapping_path: Path | None = None,
         on_rows(len(table.rows))
     return table, mapping, plan_table(session, table, mapping, provider=provider,
                                       confirmed=confirmed, full_list=full_list,
-                                      progress=progress)
+                                      progress=progress, settings=settings)
 
 
 def plan_table(session: Session, table: Table, mapping: Mapping, *, provider: str | None = None,
                confirmed: dict[int, str] | None = None, full_list: bool = True,
-               progress: Callable[[int], None] | None = None) -> Plan:
+               progress: Callable[[int], None] | None = None, settings=None) -> Plan:
     mapping.check(table.header)
-    provider = provider or mapping.provider or "http"
+    provider = provider or mapping.provider or catalogue_provider(session, settings)
     return make_plan(table, mapping, load_catalogue(session, provider), snapshot(session),
                      provider=provider, confirmed=confirmed, full_list=full_list,
                      progress=progress)

@@ -54,6 +54,26 @@ def load_catalogue(session: Session, provider: str) -> Catalogue:
                           .order_by(ProviderFacility.facility_id))])
 
 
+def catalogue_provider(session: Session, settings=None) -> str:
+    """The catalogue a list is matched in when neither the command nor the mapping names
+    one: the default service's adapter if it has a stored catalogue; else the only adapter
+    that has one; else "http". (The desk has no catalogue of its own: a gateway whose
+    default is the desk matches against the catalogue it has synced.)"""
+    stored = list(session.scalars(select(ProviderFacility.provider).distinct()
+                                  .order_by(ProviderFacility.provider)))
+    if settings is not None:
+        from gateway.providers.services import UnknownService, route
+        try:
+            adapter = route(None, settings).adapter
+        except UnknownService:
+            adapter = None
+        if adapter in stored:
+            return adapter
+    if len(stored) == 1:
+        return stored[0]
+    return "http"
+
+
 def _next_codes(session: Session):
     """Short codes for new prisoners (writers put them in the subject): P + a number past
     every number in use."""

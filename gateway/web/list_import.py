@@ -60,7 +60,7 @@ def import_list():
     plan = None
     try:
         plan = plan_table(session, table, mapping, confirmed=confirmed,
-                          full_list=not form.get("partial"))
+                          full_list=not form.get("partial"), settings=settings())
     except MappingError as exc:
         problem = str(exc)
     if plan is not None and form.get("action") == "apply" and plan.ok:
