@@ -88,6 +88,11 @@ def configure(level: str | int | None = None, *, fmt: str | None = None,
             old.close()
     root.addHandler(protect(handler, fmt))
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # httpx and httpcore log every request at INFO: one line a letter, and on the CLI a
+    # JSON line between the command's own words. Our own events say what was sent.
+    for chatty in ("httpx", "httpcore"):
+        if logging.getLogger(chatty).level == logging.NOTSET:
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     logging.captureWarnings(True)
     # Loggers with handlers of their own (gunicorn's, a library's) get the filter too.
     for logger in logging.Logger.manager.loggerDict.values():

@@ -100,6 +100,13 @@ def run_demo(base: Path, *, web_port: int = 8000) -> None:
     _check_ports_free({"IMAP": settings.imap_port, "SMTP": settings.smtp_port,
                        "simulator": sim_port, "dashboard": web_port})
     base.mkdir(parents=True, exist_ok=True)
+    logs = base / "logs"
+    logs.mkdir(exist_ok=True)
+    # The stand-ins run in this process (the SMTP server logs every connection at INFO):
+    # their lines go to a file like every other process's, so the terminal keeps to the
+    # banner and to what goes wrong.
+    from gateway import logging_setup
+    logging_setup.configure(logfile=str(logs / "stand-ins.log"))
     outbox = base / "outgoing-mail"
     step = console.status("starting", spinner="dots")
     step.start()
@@ -130,8 +137,6 @@ def run_demo(base: Path, *, web_port: int = 8000) -> None:
         if added.returncode != 0:  # a demo run before: give admin this run's password
             subprocess.run([*gw, "user", "password", "admin", "--password", password],
                            env=env, check=True, capture_output=True)
-        logs = base / "logs"
-        logs.mkdir(exist_ok=True)
         procs: dict[str, ProcessGroup] = {}
         for name, argv in {
             "worker": [*gw, "worker", "--concurrency", "2"],
