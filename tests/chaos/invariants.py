@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 import redis
 
 from gateway.crypto import unseal, unseal_bytes
-from gateway.states import TERMINAL, WAITING_FOR_PERSON
+from gateway.states import TERMINAL, WAITING_FOR_PERSON, WAITING_FOR_WRITER
 from gateway.states import LetterState as S
 
 SECRET = "e2e-secret-0123456789abcdef0123456789"  # tests/e2e/stack.py's GATEWAY_SECRET_KEY
-SETTLED = TERMINAL | WAITING_FOR_PERSON | {S.SUBMITTED}
+# Waiting for the writer (confirm the address, say which prisoner) is settled too: only
+# their answer moves it, so the run cannot expect it to finish by itself.
+SETTLED = TERMINAL | WAITING_FOR_PERSON | WAITING_FOR_WRITER | {S.SUBMITTED}
 SCHEDULED = {S.READY, S.UNKNOWN}
 _MSGID = re.compile(rb"^Message-ID:[ \t]*<([^>\r\n]+)>", re.I | re.M)
 
