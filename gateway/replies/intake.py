@@ -106,9 +106,16 @@ def route(session: Session, settings, reply: Reply, pages: list[tuple[str, bytes
     """Match by the letter number and forward; otherwise UNMATCHED with a suggestion."""
     letter = match_letter(session, reply.letter_number)
     if letter is None or letter.sender_sealed is None:
-        _triage(session, reply, ("no letter number on the form" if not reply.letter_number else
-                                 f"no letter with the number {reply.letter_number!r}")
-                + "; a person decides", prisoner_id=prisoner_id, facility_id=facility_id)
+        if not reply.letter_number:
+            why = "no letter number on the form"
+        elif letter is not None and letter.purged_at is not None:
+            # Retention did its job: who wrote is gone, and nobody can find them again.
+            why = (f"letter {reply.letter_number!r} was purged on "
+                   f"{letter.purged_at:%Y-%m-%d} (retention): its writer is no longer known")
+        else:
+            why = f"no letter with the number {reply.letter_number!r}"
+        _triage(session, reply, why + "; a person decides", prisoner_id=prisoner_id,
+                facility_id=facility_id)
         return []
     reply.letter_id = letter.id
     return forward(session, settings, reply, letter, pages)

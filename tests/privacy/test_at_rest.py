@@ -182,6 +182,18 @@ def test_purge_forgets_writers_and_keeps_the_statistics(gw, url):
     # Nothing left to do: the next daily run changes nothing.
     assert purge(gw.sessions, settings).letters == 0
 
+    # A reply that comes after the purge waits for a person, who is told why it cannot go.
+    from gateway.models import Reply
+    from gateway.replies.intake import route
+    with gw.sessions() as session:
+        session.get(Letter, done_id).provider_number = "FP-2026-000777"
+        reply = Reply(source="api", external_id="late-1", letter_number="FP-2026-000777")
+        session.add(reply)
+        session.flush()
+        assert route(session, settings, reply, []) == []
+        assert reply.state == "UNMATCHED" and "was purged on" in reply.note
+        session.rollback()
+
     # A writer gone quiet longer than writer_retention_days loses the sealed address too.
     with gw.sessions() as session:
         session.execute(update(Sender).values(last_seen_at=utcnow() - timedelta(days=400)))
