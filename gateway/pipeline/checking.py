@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -219,9 +219,13 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         # Render first: pages and price are weighed on exactly what the provider will print.
         render(letter, prisoner, settings, way)
         facility = batch.facility(way.adapter, prisoner.facility_id)
-        decision = weigh(session, letter, prisoner, parsed, batch.rule_settings, settings, way,
+        rule_settings, campaign_spent = batch.rule_settings, None
+        if (campaign_budget := batch.campaign_budget(letter.campaign_id)) is not None:
+            rule_settings = replace(rule_settings, campaign_budget=campaign_budget[0])
+            campaign_spent = campaign_budget[1]
+        decision = weigh(session, letter, prisoner, parsed, rule_settings, settings, way,
                          previous=batch.previous_texts(letter), spent=batch.month_spent(),
-                         facility=facility,
+                         facility=facility, campaign_spent=campaign_spent,
                          censored=batch.censor_history(prisoner.facility_id))
         parts = _plan_split(letter, prisoner, decision, way, facility, settings)
         if parts:
@@ -241,10 +245,14 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         if today > settings.sender_daily_limit:
             reasons.append(_over_limit(settings.sender_daily_limit))
         if decision.outcome == "hold" or reasons:
+            campaign_only = all((f.rule, getattr(f, "code", None)) == ("budget", "campaign")
+                                for f in reasons)
             result.mail += actions.hold(
-                session, settings, letter, code=R.RULES_HOLD, parsed=parsed, findings=reasons,
+                session, settings, letter, parsed=parsed, findings=reasons,
+                code=R.CAMPAIGN_BUDGET_HOLD if reasons and campaign_only else R.RULES_HOLD,
                 note=HELD_PREFIX + "; ".join(f.reason_organizer for f in reasons))
             continue
+        batch.spent_in_campaign(letter.campaign_id, letter.price)  # the whole, split or not
         if parts:
             ready, mail = actions.split(session, settings, letter, prisoner, parts, way,
                                         parsed=parsed, limit=splitting.page_limit(
@@ -406,7 +414,8 @@ def _take_writer(letter: Letter, parsed: ParsedLetter, batch: CheckBatch) -> Non
 def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLetter,
           rule_settings: RuleSettings, settings, way: Route, *, previous: tuple[str, ...],
           spent: Decimal, facility: FacilityLimits = FacilityLimits(),  # noqa: B008
-          censored: tuple[PastCensorship, ...] = ()) -> Decision:
+          censored: tuple[PastCensorship, ...] = (),
+          campaign_spent: Decimal | None = None) -> Decision:
     draft = LetterDraft(
         text=letter.body or "",
         photos=tuple((a.content_type, len(a.data)) for a in parsed.attachments),
@@ -414,7 +423,7 @@ def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLe
         prisoner_status=prisoner.status, prisoner_can_receive=prisoner.can_receive,
         prisoner_wants_letters=prisoner.wants_letters is not False,
         profile=way.service, previous_texts=previous,
-        month_spent=Decimal(spent),
+        month_spent=Decimal(spent), campaign_spent=campaign_spent,
         rendered_text=letter.rendered, reply_ordered=settings.reply_ordered,
         # The facility's own limits, as its provider's catalogue was last synced.
         **facility.draft_fields(),
