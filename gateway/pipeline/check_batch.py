@@ -8,6 +8,7 @@ return at that letter's turn."""
 from __future__ import annotations
 
 import functools
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import bindparam, case, func, select
@@ -143,6 +144,7 @@ class CheckBatch:
         self._joined: dict[tuple[str, ...], campaigns.Joined | None] = {}
         self._pools: dict[int, list[Candidate]] = {}
         self._campaign_spend: dict[int, tuple[Decimal, Decimal] | None] = {}
+        self._dates: dict[int, tuple[str, date | None, date | None]] = {}
 
     # -- letters and their messages ------------------------------------------------------
 
@@ -290,6 +292,14 @@ class CheckBatch:
         if key not in self._joined:
             self._joined[key] = campaigns.joined(self.session, key) if key else None
         return self._joined[key]
+
+    def campaign_dates(self, campaign_id: int) -> tuple[str, date | None, date | None]:
+        """The campaign's title, start and end (read once a batch)."""
+        if campaign_id not in self._dates:
+            self._dates[campaign_id] = tuple(self.session.execute(
+                select(Campaign.title, Campaign.starts_on, Campaign.ends_on)
+                .where(Campaign.id == campaign_id)).one())
+        return self._dates[campaign_id]
 
     def campaign_pool(self, campaign_id: int | None) -> list[Candidate]:
         """The campaign's prisoners as candidates: the pool its "anyone" letters share."""

@@ -38,7 +38,7 @@ from gateway.pricing import quote
 from gateway.providers.catalogue import FacilityLimits
 from gateway.providers.services import Route, UnknownService, route
 from gateway.rules import run_rules
-from gateway.rules.base import Decision, LetterDraft, PastCensorship, RuleSettings
+from gateway.rules.base import Decision, Finding, LetterDraft, PastCensorship, RuleSettings
 from gateway.states import LetterState as S
 from gateway.states import NoticeKind as N
 from gateway.states import Reason as R
@@ -137,7 +137,7 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
                 parsed.subject, commands.text, len(parsed.attachments)):
             result.mail += answer_guidance_request(session, settings, letter, parsed)
             continue
-        subject, recipients = _join_campaign(letter, parsed, batch, settings)
+        subject, recipients, outside = _join_campaign(letter, parsed, batch, settings)
         resolution = resolve_recipient(
             subject, commands.text, recipients, batch.candidates(),
             answered_prisoner=_prisoner_of(session, answered), notes=parsed.forward_notes)
@@ -147,7 +147,8 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             actions.ignore(session, letter, "a command from the writer, not a letter",
                            R.WRITER_COMMAND)
             continue
-        pool = batch.campaign_pool(letter.campaign_id)
+        # A campaign named outside its dates still tells whom the writer meant.
+        pool = batch.campaign_pool(letter.campaign_id or (outside and outside[0]))
         if resolution.kind == "not_found" and len(pool) == 1:
             # A campaign for one person (a birthday): writing to it is writing to them.
             resolution = Resolution("found", pool[0].id, (pool[0],), resolution.text)
@@ -231,6 +232,8 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         if parts:
             decision = splitting.as_split(decision, len(parts))
         letter.findings = [f.to_dict() for f in decision.findings]
+        if outside:  # the received and sent notices tell the writer (notices.py)
+            letter.findings.append(outside[1].to_dict())
         if decision.outcome == "return":
             limits_only = _only_limits(decision)
             result.mail += actions.return_to_writer(
@@ -269,15 +272,24 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
 
 
 def _join_campaign(letter: Letter, parsed: ParsedLetter, batch: CheckBatch, settings
-                   ) -> tuple[str, tuple[str, ...]]:
+                   ) -> tuple[str, tuple[str, ...], tuple[int, Finding] | None]:
     """Record the campaign or evening the letter's tag names; the subject and recipients
-    without that tag, for addressing."""
+    without that tag, for addressing; and, for a campaign named before its start or after
+    its end, that campaign and the note for the writer: the letter goes on as an ordinary
+    one (campaigns.dates_finding), never lost for being late."""
     found = batch.joined(campaigns.tags_in(parsed.subject, parsed.recipients,
                                            settings.gateway_address))
     if found is None:
-        return parsed.subject, tuple(parsed.recipients)
+        return parsed.subject, tuple(parsed.recipients), None
     letter.campaign_id, letter.evening_id = found.campaign_id, found.evening_id
-    return campaigns.without_tag(parsed.subject, parsed.recipients, found.tag)
+    outside = None
+    if found.campaign_id is not None:
+        title, starts_on, ends_on = batch.campaign_dates(found.campaign_id)
+        when = campaigns.outside_dates(starts_on, ends_on, utcnow().date())
+        if when is not None:
+            letter.campaign_id = None
+            outside = (found.campaign_id, campaigns.dates_finding(title, when))
+    return (*campaigns.without_tag(parsed.subject, parsed.recipients, found.tag), outside)
 
 
 def _over_limit(limit: int) -> actions.Because:
