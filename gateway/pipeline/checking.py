@@ -135,7 +135,11 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
                     continue
         if not (commands.start or commands.pseudonym) and asks_for_guidance(
                 parsed.subject, commands.text, len(parsed.attachments)):
-            result.mail += answer_guidance_request(session, settings, letter, parsed)
+            joined = batch.joined(campaigns.tags_in(parsed.subject, parsed.recipients,
+                                                    settings.gateway_address))
+            result.mail += answer_guidance_request(
+                session, settings, letter, parsed,
+                campaign_id=joined.campaign_id if joined is not None else None)
             continue
         subject, recipients, outside = _join_campaign(letter, parsed, batch, settings)
         resolution = resolve_recipient(
