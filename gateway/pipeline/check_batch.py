@@ -371,14 +371,18 @@ class CheckBatch:
         """(budget, committed) of the letter's campaign, or None when it has no budget.
         Committed is what its letters were paid (submitted) plus what is as good as paid
         (READY, SUBMITTING, UNKNOWN, at the desk), then this batch's own letters as they pass
-        (spent_in_campaign). The campaign row stays locked until the batch commits, so a
-        second worker checking the same campaign reads the committed sum after this one
-        (PostgreSQL; SQLite has one writer at a time anyway)."""
+        (spent_in_campaign). A campaign with a budget has its row locked until the batch
+        commits, so a second worker checking the same campaign reads the committed sum
+        after this one (PostgreSQL; SQLite has one writer at a time anyway); one without a
+        budget is not locked, so its letters are checked in parallel as before."""
         if campaign_id is None:
             return None
         if campaign_id not in self._campaign_spend:
             budget = self.session.scalar(select(Campaign.budget_rub)
-                                         .where(Campaign.id == campaign_id).with_for_update())
+                                         .where(Campaign.id == campaign_id))
+            if budget is not None:  # read again under the lock: an organizer may change it
+                budget = self.session.scalar(select(Campaign.budget_rub).where(
+                    Campaign.id == campaign_id).with_for_update())
             if budget is None:
                 self._campaign_spend[campaign_id] = None
             else:

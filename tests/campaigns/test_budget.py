@@ -116,3 +116,38 @@ def test_fit_in_turn_keeps_each_queue_first_come_first_served():
     # ...but other letters go on; the month's queue stops at its first misfit for everyone.
     assert fit_in_turn(held, d(150), d(0), {}, {}) == [1]
     assert fit_in_turn(held, d(300), d(0), {7: d(100)}, {7: d(0)}) == [1, 2, 4]
+
+
+def test_two_workers_cannot_both_spend_the_campaigns_last_roubles(march, monkeypatch):
+    """Two batches of the same campaign checked at once: the second reads the spend after
+    the first commits (the campaign row's lock), so together they stay within the budget.
+    Both wait at the commit for the other: without the lock both would pass everything."""
+    if march.settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: there is no race to lose")
+    import threading
+
+    from gateway.pipeline import checking
+
+    [first] = march.send(to(PLUS, "Любому", 0))
+    price = march.letter(first).price
+    _budget(march, 5 * price + price / 2)  # room for four more
+    # Named letters: "anyone" would lock the pool's prisoner rows and serialize anyway.
+    batches = [march.receive(*[to(PLUS, "Беловой Анне", 10 * b + i) for i in range(1, 5)])
+               for b in (1, 2)]
+    barrier = threading.Barrier(2)
+
+    def meet(name: str) -> None:
+        if name == "check.before_commit":
+            try:
+                barrier.wait(timeout=3)  # the blocked one never comes: go on alone
+            except threading.BrokenBarrierError:
+                pass
+
+    monkeypatch.setattr(checking.faults, "point", meet)
+    workers = [threading.Thread(target=march.check, args=(ids,)) for ids in batches]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+    states = [march.letter(i).state for ids in batches for i in ids]
+    assert states.count(S.READY) == 4 and states.count(S.HELD) == 4, states
