@@ -152,10 +152,22 @@ def release_budget_hold(session: Session, letter: Letter, route) -> bool:
                    note="the monthly budget allows it now")
 
 
-def send_guidance(session: Session, settings, letter: Letter, parsed, guide) -> list[int]:
+def release_campaign_budget_hold(session: Session, letter: Letter, route) -> bool:
+    """Its campaign's budget (raised by an organizer, or letters that cost less than
+    expected) and the monthly one allow a letter the campaign's budget held: on to its
+    route, due now. True when it is to be submitted."""
+    return checked(session, letter, route, due_now=True, code=R.CAMPAIGN_BUDGET_RELEASED,
+                   note="the campaign's budget allows it now")
+
+
+def send_guidance(session: Session, settings, letter: Letter, parsed, guide,
+                  campaign: dict | None = None) -> list[int]:
     """The writer asked how to write (or sent nothing): the guide, at most once a day (the
-    notice's per-writer daily key), and the message ends IGNORED with a visible reason."""
-    queued = queue_notice(session, settings, letter, N.GUIDANCE, parsed=parsed, guide=guide)
+    notice's per-writer daily key), and the message ends IGNORED with a visible reason.
+    Asked within a campaign, the guide starts with the campaign's own guidance and its
+    greeting template."""
+    queued = queue_notice(session, settings, letter, N.GUIDANCE, parsed=parsed, guide=guide,
+                          campaign=campaign)
     move(session, letter, S.IGNORED, code=R.GUIDANCE_ASKED,
          note="guidance sent: the writer asked how to write, not a letter" if queued else
          "guidance asked for, not a letter; no guide sent (one a day, or the writer asked "

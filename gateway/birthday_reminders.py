@@ -5,19 +5,22 @@ answer with a code; their reply with the code (our subject carries the tag back)
 Only then, for every birthday campaign that opens, they get one mail naming the person and
 the date, whose subject carries the campaign's tag: "reply to this mail with your greeting"
 works, because the reply joins that one-person campaign. Every mail ends with how to stop
-(the footer: "STOP"); a stopped writer's row is forgotten. Addresses only sealed, found by
-their keyed hash, as everywhere."""
+(the footer: "STOP"); a stopped writer's row is forgotten. Every reminder also carries a
+one-click unsubscribe link (RFC 8058 headers and a visible link, served by the dashboard
+without a login): its signed token names the subscription row, never the address, and
+following it forgets the row (reminders end; other mail, unlike STOP, does not). Addresses
+only sealed, found by their keyed hash, as everywhere."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway import actions, campaigns
 from gateway.birthdays import open_birthday_campaigns
-from gateway.crypto import keyring
+from gateway.crypto import Keyring, keyring
 from gateway.intake import writers
 from gateway.mail.compose import compose_bytes
 from gateway.models import (
@@ -128,7 +131,8 @@ def queue_reminders(session: Session, settings, today) -> list[int]:
     for key, (sub, campaign) in wanted.items():
         if key in done:
             continue
-        mail = _reminder(settings, campaign, key, domain)
+        mail = _reminder(settings, campaign, key, domain,
+                         unsubscribe_url(settings, unsubscribe_token(keys, sub)))
         rows.append(OutboundMail(dedup_key=key, kind="birthday_reminder",
                                  message=keys.seal_bytes(mail.data),
                                  recipient_sealed=sub.address_sealed,
@@ -139,14 +143,58 @@ def queue_reminders(session: Session, settings, today) -> list[int]:
     return [r.id for r in rows]
 
 
-def _reminder(settings, campaign: Campaign, key: str, domain: str):
+def _reminder(settings, campaign: Campaign, key: str, domain: str, unsubscribe: str):
     (prisoner,) = campaign.prisoners
     context = {"org_name": settings.org_name, "person": f"{prisoner.first_name} "
                f"{prisoner.last_name}", "on": campaign.ends_on, "tag": campaign.tag,
                "person_gent": _inflect(prisoner, "gent"), "facility": prisoner.facility_name,
-               "address": campaigns.plus_address(settings.gateway_address, campaign.tag)}
+               "address": campaigns.plus_address(settings.gateway_address, campaign.tag),
+               "unsubscribe": unsubscribe}
     subject = (f"[{campaign.tag}] День рождения: {context['person']}, {campaign.ends_on:%d.%m}"
                f" / Birthday")
     return compose_bytes("birthdays/reminder", to=None, from_addr=settings.gateway_address,
                          from_name=settings.org_name, subject=subject, context=context,
-                         dedup_key=key, domain=domain)
+                         dedup_key=key, domain=domain,
+                         headers=(("List-Unsubscribe", f"<{unsubscribe}>"),
+                                  ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")))
+
+
+# -- the one-click unsubscribe link ----------------------------------------------------------
+
+def _stamp(at: datetime) -> int:
+    # The row's creation second binds a token to that row: an id SQLite hands out again
+    # after a deletion does not carry an old token over to someone else.
+    return int((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp())
+
+
+def unsubscribe_token(keys: Keyring, sub: BirthdaySubscriber) -> str:
+    what = f"birthdays:{sub.id}:{_stamp(sub.created_at)}"
+    return f"{sub.id}.{_stamp(sub.created_at)}.{keys.link_mac(what)}"
+
+
+def unsubscribe_url(settings, token: str) -> str:
+    return f"{settings.web_public_url.rstrip('/')}/unsubscribe/{token}"
+
+
+def verify_token(keys: Keyring, token: str) -> int | None:
+    """The subscription row id a well-signed token names (it may be gone already)."""
+    sub_id, stamp, mac = (token.split(".") + ["", ""])[:3]
+    if not (sub_id.isdigit() and stamp.isdigit() and len(token) < 100) or \
+            not keys.link_mac_matches(f"birthdays:{sub_id}:{stamp}", mac):
+        return None
+    return int(sub_id)
+
+
+def unsubscribe(session: Session, keys: Keyring, token: str) -> bool | None:
+    """Forget the subscription the token names: True, or False when it is gone already
+    (forgotten, or unsubscribed before); None for a token we did not sign. The caller
+    commits."""
+    sub_id = verify_token(keys, token)
+    if sub_id is None:
+        return None
+    sub = session.get(BirthdaySubscriber, sub_id)
+    stamp = int(token.split(".")[1])
+    if sub is None or _stamp(sub.created_at) != stamp:
+        return False
+    session.delete(sub)
+    return True

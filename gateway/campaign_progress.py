@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.models import CampaignPrisoner, Letter, Prisoner, Reply
+from gateway.pipeline.budget_holds import budgets_holding, held_for_budget_only
 from gateway.states import LetterState as S
 
 SENT = (S.SUBMITTED, S.DELIVERED, S.CENSORED)
@@ -46,6 +47,7 @@ class Counts:
     waiting_for_writer: int
     spend_rub: Decimal
     held_letters: tuple[HeldLetter, ...]
+    budget_waiting: int = 0  # held only because the campaign's budget is reached
 
 
 def _scope(campaign_id: int | None, evening_id: int | None):
@@ -71,6 +73,12 @@ def counts(session: Session, *, campaign_id: int | None = None,
     held = session.execute(select(Letter.id, Letter.writer_name, Letter.reason)
                            .where(*scope, Letter.state == S.HELD).order_by(Letter.id)
                            .limit(100)).all()
+    waiting = 0
+    if evening_id is None and by_state.get(S.HELD):
+        # Every part of a split letter is paid, so every held letter of it waits here.
+        waiting = sum(1 for le in session.scalars(
+            select(Letter).where(Letter.campaign_id == campaign_id, Letter.state == S.HELD))
+            if held_for_budget_only(le) and "campaign" in budgets_holding(le))
     total = sum(by_state.values())
     return Counts(
         received=total,
@@ -81,6 +89,7 @@ def counts(session: Session, *, campaign_id: int | None = None,
         waiting_for_writer=sum(by_state.get(s, 0) for s in WAITING_FOR_WRITER),
         spend_rub=Decimal(spent or 0),
         held_letters=tuple(HeldLetter(*row) for row in held),
+        budget_waiting=waiting,
     )
 
 

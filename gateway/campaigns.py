@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from gateway.directory import _birthday_in
 from gateway.models import Campaign, CampaignPrisoner, Evening, Letter, Prisoner
+from gateway.rules.base import Finding
 
 # Letters, digits, "-" and "_": what fits a mailbox's local part and reads in a subject.
 TAG = re.compile(r"^[0-9a-zа-яё][0-9a-zа-яё_-]{1,39}$")
@@ -76,6 +77,33 @@ def joined(session: Session, tags: Iterable[str]) -> Joined | None:
         if campaign is not None:
             return Joined(tag, campaign, None)
     return None
+
+
+def outside_dates(starts_on: date | None, ends_on: date | None, today: date) -> str | None:
+    """"not_started" or "ended" when a letter comes outside the campaign's dates (both
+    inclusive; a missing date leaves that side open), else None."""
+    if starts_on is not None and today < starts_on:
+        return "not_started"
+    if ends_on is not None and today > ends_on:
+        return "ended"
+    return None
+
+
+def dates_finding(title: str, when: str) -> Finding:
+    """What the writer's received and sent notices say about a letter that named a campaign
+    outside its dates. Such a letter is not lost: it goes as an ordinary letter (to the
+    campaign's prisoner, if it named nobody and the campaign was for one person) and does not
+    count for the campaign, its budget or its progress."""
+    ru, en = {"ended": ("уже закончилась", "has ended"),
+              "not_started": ("ещё не началась", "has not started yet")}[when]
+    return Finding(
+        rule="campaign", code=when, severity="info", passages=(),
+        reason_ru=f"Кампания «{title}» {ru}, поэтому письмо пойдёт как обычное, вне "
+        "кампании. Оно не потеряется и дойдёт так же.",
+        reason_en=f"The campaign “{title}” {en}, so your letter goes as an ordinary letter, "
+        "outside the campaign. It is not lost and travels the same way.",
+        reason_organizer=f"named the campaign “{title}”, which {en}: sent as an ordinary "
+        "letter, not counted for the campaign")
 
 
 def pool_ids(session: Session, campaign_id: int) -> set[int]:

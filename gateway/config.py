@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     # Dashboard
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    # Where writers reach the dashboard's public pages (the one-click unsubscribe link in
+    # reminder mail): the address the world sees, behind the TLS proxy.
+    web_public_url: str = "http://127.0.0.1:8000"
     # How many different organizers must confirm a reply match that is only a person's
     # reading (the number on the scan does not name the letter): 2 = four-eyes rule.
     reply_match_confirmations: int = Field(default=1, ge=1, le=2)

@@ -42,7 +42,7 @@ def is_sealed(data: bytes | str) -> bool:
 class BytesSealingError(ValueError):
     pass
 PURPOSES = ("sessions", "address-encryption", "raw-mail-encryption", "address-index",
-            "content-index", "verp", "confirmation-codes")
+            "content-index", "verp", "confirmation-codes", "unsubscribe-links")
 
 
 def derive(secret: str, purpose: str) -> bytes:
@@ -149,6 +149,17 @@ class Keyring:
     def code_matches(self, code: str, digest: str) -> bool:
         return any(hmac.compare_digest(
             _mac(k["confirmation-codes"], b"confirm-token:" + code.encode()), digest)
+            for k in self._all)
+
+    def link_mac(self, what: str) -> str:
+        """The signature of a link in mail a writer may follow without logging in (the
+        one-click unsubscribe): it names no address, only what it signs."""
+        return _mac(self._current["unsubscribe-links"], b"link:" + what.encode())[:32]
+
+    def link_mac_matches(self, what: str, mac: str) -> bool:
+        # Old secrets too: a link in a mail sent before a rotation still works.
+        return any(hmac.compare_digest(
+            _mac(k["unsubscribe-links"], b"link:" + what.encode())[:32], mac)
             for k in self._all)
 
     # -- sessions ----------------------------------------------------------------------

@@ -84,6 +84,9 @@ def letter_context(letter: Letter, prisoner: Prisoner | None, settings) -> dict:
         "number": letter.provider_number or "",
         "pages": letter.pages or 0,
         "reply_ordered": settings.reply_ordered,
+        # It named a campaign outside its dates and went as an ordinary letter.
+        "campaign_note": next((f for f in letter.findings or ()
+                               if f.get("rule") == "campaign"), None),
     }
 
 

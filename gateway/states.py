@@ -130,6 +130,8 @@ class Reason(StrEnum):
     CHOICE_EXPIRED = "choice_expired"
     DOCUMENT_UNREADABLE = "document_unreadable"
     BUDGET_RELEASED = "budget_released"  # a budget hold goes on by itself
+    CAMPAIGN_BUDGET_HOLD = "campaign_budget_hold"  # the campaign's budget would be passed
+    CAMPAIGN_BUDGET_RELEASED = "campaign_budget_released"  # its budget allows it now
     SPLIT = "split"  # a long letter went as several numbered letters
     WRITER_CONFIRMED_BY_ORGANIZER = "writer_confirmed_by_organizer"
     BIRTHDAY_SUBSCRIPTION = "birthday_subscription"  # asks for, or confirms, reminders

@@ -66,6 +66,7 @@ class _HeaderClasses(HeaderRegistry):
 
 
 _POLICY = policy.default.clone(header_factory=_HeaderClasses())
+_WIDE = _POLICY.clone(max_line_length=998)  # RFC 5322's limit
 
 
 def _verify(msg: EmailMessage, data: bytes) -> None:
@@ -90,10 +91,11 @@ class Composed:
 
 def compose(kind: str, *, to: str | None, from_addr: str, from_name: str, subject: str,
             context: dict, in_reply_to: str | None = None, pages: tuple[Page, ...] = (),
-            dedup_key: str, domain: str) -> EmailMessage:
+            dedup_key: str, domain: str, headers: tuple[tuple[str, str], ...] = ()
+            ) -> EmailMessage:
     msg = _build(kind, to=to, from_addr=from_addr, from_name=from_name, subject=subject,
                  context=context, in_reply_to=in_reply_to, pages=pages, dedup_key=dedup_key,
-                 domain=domain)
+                 domain=domain, headers=headers)
     _verify(msg, bytes(msg))
     return msg
 
@@ -102,14 +104,18 @@ def compose_bytes(kind: str, **kw) -> Composed:
     """compose() serialized once: those very bytes are verified and stored (serializing is
     most of a notice's cost)."""
     msg = _build(kind, **kw)
-    data = bytes(msg)
+    # A header carrying a URL (List-Unsubscribe) must stay one unbroken line: folded at 78
+    # the email package would RFC 2047-encode the URL, and no mail provider reads that.
+    # Only the headers are written wider; the body was encoded when it was set.
+    data = msg.as_bytes(policy=_WIDE) if kw.get("headers") else bytes(msg)
     _verify(msg, data)
     return Composed(data, str(msg["Message-ID"]).strip().strip("<>"))
 
 
 def _build(kind: str, *, to: str | None, from_addr: str, from_name: str, subject: str,
            context: dict, in_reply_to: str | None = None, pages: tuple[Page, ...] = (),
-           dedup_key: str, domain: str) -> EmailMessage:
+           dedup_key: str, domain: str, headers: tuple[tuple[str, str], ...] = ()
+           ) -> EmailMessage:
     msg = EmailMessage(policy=_POLICY)
     msg["From"] = Address(display_name=_clean_header(from_name), addr_spec=from_addr)
     if to:  # the outbox adds To at send time, so stored bytes carry no address
@@ -127,6 +133,8 @@ def _build(kind: str, *, to: str | None, from_addr: str, from_name: str, subject
         msg["References"] = ref
     msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
+    for name, value in headers:  # e.g. List-Unsubscribe (RFC 8058) on a mailing
+        msg[_clean_header(name)] = _clean_header(value)
     msg.set_content(render_text(f"email/{kind}.txt.j2", **context), cte="quoted-printable")
     if _has_html(kind):  # a kind with an HTML template also gets an HTML alternative
         msg.add_alternative(render_text(f"email/{kind}.html.j2", **context), subtype="html",

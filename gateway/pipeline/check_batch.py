@@ -8,6 +8,7 @@ return at that letter's turn."""
 from __future__ import annotations
 
 import functools
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import bindparam, case, func, select
@@ -19,8 +20,17 @@ from gateway.intake import writers
 from gateway.intake.addressing import Candidate, least_written
 from gateway.mail.bounded import parse_many_bounded, parse_message_bounded
 from gateway.mail.parse import ParsedLetter, UnparseableMessage
-from gateway.models import InboundMessage, Letter, OutboundMail, Prisoner, Sender, utcnow
+from gateway.models import (
+    Campaign,
+    InboundMessage,
+    Letter,
+    OutboundMail,
+    Prisoner,
+    Sender,
+    utcnow,
+)
 from gateway.notices import notice_answered
+from gateway.pipeline.budget_holds import campaign_committed
 from gateway.pipeline.statuses import recent_censorships
 from gateway.providers.catalogue import Catalogues, FacilityLimits
 from gateway.rules.base import PastCensorship, RuleSettings
@@ -133,6 +143,8 @@ class CheckBatch:
         self._claimed: dict[int, int] = {}
         self._joined: dict[tuple[str, ...], campaigns.Joined | None] = {}
         self._pools: dict[int, list[Candidate]] = {}
+        self._campaign_spend: dict[int, tuple[Decimal, Decimal] | None] = {}
+        self._dates: dict[int, tuple[str, date | None, date | None]] = {}
 
     # -- letters and their messages ------------------------------------------------------
 
@@ -281,6 +293,14 @@ class CheckBatch:
             self._joined[key] = campaigns.joined(self.session, key) if key else None
         return self._joined[key]
 
+    def campaign_dates(self, campaign_id: int) -> tuple[str, date | None, date | None]:
+        """The campaign's title, start and end (read once a batch)."""
+        if campaign_id not in self._dates:
+            self._dates[campaign_id] = tuple(self.session.execute(
+                select(Campaign.title, Campaign.starts_on, Campaign.ends_on)
+                .where(Campaign.id == campaign_id)).one())
+        return self._dates[campaign_id]
+
     def campaign_pool(self, campaign_id: int | None) -> list[Candidate]:
         """The campaign's prisoners as candidates: the pool its "anyone" letters share."""
         if campaign_id is None:
@@ -346,3 +366,33 @@ class CheckBatch:
                 select(func.coalesce(func.sum(Letter.price), 0))
                 .where(Letter.submitted_at >= month_start)) or 0)
         return self._spent
+
+    def campaign_budget(self, campaign_id: int | None) -> tuple[Decimal, Decimal] | None:
+        """(budget, committed) of the letter's campaign, or None when it has no budget.
+        Committed is what its letters were paid (submitted) plus what is as good as paid
+        (READY, SUBMITTING, UNKNOWN, at the desk), then this batch's own letters as they pass
+        (spent_in_campaign). A campaign with a budget has its row locked until the batch
+        commits, so a second worker checking the same campaign reads the committed sum
+        after this one (PostgreSQL; SQLite has one writer at a time anyway); one without a
+        budget is not locked, so its letters are checked in parallel as before."""
+        if campaign_id is None:
+            return None
+        if campaign_id not in self._campaign_spend:
+            budget = self.session.scalar(select(Campaign.budget_rub)
+                                         .where(Campaign.id == campaign_id))
+            if budget is not None:  # read again under the lock: an organizer may change it
+                budget = self.session.scalar(select(Campaign.budget_rub).where(
+                    Campaign.id == campaign_id).with_for_update())
+            if budget is None:
+                self._campaign_spend[campaign_id] = None
+            else:
+                self._campaign_spend[campaign_id] = (Decimal(budget), campaign_committed(
+                    self.session, [campaign_id]).get(campaign_id, Decimal(0)))
+        return self._campaign_spend[campaign_id]
+
+    def spent_in_campaign(self, campaign_id: int | None, price: Decimal | None) -> None:
+        """A letter of this batch passed: its price counts for the campaign's next letters."""
+        known = self._campaign_spend.get(campaign_id)
+        if known is not None:
+            self._campaign_spend[campaign_id] = (known[0], known[1] + Decimal(price or 0))
+

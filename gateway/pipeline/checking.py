@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -38,7 +38,7 @@ from gateway.pricing import quote
 from gateway.providers.catalogue import FacilityLimits
 from gateway.providers.services import Route, UnknownService, route
 from gateway.rules import run_rules
-from gateway.rules.base import Decision, LetterDraft, PastCensorship, RuleSettings
+from gateway.rules.base import Decision, Finding, LetterDraft, PastCensorship, RuleSettings
 from gateway.states import LetterState as S
 from gateway.states import NoticeKind as N
 from gateway.states import Reason as R
@@ -135,9 +135,13 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
                     continue
         if not (commands.start or commands.pseudonym) and asks_for_guidance(
                 parsed.subject, commands.text, len(parsed.attachments)):
-            result.mail += answer_guidance_request(session, settings, letter, parsed)
+            joined = batch.joined(campaigns.tags_in(parsed.subject, parsed.recipients,
+                                                    settings.gateway_address))
+            result.mail += answer_guidance_request(
+                session, settings, letter, parsed,
+                campaign_id=joined.campaign_id if joined is not None else None)
             continue
-        subject, recipients = _join_campaign(letter, parsed, batch, settings)
+        subject, recipients, outside = _join_campaign(letter, parsed, batch, settings)
         resolution = resolve_recipient(
             subject, commands.text, recipients, batch.candidates(),
             answered_prisoner=_prisoner_of(session, answered), notes=parsed.forward_notes)
@@ -147,7 +151,8 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             actions.ignore(session, letter, "a command from the writer, not a letter",
                            R.WRITER_COMMAND)
             continue
-        pool = batch.campaign_pool(letter.campaign_id)
+        # A campaign named outside its dates still tells whom the writer meant.
+        pool = batch.campaign_pool(letter.campaign_id or (outside and outside[0]))
         if resolution.kind == "not_found" and len(pool) == 1:
             # A campaign for one person (a birthday): writing to it is writing to them.
             resolution = Resolution("found", pool[0].id, (pool[0],), resolution.text)
@@ -219,14 +224,20 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         # Render first: pages and price are weighed on exactly what the provider will print.
         render(letter, prisoner, settings, way)
         facility = batch.facility(way.adapter, prisoner.facility_id)
-        decision = weigh(session, letter, prisoner, parsed, batch.rule_settings, settings, way,
+        rule_settings, campaign_spent = batch.rule_settings, None
+        if (campaign_budget := batch.campaign_budget(letter.campaign_id)) is not None:
+            rule_settings = replace(rule_settings, campaign_budget=campaign_budget[0])
+            campaign_spent = campaign_budget[1]
+        decision = weigh(session, letter, prisoner, parsed, rule_settings, settings, way,
                          previous=batch.previous_texts(letter), spent=batch.month_spent(),
-                         facility=facility,
+                         facility=facility, campaign_spent=campaign_spent,
                          censored=batch.censor_history(prisoner.facility_id))
         parts = _plan_split(letter, prisoner, decision, way, facility, settings)
         if parts:
             decision = splitting.as_split(decision, len(parts))
         letter.findings = [f.to_dict() for f in decision.findings]
+        if outside:  # the received and sent notices tell the writer (notices.py)
+            letter.findings.append(outside[1].to_dict())
         if decision.outcome == "return":
             limits_only = _only_limits(decision)
             result.mail += actions.return_to_writer(
@@ -241,10 +252,14 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         if today > settings.sender_daily_limit:
             reasons.append(_over_limit(settings.sender_daily_limit))
         if decision.outcome == "hold" or reasons:
+            campaign_only = all((f.rule, getattr(f, "code", None)) == ("budget", "campaign")
+                                for f in reasons)
             result.mail += actions.hold(
-                session, settings, letter, code=R.RULES_HOLD, parsed=parsed, findings=reasons,
+                session, settings, letter, parsed=parsed, findings=reasons,
+                code=R.CAMPAIGN_BUDGET_HOLD if reasons and campaign_only else R.RULES_HOLD,
                 note=HELD_PREFIX + "; ".join(f.reason_organizer for f in reasons))
             continue
+        batch.spent_in_campaign(letter.campaign_id, letter.price)  # the whole, split or not
         if parts:
             ready, mail = actions.split(session, settings, letter, prisoner, parts, way,
                                         parsed=parsed, limit=splitting.page_limit(
@@ -261,15 +276,24 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
 
 
 def _join_campaign(letter: Letter, parsed: ParsedLetter, batch: CheckBatch, settings
-                   ) -> tuple[str, tuple[str, ...]]:
+                   ) -> tuple[str, tuple[str, ...], tuple[int, Finding] | None]:
     """Record the campaign or evening the letter's tag names; the subject and recipients
-    without that tag, for addressing."""
+    without that tag, for addressing; and, for a campaign named before its start or after
+    its end, that campaign and the note for the writer: the letter goes on as an ordinary
+    one (campaigns.dates_finding), never lost for being late."""
     found = batch.joined(campaigns.tags_in(parsed.subject, parsed.recipients,
                                            settings.gateway_address))
     if found is None:
-        return parsed.subject, tuple(parsed.recipients)
+        return parsed.subject, tuple(parsed.recipients), None
     letter.campaign_id, letter.evening_id = found.campaign_id, found.evening_id
-    return campaigns.without_tag(parsed.subject, parsed.recipients, found.tag)
+    outside = None
+    if found.campaign_id is not None:
+        title, starts_on, ends_on = batch.campaign_dates(found.campaign_id)
+        when = campaigns.outside_dates(starts_on, ends_on, utcnow().date())
+        if when is not None:
+            letter.campaign_id = None
+            outside = (found.campaign_id, campaigns.dates_finding(title, when))
+    return (*campaigns.without_tag(parsed.subject, parsed.recipients, found.tag), outside)
 
 
 def _over_limit(limit: int) -> actions.Because:
@@ -406,7 +430,8 @@ def _take_writer(letter: Letter, parsed: ParsedLetter, batch: CheckBatch) -> Non
 def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLetter,
           rule_settings: RuleSettings, settings, way: Route, *, previous: tuple[str, ...],
           spent: Decimal, facility: FacilityLimits = FacilityLimits(),  # noqa: B008
-          censored: tuple[PastCensorship, ...] = ()) -> Decision:
+          censored: tuple[PastCensorship, ...] = (),
+          campaign_spent: Decimal | None = None) -> Decision:
     draft = LetterDraft(
         text=letter.body or "",
         photos=tuple((a.content_type, len(a.data)) for a in parsed.attachments),
@@ -414,7 +439,7 @@ def weigh(session: Session, letter: Letter, prisoner: Prisoner, parsed: ParsedLe
         prisoner_status=prisoner.status, prisoner_can_receive=prisoner.can_receive,
         prisoner_wants_letters=prisoner.wants_letters is not False,
         profile=way.service, previous_texts=previous,
-        month_spent=Decimal(spent),
+        month_spent=Decimal(spent), campaign_spent=campaign_spent,
         rendered_text=letter.rendered, reply_ordered=settings.reply_ordered,
         # The facility's own limits, as its provider's catalogue was last synced.
         **facility.draft_fields(),

@@ -86,7 +86,9 @@ def add_parts(session: Session, letter: Letter, parts: list[tuple[str, str]],
                       provider=letter.provider, service=letter.service,
                       sender_sealed=letter.sender_sealed,
                       sender_hash=letter.sender_hash, writer_name=letter.writer_name,
-                      subject=letter.subject, findings=letter.findings)
+                      subject=letter.subject, findings=letter.findings,
+                      # Each part is paid: it counts for the campaign's spend and budget.
+                      campaign_id=letter.campaign_id, evening_id=letter.evening_id)
         session.add(part)
         letters.append(part)
     session.flush()

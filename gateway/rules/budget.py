@@ -6,6 +6,9 @@ from gateway.pricing import quote
 from gateway.providers.profiles import load_profiles
 from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
 
+_WHAT = {"monthly": ("на письма", "for letters"),
+         "campaign": ("на письма этой кампании", "for this campaign's letters")}
+
 
 def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
     profile = load_profiles().get(draft.profile)
@@ -19,17 +22,19 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
     ):
         if budget is None or spent is None or spent + price <= budget:
             continue
+        what_ru, what_en = _WHAT[code]
         findings.append(
             Finding(
                 rule="budget",
                 code=code,
                 severity="hold",
                 passages=(),
-                reason_ru="Спасибо за письмо! Деньги, которые организация выделила на письма, на этот раз "
-                "закончились; письмо подождёт, пока бюджет пополнится, и уйдёт без вашего участия.",
-                reason_en="Thank you for your letter! The money the organization set aside for letters has "
-                "run out for now; your letter will wait until the budget is topped up and then go on "
-                "its own.",
+                reason_ru=f"Спасибо за письмо! Деньги, которые организация выделила {what_ru}, "
+                "на этот раз закончились; письмо подождёт, пока бюджет пополнится, и уйдёт без "
+                "вашего участия.",
+                reason_en=f"Thank you for your letter! The money the organization set aside "
+                f"{what_en} has run out for now; your letter will wait until the budget is "
+                "topped up and then go on its own.",
                 reason_organizer=f"Would exceed the {label} budget: {spent} + {price} > {budget} "
                 f"{profile.currency}.",
             )

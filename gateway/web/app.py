@@ -33,6 +33,7 @@ from gateway.web import (
     prisoners,
     replies,
     twofactor,
+    unsubscribe,
 )
 from gateway.web.formatting import register_filters
 from gateway.web.sessions import ServerSessionInterface
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 # What a volunteer may reach besides the desk's own pages.
-VOLUNTEER_REACHES = frozenset({"auth.login", "auth.logout", "static", "metrics.healthz"})
+VOLUNTEER_REACHES = frozenset({"auth.login", "auth.logout", "static", "metrics.healthz",
+                               "unsubscribe.confirm", "unsubscribe.one_click"})
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
@@ -76,11 +78,14 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.sessions"] = session_factory(settings.database_url)
     app.session_interface = ServerSessionInterface(settings.web_cookie_secure)
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
+    # The one POST without our form's token: RFC 8058 one-click unsubscribe, authorized by
+    # the signed token in its URL (unsubscribe.py).
+    csrf.exempt(unsubscribe.one_click)
     register_filters(app)
 
     for module in (auth, overview, letters, moderation, failures, desk, replies, prisoners,
-                   list_import, campaigns, admin, metrics, twofactor, guidance):
+                   list_import, campaigns, admin, metrics, twofactor, guidance, unsubscribe):
         app.register_blueprint(module.bp)
 
     @app.before_request

@@ -31,7 +31,7 @@ SESSION_IDLE = sessions.IDLE
 # Endpoints reachable without a session: everything else is behind the gate. /metrics
 # checks its own bearer token or session.
 PUBLIC = frozenset({"auth.login", "auth.second_factor", "static", "metrics.healthz",
-                    "metrics.metrics"})
+                    "metrics.metrics", "unsubscribe.confirm", "unsubscribe.one_click"})
 # What an admin who must enrol a second factor may still open.
 ENROLMENT = frozenset({"twofactor.enrol", "twofactor.qr", "auth.logout", "static"})
 
