@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import flask
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from gateway.crypto import keyring
@@ -12,6 +14,7 @@ from gateway.web import sessions
 from gateway.web.accounts import Role, create_user, set_password
 from gateway.web.auth import requires
 from gateway.web.context import audit, current_user, db, settings
+from gateway.web.labels import label
 
 bp = flask.Blueprint("admin", __name__)
 
@@ -33,7 +36,8 @@ def users():
         else:
             audit("add_user", detail=f"{user.username} as {user.role}")
             session.commit()
-            flask.flash(f"Added {user.username} ({user.role}).", "ok")
+            flask.flash(_("Added %(name)s (%(role)s).", name=user.username,
+                          role=label(user.role, "role")), "ok")
         return flask.redirect(flask.url_for("admin.users"))
     people = session.scalars(select(User).order_by(User.username)).all()
     open_sessions = dict(session.execute(
@@ -56,7 +60,7 @@ def update_user(user_id: int):
     me = current_user()
     if user.id == me.id and (form.get("role", user.role) != "admin" or
                              form.get("active", "1") != "1"):
-        flask.flash("You cannot demote or deactivate yourself; ask another admin.", "error")
+        flask.flash(_("You cannot demote or deactivate yourself; ask another admin."), "error")
         return flask.redirect(flask.url_for("admin.users"))
     changes = []
     if form.get("role") and form["role"] != user.role:
@@ -85,7 +89,7 @@ def update_user(user_id: int):
             changes.append(f"{ended} session(s) ended")
         audit("update_user", detail=f"{user.username}: {', '.join(changes)}")
         session.commit()
-        flask.flash(f"{user.username}: {', '.join(changes)}.", "ok")
+        flask.flash(_("%(name)s: changes saved.", name=user.username), "ok")
     return flask.redirect(flask.url_for("admin.users"))
 
 
@@ -99,7 +103,9 @@ def logout_everywhere(user_id: int):
     ended = sessions.end_all(session, user.id)
     audit("logout_everywhere", detail=f"{user.username}: {ended} session(s) ended")
     session.commit()
-    flask.flash(f"{user.username}: {ended} session(s) ended on every device.", "ok")
+    flask.flash(ngettext("%(name)s: %(num)d session ended on every device.",
+                         "%(name)s: %(num)d sessions ended on every device.", ended,
+                         name=user.username), "ok")
     return flask.redirect(flask.url_for("admin.users"))
 
 

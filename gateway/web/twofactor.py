@@ -12,6 +12,7 @@ import io
 import flask
 import pyotp
 import segno
+from flask_babel import gettext as _
 
 from gateway.crypto import keyring
 from gateway.models import User, utcnow
@@ -76,7 +77,7 @@ def enrol():
             flask.flash("Two-factor login is on. You will be asked for a code at each login.",
                         "ok")
             return flask.redirect(flask.url_for("overview.index"))
-        error = "That code is not right. Check the phone's clock and try the newest code."
+        error = _("That code is not right. Check the phone's clock and try the newest code.")
     if user.totp_sealed:
         return flask.render_template("dashboard/two_factor.html", enabled=True,
                                      required=required_for(user), error=error)
