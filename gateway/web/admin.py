@@ -32,7 +32,8 @@ def users():
                                form.get("role", "viewer"))
         except ValueError as exc:
             session.rollback()
-            flask.flash(str(exc), "error")
+            # The account rules' messages are in the catalogue (N_ in accounts.py).
+            flask.flash(_(str(exc)), "error")
         else:
             audit("add_user", detail=f"{user.username} as {user.role}")
             session.commit()
@@ -62,34 +63,42 @@ def update_user(user_id: int):
                              form.get("active", "1") != "1"):
         flask.flash(_("You cannot demote or deactivate yourself; ask another admin."), "error")
         return flask.redirect(flask.url_for("admin.users"))
-    changes = []
+    # changes: the audit log's English record; shown: the same, for the flash, translated.
+    changes, shown = [], []
     if form.get("role") and form["role"] != user.role:
         if form["role"] not in {r.value for r in Role}:
             flask.abort(400)
         changes.append(f"role {user.role} -> {form['role']}")
+        shown.append(_("role %(old)s -> %(new)s", old=label(user.role, "role"),
+                       new=label(form["role"], "role")))
         user.role = form["role"]
     if "active" in form and (form["active"] == "1") != user.active:
         user.active = form["active"] == "1"
         changes.append("activated" if user.active else "deactivated")
+        shown.append(_("activated") if user.active else _("deactivated"))
     if form.get("password"):
         try:
             set_password(user, form["password"])
         except ValueError as exc:
-            flask.flash(str(exc), "error")
+            flask.flash(_(str(exc)), "error")
             return flask.redirect(flask.url_for("admin.users"))
         changes.append("password reset")
+        shown.append(_("password reset"))
     if form.get("reset_totp") == "1" and user.totp_sealed:
         user.totp_sealed, user.totp_last_step = None, None  # a lost phone
         changes.append("two-factor reset")
+        shown.append(_("two-factor reset"))
     if changes:
         # A new password, or a person let go: whoever holds one of their sessions (a copied
         # cookie included) must log in again.
         if {"password reset", "deactivated", "two-factor reset"} & set(changes):
             ended = sessions.end_all(session, user.id)
             changes.append(f"{ended} session(s) ended")
+            shown.append(ngettext("%(num)d session(s) ended", "%(num)d session(s) ended", ended))
         audit("update_user", detail=f"{user.username}: {', '.join(changes)}")
         session.commit()
-        flask.flash(_("%(name)s: changes saved.", name=user.username), "ok")
+        flask.flash(_("%(name)s: %(changes)s.", name=user.username, changes=", ".join(shown)),
+                    "ok")
     return flask.redirect(flask.url_for("admin.users"))
 
 
@@ -103,8 +112,8 @@ def logout_everywhere(user_id: int):
     ended = sessions.end_all(session, user.id)
     audit("logout_everywhere", detail=f"{user.username}: {ended} session(s) ended")
     session.commit()
-    flask.flash(ngettext("%(name)s: %(num)d session ended on every device.",
-                         "%(name)s: %(num)d sessions ended on every device.", ended,
+    flask.flash(ngettext("%(name)s: %(num)d session(s) ended on every device.",
+                         "%(name)s: %(num)d session(s) ended on every device.", ended,
                          name=user.username), "ok")
     return flask.redirect(flask.url_for("admin.users"))
 

@@ -62,7 +62,9 @@ def money(value: Decimal | float | None, currency: str | None = "RUB") -> str:
         currency = "RUB"
     if not currency:
         return format_decimal(Decimal(value), format="#,##0.00")
-    return format_currency(Decimal(value), currency)
+    text = format_currency(Decimal(value), currency)
+    # English CLDR writes the ruble as "RUB400.00"; the sign reads better and matches Russian.
+    return text.replace("RUB", "₽") if currency == "RUB" else text
 
 
 def number(value: int | float | None) -> str:

@@ -139,16 +139,23 @@ SEVERITIES = {
 
 FIELDS = {
     "code": _l("code"),
-    "last_name": _l("surname"),
+    "last_name": _l("last name"),
     "first_name": _l("first name"),
-    "middle_name": _l("patronymic"),
+    "middle_name": _l("middle name"),
     "birth_year": _l("birth year"),
     "birth_date": _l("birth date"),
     "region": _l("region"),
-    "facility_name": _l("facility"),
-    "facility_id": _l("facility id at the service"),
-    "provider": _l("service"),
+    "facility_name": _l("facility name"),
+    "facility_id": _l("facility id"),
+    "provider": _l("provider"),
     "status": _l("status"),
+    "full_name": _l("full name"),
+    "gender": _l("gender"),
+    "facility": _l("facility"),
+    "interests": _l("interests"),
+    "interest_tags": _l("interest tags"),
+    "writer_note": _l("writer note"),
+    "wants_letters": _l("wants letters"),
 }
 
 PRISONER_STATUSES = {
@@ -161,13 +168,23 @@ PRISONER_STATUSES = {
     "retired": _l("retired"),
 }
 
+CAMPAIGN_FILTERS = {
+    "region": _l("region contains"),
+    "birthday_within_days": _l("birthday within (days)"),
+    "quiet_days": _l("no letter for (days)"),
+    "gender": _l("gender"),
+}
+
+FILTER_VALUES = {"f": _l("women"), "m": _l("men")}
+
+
 def N_(message: str) -> str:
     """Marks an English string for the catalogue where it is stored or logged as is and
     translated only when shown (Babel's extractor knows N_)."""
     return message
 
 
-_TABLES = {"field": FIELDS, "prisoner_status": PRISONER_STATUSES, "severity": SEVERITIES, "letter": LETTER_STATES, "reply": REPLY_STATES, "mail": MAIL_STATES,
+_TABLES = {"filter": CAMPAIGN_FILTERS, "filter_value": FILTER_VALUES, "field": FIELDS, "prisoner_status": PRISONER_STATUSES, "severity": SEVERITIES, "letter": LETTER_STATES, "reply": REPLY_STATES, "mail": MAIL_STATES,
            "role": ROLES, "notice": NOTICE_KINDS, "reason": REASONS}
 
 

@@ -252,7 +252,7 @@ def import_csv():
     upload = flask.request.files.get("file")
     data = upload.read() if upload else flask.request.form.get("csv_text", "").encode()
     if not data.strip():
-        flask.flash("Choose a CSV file.", "error")
+        flask.flash(_("Choose a CSV file."), "error")
         return flask.redirect(flask.url_for("prisoners.import_csv"))
     # The preview page carries the CSV text in a hidden field, so "apply" imports exactly
     # what was previewed.
@@ -265,9 +265,9 @@ def import_csv():
                                          f"unchanged {report.unchanged}, "
                                          f"errors {len(report.errors)}")
         session.commit()
-        flask.flash(f"Imported: {report.added} added, {report.updated} updated, "
-                    f"{report.unchanged} unchanged, {len(report.errors)} rows with errors.",
-                    "ok")
+        flask.flash(_("Imported: %(added)d added, %(updated)d updated, %(unchanged)d unchanged, "
+                      "%(errors)d rows with errors.", added=report.added, updated=report.updated,
+                      unchanged=report.unchanged, errors=len(report.errors)), "ok")
         return flask.redirect(flask.url_for("prisoners.index"))
     return flask.render_template("dashboard/prisoners_import.html",
                                  preview=preview_import(db(), rows), csv_text=text,
