@@ -184,7 +184,15 @@ def N_(message: str) -> str:
     return message
 
 
-_TABLES = {"filter": CAMPAIGN_FILTERS, "filter_value": FILTER_VALUES, "field": FIELDS, "prisoner_status": PRISONER_STATUSES, "severity": SEVERITIES, "letter": LETTER_STATES, "reply": REPLY_STATES, "mail": MAIL_STATES,
+REPLY_SOURCES = {
+    "email": _l("by e-mail"),
+    "api": _l("from the service"),
+    "upload": _l("uploaded at the desk"),
+}
+
+ACTORS = {"system": _l("the gateway")}
+
+_TABLES = {"reply_source": REPLY_SOURCES, "actor": ACTORS, "filter": CAMPAIGN_FILTERS, "filter_value": FILTER_VALUES, "field": FIELDS, "prisoner_status": PRISONER_STATUSES, "severity": SEVERITIES, "letter": LETTER_STATES, "reply": REPLY_STATES, "mail": MAIL_STATES,
            "role": ROLES, "notice": NOTICE_KINDS, "reason": REASONS}
 
 
