@@ -16,7 +16,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 # Reachable without a session, on purpose: the login form, static files, and the
 # orchestrator's probe. /metrics is not: it wants Prometheus' bearer token or a login (401).
-PUBLIC = {"auth.login", "static", "metrics.healthz"}
+# The language switch is public too: the login page offers it; it sets a preference cookie
+# and redirects to a local path, nothing else (tests/dashboard/test_i18n.py).
+PUBLIC = {"auth.login", "static", "metrics.healthz", "i18n.switch"}
 
 
 def routes() -> list[tuple[str, str, str]]:
