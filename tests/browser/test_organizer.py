@@ -172,7 +172,7 @@ def test_an_evening_at_the_dashboard(stack, organizer, tmp_path):
     page.set_input_files("#file", files=[{"name": "prisoners.csv", "mimeType": "text/csv",
                                           "buffer": upload.encode()}])
     page.get_by_role("button", name="Preview").click()
-    expect(page.locator("section.panel")).to_contain_text("2 to add")
+    expect(page.locator("section.panel")).to_contain_text("to add: 2")
     expect(page.locator("table")).to_contain_text("Белова")
     mod1.shot("prisoners-import-preview")
     assert not stack.query("SELECT id FROM prisoners WHERE code = 'K301'")  # only a preview
