@@ -185,7 +185,7 @@ def test_an_evening_at_the_dashboard(stack, organizer, tmp_path):
 
     # -- the letter page tells the whole story -----------------------------------------------
     mod1.go(f"/letters/{held_a['id']}")
-    expect(page.locator("h1")).to_contain_text("DELIVERED")  # its reply came back
+    expect(page.locator("h1")).to_contain_text("Delivered")  # its reply came back
     expect(page.locator(".timeline")).to_contain_text("mod1")
     expect(page.locator(".timeline")).to_contain_text("the prisoner's reply came back")
     expect(page.locator("body")).to_contain_text(number)
