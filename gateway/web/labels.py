@@ -192,7 +192,9 @@ REPLY_SOURCES = {
 
 ACTORS = {"system": _l("the gateway")}
 
-_TABLES = {"reply_source": REPLY_SOURCES, "actor": ACTORS, "filter": CAMPAIGN_FILTERS, "filter_value": FILTER_VALUES, "field": FIELDS, "prisoner_status": PRISONER_STATUSES, "severity": SEVERITIES, "letter": LETTER_STATES, "reply": REPLY_STATES, "mail": MAIL_STATES,
+BREAKER_STATES = {"open": _l("open"), "half_open": _l("half-open")}
+
+_TABLES = {"breaker": BREAKER_STATES, "reply_source": REPLY_SOURCES, "actor": ACTORS, "filter": CAMPAIGN_FILTERS, "filter_value": FILTER_VALUES, "field": FIELDS, "prisoner_status": PRISONER_STATUSES, "severity": SEVERITIES, "letter": LETTER_STATES, "reply": REPLY_STATES, "mail": MAIL_STATES,
            "role": ROLES, "notice": NOTICE_KINDS, "reason": REASONS}
 
 

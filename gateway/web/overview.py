@@ -126,11 +126,11 @@ class Overview:
         for name, state, until in self.breakers:
             if until:
                 text = _("Provider %(name)s: circuit %(state)s until %(time)s UTC (submissions "
-                         "wait)", name=name, state=state.replace("_", "-"),
+                         "wait)", name=name, state=label(state, "breaker"),
                          time=until.strftime("%H:%M"))
             else:
                 text = _("Provider %(name)s: circuit %(state)s (submissions wait)", name=name,
-                         state=state.replace("_", "-"))
+                         state=label(state, "breaker"))
             out.append(Alert("bad" if state == "open" else "warn", text, None))
         if self.failed_mail:
             out.append(Alert("warn", ngettext("%(num)d e-mail to writers could not be delivered",
@@ -156,11 +156,16 @@ class Overview:
                                                n=format_decimal(depth)), None))
         for what, error, since in self.transport:
             out.append(Alert("bad", _("%(what)s refused since %(when)s UTC: %(error)s",
-                                      what=what, when=since.strftime("%d.%m %H:%M"), error=error),
+                                      what=_(what), when=since.strftime("%d.%m %H:%M"), error=error),
                              None))
         for provider, why, at in self.provider_alerts:
             out.append(Alert("warn", f"{provider}: {why} ({at:%d.%m %H:%M})", None))
         return out
+
+
+# gateway/connection_health.LABELS, marked for the catalogue: alerts() translates them.
+TRANSPORT_WORDS = (N_("Outgoing mail (SMTP)"), N_("The shared inbox (IMAP)"),
+                   N_("The reply mailbox (IMAP)"))
 
 
 def _grouped(rows) -> tuple[GroupRow, ...]:

@@ -164,6 +164,9 @@ def test_labels_cover_every_stored_code():
                         (labels.MAIL_STATES, MailState), (labels.NOTICE_KINDS, NoticeKind),
                         (labels.REASONS, Reason), (labels.ROLES, Role)):
         assert set(table) == {e.value for e in enum}, enum.__name__
+    from gateway.connection_health import LABELS
+    from gateway.web.overview import TRANSPORT_WORDS
+    assert set(LABELS.values()) <= set(TRANSPORT_WORDS)
 
 
 # -- the crawl ------------------------------------------------------------------------------
@@ -414,3 +417,18 @@ def test_the_crawl_check_sees_english_and_spares_data():
              "attrs": [["title", "HELD"], ["title", "Held for a person"],
                        ["placeholder", "reveal_address"]]}
     assert latin_leftovers(found) == ["Approve", "Held", "a", "for", "person"]
+
+
+def test_the_overviews_alerts_read_russian(ru_app, seed, sessions):
+    from gateway.models import Cursor
+    from gateway.web.overview import compute
+    seed.letter("FAILED", reason="provider refused: facility closed")
+    with sessions() as session:
+        session.add(Cursor(name="tls:smtp", value="certificate is not trusted"))
+        session.commit()
+        with ru_app.test_request_context("/"):
+            texts = [a.text for a in compute(session, queues={}).alerts()]
+    assert "1 — «Ошибка отправки»: письма, которые сервис не принял" in texts, texts
+    assert any(t.startswith("Исходящая почта (SMTP) отказывает с ") and
+               t.endswith("UTC: certificate is not trusted") for t in texts), texts
+    assert "Сборщик почты ни разу не выходил на связь: новые письма не забираются" in texts
