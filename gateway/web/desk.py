@@ -36,9 +36,9 @@ def parse_price(raw: str) -> Decimal | None:
     try:
         price = Decimal(raw)
     except InvalidOperation as exc:
-        raise ValueError(f"{raw!r} is not a price") from exc
+        raise ValueError(_("“%(raw)s” is not a price", raw=raw)) from exc
     if price < 0 or price > 100000:
-        raise ValueError(f"{raw!r} is not a plausible price")
+        raise ValueError(_("“%(raw)s” is not a plausible price", raw=raw))
     return price.quantize(Decimal("0.01"))
 
 
