@@ -84,6 +84,9 @@ assert DEMO_CSV.is_file() and open_provider("post", Settings()).facilities()
 app = create_app(Settings())
 page = app.test_client().get("/login")
 assert page.status_code == 200 and b"<form" in page.data, page.status_code
+# The compiled Russian catalogue ships in the wheel: the login page is Russian by default.
+assert '<html lang="ru">' in page.get_data(as_text=True), page.get_data(as_text=True)[:200]
+assert "Войти" in page.get_data(as_text=True)
 print("dashboard ok")
 """, cwd=tmp_path, env=env).stdout
     assert "Ждём.\n\nАнна" in rendered  # the letter template signed it
@@ -97,6 +100,7 @@ def test_the_wheel_needs_no_demo_servers(installed):
         metadata = z.read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert any(n.startswith("gateway/templates/email/") for n in names)
     assert "gateway/migrations/env.py" in names
+    assert "gateway/web/translations/ru/LC_MESSAGES/messages.mo" in names
     assert any(n.startswith("gateway/migrations/versions/") and n.endswith(".py") for n in names)
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     assert all("extra ==" in line for line in requires if "aiosmtpd" in line)

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.models import AuditEntry, User, utcnow
+from gateway.web.labels import N_
 
 
 class Role(StrEnum):
@@ -57,11 +58,11 @@ def create_user(session: Session, username: str, password: str, role: str = "adm
     password too short."""
     username = username.strip()
     if not username:
-        raise ValueError("username is empty")
+        raise ValueError(N_("username is empty"))
     if role not in {r.value for r in Role}:
         raise ValueError(f"unknown role {role!r}: one of admin, moderator, viewer")
     if len(password) < 8:
-        raise ValueError("password must have at least 8 characters")
+        raise ValueError(N_("password must have at least 8 characters"))
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise ValueError(f"user {username!r} already exists")
     user = User(username=username, password_hash=_hasher.hash(password), role=role)
@@ -72,7 +73,7 @@ def create_user(session: Session, username: str, password: str, role: str = "adm
 
 def set_password(user: User, password: str) -> None:
     if len(password) < 8:
-        raise ValueError("password must have at least 8 characters")
+        raise ValueError(N_("password must have at least 8 characters"))
     user.password_hash = _hasher.hash(password)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import flask
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from gateway.crypto import keyring
@@ -12,6 +14,7 @@ from gateway.web import sessions
 from gateway.web.accounts import Role, create_user, set_password
 from gateway.web.auth import requires
 from gateway.web.context import audit, current_user, db, settings
+from gateway.web.labels import label
 
 bp = flask.Blueprint("admin", __name__)
 
@@ -29,11 +32,13 @@ def users():
                                form.get("role", "viewer"))
         except ValueError as exc:
             session.rollback()
-            flask.flash(str(exc), "error")
+            # The account rules' messages are in the catalogue (N_ in accounts.py).
+            flask.flash(_(str(exc)), "error")
         else:
             audit("add_user", detail=f"{user.username} as {user.role}")
             session.commit()
-            flask.flash(f"Added {user.username} ({user.role}).", "ok")
+            flask.flash(_("Added %(name)s (%(role)s).", name=user.username,
+                          role=label(user.role, "role")), "ok")
         return flask.redirect(flask.url_for("admin.users"))
     people = session.scalars(select(User).order_by(User.username)).all()
     open_sessions = dict(session.execute(
@@ -56,36 +61,44 @@ def update_user(user_id: int):
     me = current_user()
     if user.id == me.id and (form.get("role", user.role) != "admin" or
                              form.get("active", "1") != "1"):
-        flask.flash("You cannot demote or deactivate yourself; ask another admin.", "error")
+        flask.flash(_("You cannot demote or deactivate yourself; ask another admin."), "error")
         return flask.redirect(flask.url_for("admin.users"))
-    changes = []
+    # changes: the audit log's English record; shown: the same, for the flash, translated.
+    changes, shown = [], []
     if form.get("role") and form["role"] != user.role:
         if form["role"] not in {r.value for r in Role}:
             flask.abort(400)
         changes.append(f"role {user.role} -> {form['role']}")
+        shown.append(_("role %(old)s -> %(new)s", old=label(user.role, "role"),
+                       new=label(form["role"], "role")))
         user.role = form["role"]
     if "active" in form and (form["active"] == "1") != user.active:
         user.active = form["active"] == "1"
         changes.append("activated" if user.active else "deactivated")
+        shown.append(_("activated") if user.active else _("deactivated"))
     if form.get("password"):
         try:
             set_password(user, form["password"])
         except ValueError as exc:
-            flask.flash(str(exc), "error")
+            flask.flash(_(str(exc)), "error")
             return flask.redirect(flask.url_for("admin.users"))
         changes.append("password reset")
+        shown.append(_("password reset"))
     if form.get("reset_totp") == "1" and user.totp_sealed:
         user.totp_sealed, user.totp_last_step = None, None  # a lost phone
         changes.append("two-factor reset")
+        shown.append(_("two-factor reset"))
     if changes:
         # A new password, or a person let go: whoever holds one of their sessions (a copied
         # cookie included) must log in again.
         if {"password reset", "deactivated", "two-factor reset"} & set(changes):
             ended = sessions.end_all(session, user.id)
             changes.append(f"{ended} session(s) ended")
+            shown.append(ngettext("%(num)d session(s) ended", "%(num)d session(s) ended", ended))
         audit("update_user", detail=f"{user.username}: {', '.join(changes)}")
         session.commit()
-        flask.flash(f"{user.username}: {', '.join(changes)}.", "ok")
+        flask.flash(_("%(name)s: %(changes)s.", name=user.username, changes=", ".join(shown)),
+                    "ok")
     return flask.redirect(flask.url_for("admin.users"))
 
 
@@ -99,7 +112,9 @@ def logout_everywhere(user_id: int):
     ended = sessions.end_all(session, user.id)
     audit("logout_everywhere", detail=f"{user.username}: {ended} session(s) ended")
     session.commit()
-    flask.flash(f"{user.username}: {ended} session(s) ended on every device.", "ok")
+    flask.flash(ngettext("%(name)s: %(num)d session(s) ended on every device.",
+                         "%(name)s: %(num)d session(s) ended on every device.", ended,
+                         name=user.username), "ok")
     return flask.redirect(flask.url_for("admin.users"))
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import flask
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -25,6 +26,7 @@ from gateway.web import (
     desk,
     failures,
     guidance,
+    i18n,
     letters,
     list_import,
     metrics,
@@ -43,7 +45,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 # What a volunteer may reach besides the desk's own pages.
 VOLUNTEER_REACHES = frozenset({"auth.login", "auth.logout", "static", "metrics.healthz",
-                               "unsubscribe.confirm", "unsubscribe.one_click"})
+                               "unsubscribe.confirm", "unsubscribe.one_click",
+                               "i18n.switch"})
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     # The one POST without our form's token: RFC 8058 one-click unsubscribe, authorized by
     # the signed token in its URL (unsubscribe.py).
     csrf.exempt(unsubscribe.one_click)
+    i18n.init_app(app)
     register_filters(app)
 
     for module in (auth, overview, letters, moderation, failures, desk, replies, prisoners,
@@ -121,19 +125,19 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):
-        return flask.render_template("dashboard/error.html", title="Form expired",
-                                     message="The form was missing its security token or it "
-                                             "expired. Go back, reload the page and try again."
-                                     ), 400
+        return flask.render_template("dashboard/error.html", title=_("Form expired"),
+                                     message=_("The form was missing its security token or it "
+                                               "expired. Go back, reload the page and try "
+                                               "again.")), 400
 
     @app.errorhandler(403)
     def _forbidden(_exc):
-        return flask.render_template("dashboard/error.html", title="Not allowed",
-                                     message="Your role does not allow this action."), 403
+        return flask.render_template("dashboard/error.html", title=_("Not allowed"),
+                                     message=_("Your role does not allow this action.")), 403
 
     @app.errorhandler(404)
     def _not_found(_exc):
-        return flask.render_template("dashboard/error.html", title="Not found",
-                                     message="There is nothing at this address."), 404
+        return flask.render_template("dashboard/error.html", title=_("Not found"),
+                                     message=_("There is nothing at this address.")), 404
 
     return app

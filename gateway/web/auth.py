@@ -12,6 +12,8 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 import flask
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from gateway.models import User
 from gateway.web import sessions, twofactor
@@ -31,9 +33,11 @@ SESSION_IDLE = sessions.IDLE
 # Endpoints reachable without a session: everything else is behind the gate. /metrics
 # checks its own bearer token or session.
 PUBLIC = frozenset({"auth.login", "auth.second_factor", "static", "metrics.healthz",
-                    "metrics.metrics", "unsubscribe.confirm", "unsubscribe.one_click"})
+                    "metrics.metrics", "unsubscribe.confirm", "unsubscribe.one_click",
+                    "i18n.switch"})
 # What an admin who must enrol a second factor may still open.
-ENROLMENT = frozenset({"twofactor.enrol", "twofactor.qr", "auth.logout", "static"})
+ENROLMENT = frozenset({"twofactor.enrol", "twofactor.qr", "auth.logout", "static",
+                       "i18n.switch"})
 
 
 @bp.before_app_request
@@ -93,7 +97,9 @@ def _safe_next(target: str | None) -> str:
 
 def _wait_text(wait: timedelta) -> str:
     seconds = int(wait.total_seconds()) + 1
-    return f"{seconds} seconds" if seconds < 120 else f"{seconds // 60 + 1} minutes"
+    if seconds < 120:
+        return ngettext("%(num)d second", "%(num)d seconds", seconds)
+    return ngettext("%(num)d minute", "%(num)d minutes", seconds // 60 + 1)
 
 
 def _client() -> str:
@@ -117,13 +123,13 @@ def login():
         if wait := throttled(session, username, _client()):
             session.commit()
             return flask.render_template(
-                "dashboard/login.html", error="Too many failed attempts. Wait "
-                f"{_wait_text(wait)} and try again."), 429
+                "dashboard/login.html", error=_("Too many failed attempts. Wait %(wait)s and try again.",
+                                 wait=_wait_text(wait))), 429
         user = authenticate(session, username, password, _client())
         if user is None:
             session.commit()
             return flask.render_template("dashboard/login.html",
-                                         error="Wrong username or password."), 401
+                                         error=_("Wrong username or password.")), 401
         if user.totp_sealed:
             sessions.begin(session, user.id, pending_second_factor=True)
             session.commit()
@@ -149,8 +155,8 @@ def second_factor():
     error, status = None, 200
     if flask.request.method == "POST":
         if wait := throttled(db(), user.username, _client()):
-            error, status = f"Too many failed attempts. Wait {_wait_text(wait)} and try " \
-                            "again.", 429
+            error, status = _("Too many failed attempts. Wait %(wait)s and try again.",
+                              wait=_wait_text(wait)), 429
         elif twofactor.accept_code(user, flask.request.form.get("code", "")):
             return _complete_login(user)
         else:

@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 
 import flask
 import segno
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from markupsafe import Markup
 from sqlalchemy import func, select
 
@@ -19,6 +21,7 @@ from gateway import story as story_
 from gateway.models import Campaign, Evening, Letter, Prisoner
 from gateway.web.auth import requires
 from gateway.web.context import actor, audit, db, settings
+from gateway.web.labels import N_
 from gateway.web.prisoners import neutralize
 
 bp = flask.Blueprint("campaigns", __name__)
@@ -45,7 +48,7 @@ def _date(value: str, name: str, errors: list[str]) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        errors.append(f"{name} must be a date like 2027-03-08")
+        errors.append(_("%(field)s must be a date like 2027-03-08", field=_(name)))
         return None
 
 
@@ -53,7 +56,7 @@ def _int(value: str, name: str, errors: list[str]) -> int | None:
     if not value:
         return None
     if not value.isdigit() or int(value) > 3660:
-        errors.append(f"{name} must be a number of days")
+        errors.append(_("%(field)s must be a number of days", field=_(name)))
         return None
     return int(value)
 
@@ -63,22 +66,22 @@ def read_form(form) -> tuple[dict, campaigns.Filter | None, list[int], list[str]
     values = {
         "title": form.get("title", "").strip(),
         "tag": campaigns.normalize_tag(form.get("tag", "")),
-        "starts_on": _date(form.get("starts_on", "").strip(), "start", errors),
-        "ends_on": _date(form.get("ends_on", "").strip(), "end", errors),
+        "starts_on": _date(form.get("starts_on", "").strip(), N_("start"), errors),
+        "ends_on": _date(form.get("ends_on", "").strip(), N_("end"), errors),
         "guidance": form.get("guidance", "").strip(),
         "greeting_template": form.get("greeting_template", "").strip() or None,
     }
     if not values["title"]:
-        errors.append("title is required")
+        errors.append(_("title is required"))
     if not campaigns.valid_tag(values["tag"]):
-        errors.append("tag: 2 to 40 letters, digits, - or _, starting with a letter or digit")
+        errors.append(_("tag: 2 to 40 letters, digits, - or _, starting with a letter or digit"))
     budget = form.get("budget_rub", "").strip().replace(",", ".")
     try:
         values["budget_rub"] = Decimal(budget) if budget else None
     except InvalidOperation:
-        errors.append("budget must be a sum in rubles")
+        errors.append(_("budget must be a sum in rubles"))
     if values["starts_on"] and values["ends_on"] and values["ends_on"] < values["starts_on"]:
-        errors.append("the campaign ends before it starts")
+        errors.append(_("the campaign ends before it starts"))
     rule = campaigns.Filter(
         region=form.get("region", "").strip() or None,
         birthday_within_days=_int(form.get("birthday_within_days", "").strip(),
@@ -103,11 +106,11 @@ def edit(campaign_id: int | None = None):
         other = session.scalar(select(Campaign.id).where(Campaign.tag == values["tag"]))
         if (other is not None and (campaign is None or other != campaign.id)) or \
                 session.scalar(select(Evening.id).where(Evening.code == values["tag"])):
-            errors.append(f"the tag {values['tag']!r} is already used")
+            errors.append(_("the tag %(tag)s is already used", tag=values["tag"]))
         if rule is not None:
             chosen = [p.id for p in campaigns.choose(session, rule, date.today())]
         if not chosen:
-            errors.append("choose the prisoners: tick them, or give a filter that finds some")
+            errors.append(_("choose the prisoners: tick them, or give a filter that finds some"))
         if not errors:
             if campaign is None:
                 campaign = Campaign(created_by=actor())
@@ -119,7 +122,9 @@ def edit(campaign_id: int | None = None):
             campaigns.set_prisoners(session, campaign, chosen)
             audit("edit_campaign", detail=f"{campaign.tag}: {len(chosen)} prisoners")
             session.commit()
-            flask.flash(f"Saved “{campaign.title}” for {len(chosen)} prisoners.", "ok")
+            flask.flash(ngettext("Saved “%(title)s” for %(num)d prisoner.",
+                                 "Saved “%(title)s” for %(num)d prisoners.", len(chosen),
+                                 title=campaign.title), "ok")
             return flask.redirect(flask.url_for("campaigns.show", campaign_id=campaign.id))
     if flask.request.method == "POST":
         form, ticked = flask.request.form, {int(i) for i in flask.request.form.getlist("prisoner")
@@ -206,13 +211,13 @@ def new_evening():
     form = flask.request.form
     if flask.request.method == "POST":
         city, place = form.get("city", "").strip(), form.get("place", "").strip()
-        held_on = _date(form.get("held_on", "").strip(), "date", errors)
+        held_on = _date(form.get("held_on", "").strip(), N_("date"), errors)
         campaign_id = form.get("campaign_id", "")
         campaign = session.get(Campaign, int(campaign_id)) if campaign_id.isdigit() else None
         if not city:
-            errors.append("city is required")
+            errors.append(_("city is required"))
         if held_on is None and not errors:
-            errors.append("date is required")
+            errors.append(_("date is required"))
         if not errors:
             evening = Evening(code=campaigns.new_evening_code(session), city=city[:100],
                               place=place[:200], held_on=held_on,
@@ -222,7 +227,7 @@ def new_evening():
             session.flush()
             audit("create_evening", detail=f"{evening.code}: {city}, {held_on}")
             session.commit()
-            flask.flash(f"The evening's code is {evening.code}.", "ok")
+            flask.flash(_("The evening's code is %(code)s.", code=evening.code), "ok")
             return flask.redirect(flask.url_for("campaigns.evening", evening_id=evening.id))
     choices = session.scalars(select(Campaign).order_by(Campaign.created_at.desc())).all()
     return flask.render_template("dashboard/evening_form.html", form=form, errors=errors,

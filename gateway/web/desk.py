@@ -10,6 +10,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 import flask
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from gateway.human import desk as work
@@ -34,9 +36,9 @@ def parse_price(raw: str) -> Decimal | None:
     try:
         price = Decimal(raw)
     except InvalidOperation as exc:
-        raise ValueError(f"{raw!r} is not a price") from exc
+        raise ValueError(_("“%(raw)s” is not a price", raw=raw)) from exc
     if price < 0 or price > 100000:
-        raise ValueError(f"{raw!r} is not a plausible price")
+        raise ValueError(_("“%(raw)s” is not a plausible price", raw=raw))
     return price.quantize(Decimal("0.01"))
 
 
@@ -80,7 +82,7 @@ def take():
                        facility_id=form.get("facility_id") or None)
     if letter is None:
         db().rollback()
-        return _back("Nothing left in that queue: someone else took the last one.", "error")
+        return _back(_("Nothing left in that queue: someone else took the last one."), "error")
     audit("view_letter", letter_id=letter.id, detail="desk: taken")
     db().commit()
     return flask.redirect(flask.url_for("desk.show", letter_id=letter.id))
@@ -95,8 +97,8 @@ def show(letter_id: int):
         flask.abort(404)
     if letter.state != S.DESK or letter.leased_by != actor():
         session.commit()
-        return _back(f"Letter #{letter_id} is not in your hands: take a letter from a queue.",
-                     "error")
+        return _back(_("Letter #%(id)d is not in your hands: take a letter from a queue.",
+                       id=letter_id), "error")
     t = work.task(session, letter, settings())
     audit("view_letter", letter_id=letter.id, detail="desk")
     session.commit()
@@ -124,9 +126,9 @@ def photo(letter_id: int, attachment_id: int):
 def release(letter_id: int):
     if work.release(db(), letter_id, actor()):
         db().commit()
-        return _back(f"Letter #{letter_id} is back in its queue.")
+        return _back(_("Letter #%(id)d is back in its queue.", id=letter_id))
     db().rollback()
-    return _back(f"Letter #{letter_id} was not yours to give back.", "error")
+    return _back(_("Letter #%(id)d was not yours to give back.", id=letter_id), "error")
 
 
 @bp.route("/desk/<int:letter_id>/submitted", methods=["POST"])
@@ -142,11 +144,12 @@ def submitted(letter_id: int):
         work.record(db(), settings(), letter_id, actor(), number, price)
     except work.DeskError as exc:
         db().rollback()
-        return _back(f"Letter #{letter_id}: {exc}.", "error")
+        return _back(_("Letter #%(id)d: %(error)s.", id=letter_id, error=exc), "error")
     number = " ".join(number.split())
     audit("desk_submitted", letter_id=letter_id, detail=f"number {number}")
     db().commit()
-    return _back(f"Letter #{letter_id} recorded as submitted, number {number}.")
+    return _back(_("Letter #%(id)d recorded as submitted, number %(number)s.", id=letter_id,
+                   number=number))
 
 
 @bp.route("/desk/<int:letter_id>/refused", methods=["POST"])
@@ -156,11 +159,11 @@ def refused(letter_id: int):
         work.refused(db(), settings(), letter_id, actor(), flask.request.form.get("reason", ""))
     except work.DeskError as exc:
         db().rollback()
-        return _back(f"Letter #{letter_id}: {exc}.", "error",
+        return _back(_("Letter #%(id)d: %(error)s.", id=letter_id, error=exc), "error",
                      flask.url_for("desk.show", letter_id=letter_id))
     audit("desk_refused", letter_id=letter_id)
     db().commit()
-    return _back(f"Letter #{letter_id} is with an organizer now; nothing was paid.")
+    return _back(_("Letter #%(id)d is with an organizer now; nothing was paid.", id=letter_id))
 
 
 @bp.route("/desk/<int:letter_id>/outcome", methods=["POST"])
@@ -173,10 +176,10 @@ def outcome(letter_id: int):
                             reason)
     except work.DeskError as exc:
         db().rollback()
-        return _back(f"Letter #{letter_id}: {exc}.", "error")
+        return _back(_("Letter #%(id)d: %(error)s.", id=letter_id, error=exc), "error")
     audit("desk_outcome", letter_id=letter_id, detail=f"{form.get('outcome')}: {reason}"[:1000])
     db().commit()
-    return _back(f"Letter #{letter_id}: {form.get('outcome', '').replace('_', ' ')} recorded.")
+    return _back(_("Letter #%(id)d: outcome recorded.", id=letter_id))
 
 
 @bp.route("/desk/scans", methods=["POST"])
@@ -195,16 +198,17 @@ def upload_scans():
         return _back(str(exc), "error")
     if reply is None:
         db().rollback()
-        return _back("This scan was uploaded before; nothing new was stored.", "error")
+        return _back(_("This scan was uploaded before; nothing new was stored."), "error")
     audit("upload_reply", letter_id=reply.letter_id or reply.suggested_letter_id,
           detail=f"reply {reply.id}: {reply.state}, {len(files)} file(s)")
     db().commit()
     if reply.state == "FORWARDED":
-        return _back(f"Reply #{reply.id} forwarded to the writer of letter #{reply.letter_id}.")
+        return _back(_("Reply #%(id)d forwarded to the writer of letter #%(letter)d.",
+                       id=reply.id, letter=reply.letter_id))
     if reply.state == "DUPLICATE":
-        return _back(f"Reply #{reply.id}: this letter's reply was already forwarded.")
-    return _back(f"Reply #{reply.id} stored; an organizer confirms the letter in Replies "
-                 "before it is forwarded.")
+        return _back(_("Reply #%(id)d: this letter's reply was already forwarded.", id=reply.id))
+    return _back(_("Reply #%(id)d stored; an organizer confirms the letter in Replies "
+                   "before it is forwarded.", id=reply.id))
 
 
 @bp.route("/desk/volunteers")
@@ -228,7 +232,9 @@ def post_batch(facility_id: str):
         return _back(str(exc), "error")
     audit("post_batch", detail=f"batch {batch.id} for {facility_id}, {batch.pages} pages")
     db().commit()
-    return _back(f"Batch {batch.id} is ready to print ({batch.pages} pages).")
+    return _back(ngettext("Batch %(id)d is ready to print (%(num)d page).",
+                          "Batch %(id)d is ready to print (%(num)d pages).", batch.pages,
+                          id=batch.id))
 
 
 @bp.route("/desk/post/batches/<int:batch_id>.pdf")
@@ -262,4 +268,4 @@ def batch_posted(batch_id: int):
     audit("post_batch_posted", detail=f"batch {batch_id}: {len(mail)} letters, "
                                       f"postage {postage or 0}")
     db().commit()
-    return _back(f"Batch {batch_id} marked as posted.")
+    return _back(_("Batch %(id)d marked as posted.", id=batch_id))

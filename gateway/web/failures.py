@@ -8,6 +8,7 @@ QUARANTINED: the gateway could not read the message: retry (-> RECEIVED), discar
 from __future__ import annotations
 
 import flask
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from gateway import actions
@@ -18,6 +19,7 @@ from gateway.states import Reason as R
 from gateway.web.auth import requires
 from gateway.web.context import actor, audit, db, settings
 from gateway.web.desk import parse_price
+from gateway.web.labels import label
 
 bp = flask.Blueprint("failures", __name__)
 
@@ -39,8 +41,8 @@ def _letter_in(letter_id: int, states: tuple[S, ...]) -> Letter | None:
     if letter is None:
         flask.abort(404)
     if letter.state not in states:
-        flask.flash(f"Letter #{letter.id} is {letter.state} now: someone already acted.",
-                    "error")
+        flask.flash(_("Letter #%(id)d is now “%(state)s”: someone already acted.",
+                      id=letter.id, state=label(letter.state)), "error")
         return None
     return letter
 
@@ -60,7 +62,7 @@ def resolve(letter_id: int):
     if form.get("outcome") == "submitted":
         number = form.get("number", "").strip()
         if not number:
-            return _back("Enter the number the service shows for this letter.", "error")
+            return _back(_("Enter the number the service shows for this letter."), "error")
         try:
             price = parse_price(form.get("price", ""))
         except ValueError as exc:
@@ -74,7 +76,7 @@ def resolve(letter_id: int):
         audit("resolve_not_submitted", letter_id=letter.id)
         message = f"Letter #{letter.id} will be submitted again."
     else:
-        return _back("Say whether the letter was submitted.", "error")
+        return _back(_("Say whether the letter was submitted."), "error")
     db().commit()
     return _back(message)
 
@@ -88,7 +90,7 @@ def retry(letter_id: int):
     target = actions.retry(db(), letter, actor())
     audit("retry", letter_id=letter.id, detail=f"-> {target}")
     db().commit()
-    return _back(f"Letter #{letter.id} is {target} again.")
+    return _back(_("Letter #%(id)d is “%(state)s” again.", id=letter.id, state=label(target)))
 
 
 @bp.route("/failures/<int:letter_id>/return", methods=["POST"])
@@ -99,15 +101,16 @@ def return_(letter_id: int):
         return flask.redirect(flask.url_for("failures.index"))
     reason = flask.request.form.get("reason", "").strip()
     if not reason:
-        return _back("Write the reason the writer will read.", "error")
+        return _back(_("Write the reason the writer will read."), "error")
     if not letter.sender_sealed:
-        return _back("This message has no known writer to return it to: discard it.", "error")
+        return _back(_("This message has no known writer to return it to: discard it."),
+                     "error")
     actions.return_to_writer(db(), settings(), letter, actor=actor(),
                              note=f"returned to the writer: {reason}",
                              code=R.RETURNED_BY_PERSON, findings=[actions.Because.said(reason)])
     audit("return", letter_id=letter.id, detail=reason[:1000])
     db().commit()
-    return _back(f"Letter #{letter.id} returned to the writer.")
+    return _back(_("Letter #%(id)d returned to the writer.", id=letter.id))
 
 
 @bp.route("/failures/<int:letter_id>/discard", methods=["POST"])
@@ -120,4 +123,4 @@ def discard(letter_id: int):
     actions.discard(db(), letter, actor(), note)
     audit("discard", letter_id=letter.id, detail=note)
     db().commit()
-    return _back(f"Letter #{letter.id} discarded.")
+    return _back(_("Letter #%(id)d discarded.", id=letter.id))

@@ -4,6 +4,7 @@ preview of the whole guide as a writer gets it); and each organizer's own digest
 from __future__ import annotations
 
 import flask
+from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import delete
 
@@ -32,17 +33,17 @@ def edit():
             session.execute(delete(GuidanceText))
             audit("guidance_reset")
             session.commit()
-            flask.flash("The guide is back to the shipped text.", "ok")
+            flask.flash(_("The guide is back to the shipped text."), "ok")
             return flask.redirect(flask.url_for("guidance.edit"))
         texts = {lang: form.get(lang, "").replace("\r\n", "\n")[:MAX_CHARS] for lang in LANGUAGES}
         if not all(t.strip() for t in texts.values()):
-            flask.flash("Both the Russian and the English text are needed.", "error")
+            flask.flash(_("Both the Russian and the English text are needed."), "error")
         elif form.get("action") == "save":
             for lang in LANGUAGES:
                 save_markdown(session, lang, texts[lang], current_user().username)
             audit("guidance_saved")
             session.commit()
-            flask.flash("Saved: the next guide a writer asks for uses this text.", "ok")
+            flask.flash(_("Saved: the next guide a writer asks for uses this text."), "ok")
             return flask.redirect(flask.url_for("guidance.edit"))
     s = settings()
     guide = build_guide(texts, who_needs_letters(session, utcnow().date()),
@@ -70,7 +71,8 @@ def digest():
         else:
             audit("digest_setting", detail="on" if user.digest_opt_in else "off")
             session.commit()
-            flask.flash("Weekly digest " + ("on." if user.digest_opt_in else "off."), "ok")
+            flask.flash(_("Weekly digest on.") if user.digest_opt_in else _("Weekly digest off."),
+                        "ok")
         return flask.redirect(flask.url_for("guidance.digest"))
     return flask.render_template("dashboard/digest_settings.html", opt_in=user.digest_opt_in,
                                  email=masked_email(user, keys))

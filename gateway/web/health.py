@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.models import Cursor
+from gateway.web.labels import N_
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +21,9 @@ QUEUES = ("letters", "submit", "intake", "mail")
 # The watcher beats at most every 30 s, the sweep every few seconds: 3 minutes of silence
 # is a process that is gone or stuck, not a slow moment.
 STALE_AFTER = timedelta(minutes=3)
-PROCESSES = (("imap-watch", "Inbox watcher", "new letters are not being picked up"),
-             ("worker", "Worker", "no worker has run the sweep; letters are not moving"))
+# N_: the words are translated where the overview shows them (gateway/web/overview.py).
+PROCESSES = (("imap-watch", N_("Inbox watcher"), N_("new letters are not being picked up")),
+             ("worker", N_("Worker"), N_("no worker has run the sweep; letters are not moving")))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 
 import flask
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -101,7 +102,7 @@ def reveal(letter_id: int):
     letter = _letter_or_404(letter_id)
     reason = flask.request.form.get("reason", "").strip()
     if len(reason) < 5:
-        flask.flash("Say why you need the writer's address (a few words at least).", "error")
+        flask.flash(_("Say why you need the writer's address (a few words at least)."), "error")
         return flask.redirect(flask.url_for("letters.show", letter_id=letter.id))
     address = writer_address(letter)
     audit("reveal_address", letter_id=letter.id, detail=reason[:1000])

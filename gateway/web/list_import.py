@@ -9,6 +9,7 @@ import base64
 import binascii
 
 import flask
+from flask_babel import gettext as _
 
 from gateway.directory_import import plan_table
 from gateway.directory_import.apply import apply_plan
@@ -45,7 +46,7 @@ def import_list():
         except binascii.Error:
             data = b""
     if not data or len(data) > MAX_BYTES:
-        flask.flash("Choose a list file (CSV, XLSX or JSON, up to 20 MB).", "error")
+        flask.flash(_("Choose a list file (CSV, XLSX or JSON, up to 20 MB)."), "error")
         return flask.redirect(flask.url_for("list_import.import_list"))
     try:
         table = read_bytes(filename, data)
@@ -71,9 +72,10 @@ def import_list():
               f"{report.updated}, moved {report.moved}, retired {report.retired}, "
               f"held {report.held_letters}")
         session.commit()
-        flask.flash(f"Imported: {report.added} added, {report.updated} updated, "
-                    f"{report.moved} moved, {report.retired} retired; "
-                    f"{report.held_letters} letters held for a new address.", "ok")
+        flask.flash(_("Imported: %(added)d added, %(updated)d updated, %(moved)d moved, "
+                      "%(retired)d retired; %(held)d letters held for a new address.",
+                      added=report.added, updated=report.updated, moved=report.moved,
+                      retired=report.retired, held=report.held_letters), "ok")
         return flask.redirect(flask.url_for("prisoners.index"))
     session.rollback()
     return flask.render_template(

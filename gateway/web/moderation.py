@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import flask
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from gateway import actions
@@ -21,6 +23,7 @@ from gateway.states import Reason as R
 from gateway.web.auth import _safe_next, requires
 from gateway.web.context import actor, audit, db, settings
 from gateway.web.highlight import highlight
+from gateway.web.labels import N_, label
 from gateway.web.letters import masked_address
 
 bp = flask.Blueprint("moderation", __name__)
@@ -38,24 +41,24 @@ class ReturnReason:
 
 RETURN_REASONS: dict[str, ReturnReason] = {
     "politics": ReturnReason(
-        "Political content",
+        N_("Political content"),
         "В письме есть политические темы — цензура такие письма не пропускает. "
         "Пожалуйста, уберите их.",
         "The letter touches on politics, which the censor stops. Please leave it out."),
     "case": ReturnReason(
-        "Discusses the criminal case",
+        N_("Discusses the criminal case"),
         "В письме обсуждается уголовное дело — цензура такое не пропускает.",
         "The letter discusses the criminal case, which the censor stops."),
     "language": ReturnReason(
-        "Not in Russian",
+        N_("Not in Russian"),
         "Письмо должно быть написано по-русски (кириллицей).",
         "The letter must be written in Russian (Cyrillic script)."),
     "rude": ReturnReason(
-        "Rude words",
+        N_("Rude words"),
         "Уберите, пожалуйста, грубые слова — из-за них письмо не пропустят.",
         "Please remove the rude words: the censor would stop the letter for them."),
     "flagged": ReturnReason(
-        "Only the flagged passages",
+        N_("Only the flagged passages"),
         "Исправьте, пожалуйста, отмеченные места.",
         "Please change the marked passages."),
 }
@@ -68,8 +71,8 @@ def _held_letter(letter_id: int) -> Letter | None:
     if letter is None:
         flask.abort(404)
     if letter.state != S.HELD:
-        flask.flash(f"Letter #{letter.id} is {letter.state} now: someone already decided.",
-                    "error")
+        flask.flash(_("Letter #%(id)d is now “%(state)s”: someone already decided.",
+                      id=letter.id, state=label(letter.state)), "error")
         return None
     return letter
 
@@ -118,17 +121,20 @@ def approve(letter_id: int):
         return flask.redirect(flask.url_for("moderation.index"))
     note = flask.request.form.get("note", "").strip()
     if letter.prisoner is None:
-        flask.flash(f"Letter #{letter.id} has no prisoner yet: choose one first.", "error")
+        flask.flash(_("Letter #%(id)d has no prisoner yet: choose one first.", id=letter.id),
+                    "error")
         return flask.redirect(flask.url_for("moderation.index"))
     try:
         way = route(letter.prisoner.provider, settings())
     except UnknownService as exc:
-        flask.flash(f"Letter #{letter.id}: {exc}.", "error")
+        flask.flash(_("Letter #%(id)d: %(error)s.", id=letter.id, error=exc), "error")
         return flask.redirect(flask.url_for("moderation.index"))
     submitted = actions.approve(db(), letter, way, actor(), note)
     audit("approve", letter_id=letter.id, detail=note or None)
-    then = "it will be submitted shortly" if submitted else f"it waits at the {way.adapter}"
-    return _done(f"Letter #{letter.id} approved: {then}.")
+    if submitted:
+        return _done(_("Letter #%(id)d approved: it will be submitted shortly.", id=letter.id))
+    return _done(_("Letter #%(id)d approved: it waits at the %(route)s.", id=letter.id,
+                   route=way.adapter))
 
 
 @bp.route("/moderation/<int:letter_id>/return", methods=["POST"])
@@ -141,7 +147,7 @@ def return_(letter_id: int):
     own = form.get("own_words", "").strip()
     template = RETURN_REASONS.get(form.get("template", ""))
     if not own and template is None:
-        flask.flash("Choose a reason or write one in your own words.", "error")
+        flask.flash(_("Choose a reason or write one in your own words."), "error")
         return flask.redirect(flask.url_for("moderation.index"))
     flagged = [f for f in letter.findings or () if f.get("severity") in ("hold", "return")]
     findings = []
@@ -156,8 +162,10 @@ def return_(letter_id: int):
                                       note=f"returned to the writer: {why}",
                                       code=R.RETURNED_BY_PERSON, findings=findings)
     audit("return", letter_id=letter.id, detail=why[:1000])
-    extra = "" if queued else " (the writer already had a notice today, so none was sent)"
-    return _done(f"Letter #{letter.id} returned to the writer{extra}.")
+    if queued:
+        return _done(_("Letter #%(id)d returned to the writer.", id=letter.id))
+    return _done(_("Letter #%(id)d returned to the writer (the writer already had a notice "
+                   "today, so none was sent).", id=letter.id))
 
 
 @bp.route("/moderation/<int:letter_id>/discard", methods=["POST"])
@@ -169,7 +177,7 @@ def discard(letter_id: int):
     note = flask.request.form.get("note", "").strip() or "discarded by an organizer"
     actions.discard(db(), letter, actor(), note)
     audit("discard", letter_id=letter.id, detail=note)
-    return _done(f"Letter #{letter.id} discarded.")
+    return _done(_("Letter #%(id)d discarded.", id=letter.id))
 
 
 @bp.route("/moderation/<int:letter_id>/defer", methods=["POST"])
@@ -180,11 +188,11 @@ def defer(letter_id: int):
         return flask.redirect(flask.url_for("moderation.index"))
     note = flask.request.form.get("note", "").strip()
     if not note:
-        flask.flash("Leave a note saying what the letter is waiting for.", "error")
+        flask.flash(_("Leave a note saying what the letter is waiting for."), "error")
         return flask.redirect(flask.url_for("moderation.index"))
     actions.defer(db(), letter, actor(), note)
     audit("defer", letter_id=letter.id, detail=note)
-    return _done(f"Letter #{letter.id} deferred.")
+    return _done(_("Letter #%(id)d deferred.", id=letter.id))
 
 
 @bp.route("/moderation/<int:letter_id>/confirm-writer", methods=["POST"])
@@ -196,10 +204,14 @@ def confirm_writer(letter_id: int):
     if letter is None:
         flask.abort(404)
     if not letter.sender_hash:
-        flask.flash(f"Letter #{letter.id} has no known writer.", "error")
+        flask.flash(_("Letter #%(id)d has no known writer.", id=letter.id), "error")
         return flask.redirect(flask.url_for("moderation.index"))
-    _, released = confirm_known(db(), letter.sender_hash, actor())
+    _confirmed, released = confirm_known(db(), letter.sender_hash, actor())
     audit("confirm_writer", letter_id=letter.id,
           detail=f"{len(released)} waiting letter(s) released")
-    more = f"; {len(released)} of their waiting letters go on" if released else ""
-    return _done(f"The writer of letter #{letter.id} is confirmed{more}.")
+    if released:
+        return _done(ngettext("The writer of letter #%(id)d is confirmed; %(num)d of their "
+                              "waiting letters goes on.",
+                              "The writer of letter #%(id)d is confirmed; %(num)d of their "
+                              "waiting letters go on.", len(released), id=letter.id))
+    return _done(_("The writer of letter #%(id)d is confirmed.", id=letter.id))

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import flask
+from flask_babel import format_currency, format_decimal, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +28,7 @@ from gateway.providers.breaker import BreakerState
 from gateway.states import LetterState as S
 from gateway.web.context import db, settings
 from gateway.web.health import Heartbeat, heartbeats, queue_depths
+from gateway.web.labels import N_, label
 
 bp = flask.Blueprint("overview", __name__)
 log = logging.getLogger(__name__)
@@ -108,46 +111,61 @@ class Overview:
         return sum((v for c, v in self.spend if c in ("RUB", "")), Decimal(0))
 
     def alerts(self) -> list[Alert]:
+        # Shown on the page in the reader's language; outside a request gettext gives English.
         out: list[Alert] = []
-        for state, text in ((S.UNKNOWN, "letters may or may not have reached the provider: "
-                                        "resolve each by hand"),
-                            (S.FAILED, "letters the provider refused"),
-                            (S.QUARANTINED, "messages the gateway could not read")):
+        for state, text in ((S.UNKNOWN, N_("letters may or may not have reached the provider: "
+                                           "resolve each by hand")),
+                            (S.FAILED, N_("letters the provider refused")),
+                            (S.QUARANTINED, N_("messages the gateway could not read"))):
             if n := self.count(state):
-                out.append(Alert("bad", f"{n} {state}: {text}", "failures.index"))
+                out.append(Alert("bad", _("%(n)d %(state)s: %(text)s", n=n, state=label(state),
+                                          text=_(text)), "failures.index"))
         for name, until in self.paused:
-            out.append(Alert("bad", f"Provider {name} is paused until "
-                                    f"{until:%H:%M UTC} (circuit open)", None))
+            out.append(Alert("bad", _("Provider %(name)s is paused until %(time)s UTC (circuit "
+                                      "open)", name=name, time=until.strftime("%H:%M")), None))
         for name, state, until in self.breakers:
-            when = f" until {until:%H:%M UTC}" if until else ""
-            out.append(Alert("bad" if state == "open" else "warn",
-                             f"Provider {name}: circuit {state.replace('_', '-')}{when} "
-                             "(submissions wait)", None))
+            if until:
+                text = _("Provider %(name)s: circuit %(state)s until %(time)s UTC (submissions "
+                         "wait)", name=name, state=label(state, "breaker"),
+                         time=until.strftime("%H:%M"))
+            else:
+                text = _("Provider %(name)s: circuit %(state)s (submissions wait)", name=name,
+                         state=label(state, "breaker"))
+            out.append(Alert("bad" if state == "open" else "warn", text, None))
         if self.failed_mail:
-            out.append(Alert("warn", f"{self.failed_mail} e-mails to writers could not be "
-                                     "delivered", None))
+            out.append(Alert("warn", ngettext("%(num)d e-mail to writers could not be delivered",
+                                              "%(num)d e-mails to writers could not be delivered",
+                                              self.failed_mail), None))
         if self.budget is not None and self.spend_rub > Decimal(str(self.budget)):
-            out.append(Alert("bad", f"Spend this month is over the budget of "
-                                    f"{self.budget:,.0f} RUB", None))
+            out.append(Alert("bad", _("Spend this month is over the budget of %(budget)s",
+                                      budget=format_currency(Decimal(str(self.budget)), "RUB")),
+                             None))
         for beat in self.heartbeats:
             if beat.silent(self.computed_at):
-                since = (f"silent since {beat.last:%d %b %H:%M} UTC" if beat.last
-                         else "has never reported")
-                out.append(Alert("bad", f"{beat.label} {since}: {beat.consequence}", None))
+                since = (_("silent since %(when)s UTC", when=beat.last.strftime("%d.%m %H:%M"))
+                         if beat.last else _("has never reported"))
+                out.append(Alert("bad", f"{_(beat.label)} {since}: {_(beat.consequence)}", None))
         if self.queues is None:
-            out.append(Alert("bad", "The task queue (Redis) does not answer: nothing moves "
-                                    "until it is back", None))
+            out.append(Alert("bad", _("The task queue (Redis) does not answer: nothing moves "
+                                      "until it is back"), None))
         else:
             for queue, depth in self.queues.items():
                 if depth > self.queue_alert_depth:
-                    out.append(Alert("warn", f"Queue {queue} is growing: {depth:,} tasks wait "
-                                             "(workers are behind or stuck)", None))
+                    out.append(Alert("warn", _("Queue %(queue)s is growing: %(n)s tasks wait "
+                                               "(workers are behind or stuck)", queue=queue,
+                                               n=format_decimal(depth)), None))
         for what, error, since in self.transport:
-            out.append(Alert("bad", f"{what} refused since {since:%d %b %H:%M} UTC: {error}",
+            out.append(Alert("bad", _("%(what)s refused since %(when)s UTC: %(error)s",
+                                      what=_(what), when=since.strftime("%d.%m %H:%M"), error=error),
                              None))
         for provider, why, at in self.provider_alerts:
-            out.append(Alert("warn", f"{provider}: {why} ({at:%d %b %H:%M})", None))
+            out.append(Alert("warn", f"{provider}: {why} ({at:%d.%m %H:%M})", None))
         return out
+
+
+# gateway/connection_health.LABELS, marked for the catalogue: alerts() translates them.
+TRANSPORT_WORDS = (N_("Outgoing mail (SMTP)"), N_("The shared inbox (IMAP)"),
+                   N_("The reply mailbox (IMAP)"))
 
 
 def _grouped(rows) -> tuple[GroupRow, ...]:

@@ -8,6 +8,7 @@ import io
 from dataclasses import dataclass
 
 import flask
+from flask_babel import gettext as _
 from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,7 @@ from gateway.models import CensorDecision, Letter, Prisoner
 from gateway.providers.services import UnknownService, known_services, route
 from gateway.web.auth import requires
 from gateway.web.context import audit, db, settings
+from gateway.web.labels import label
 
 bp = flask.Blueprint("prisoners", __name__)
 
@@ -144,10 +146,11 @@ def index():
 
 def _form_values(form) -> tuple[dict, list[str]]:
     values = {k: form.get(k, "").strip() for k in EDITABLE}
-    errors = [f"{k.replace('_', ' ')} is required" for k in REQUIRED if not values[k]]
+    errors = [_("%(field)s is required", field=label(k, "field"))
+              for k in REQUIRED if not values[k]]
     if values["birth_year"]:
         if not values["birth_year"].isdigit() or not 1900 < int(values["birth_year"]) < 2100:
-            errors.append("birth year must be a year like 1985")
+            errors.append(_("birth year must be a year like 1985"))
         else:
             values["birth_year"] = int(values["birth_year"])
     else:
@@ -161,7 +164,7 @@ def _form_values(form) -> tuple[dict, list[str]]:
             if values["birth_year"] is None:
                 values["birth_year"] = values["birth_date"].year
             elif values["birth_year"] != values["birth_date"].year:
-                errors.append("birth date and birth year disagree")
+                errors.append(_("birth date and birth year disagree"))
     else:
         values["birth_date"] = None
     values["middle_name"] = values["middle_name"] or None
@@ -192,7 +195,7 @@ def edit(prisoner_id: int | None = None):
         values, errors = _form_values(flask.request.form)
         clash = session.scalar(select(Prisoner.id).where(Prisoner.code == values["code"]))
         if clash is not None and clash != prisoner_id:
-            errors.append(f"the code {values['code']!r} is already used")
+            errors.append(_("the code %(code)s is already used", code=values["code"]))
         if not errors:
             if prisoner is None:
                 prisoner = Prisoner(**values)
@@ -203,7 +206,7 @@ def edit(prisoner_id: int | None = None):
             session.flush()
             audit("edit_prisoner", detail=f"{prisoner.code}: {prisoner.full_name}")
             session.commit()
-            flask.flash(f"Saved {prisoner.full_name}.", "ok")
+            flask.flash(_("Saved %(name)s.", name=prisoner.full_name), "ok")
             return flask.redirect(flask.url_for("prisoners.index", q=prisoner.code))
     form = flask.request.form if flask.request.method == "POST" else {
         k: ("" if prisoner is None or getattr(prisoner, k) is None else getattr(prisoner, k))
@@ -235,8 +238,8 @@ def retire(prisoner_id: int):
     audit("restore_prisoner" if restore else "retire_prisoner",
           detail=f"{prisoner.code}: {prisoner.full_name}")
     db().commit()
-    flask.flash(f"{prisoner.full_name} is {'back in the directory' if restore else 'retired'}.",
-                "ok")
+    flask.flash(_("%(name)s is back in the directory.", name=prisoner.full_name) if restore
+                else _("%(name)s is retired.", name=prisoner.full_name), "ok")
     return flask.redirect(flask.request.referrer or flask.url_for("prisoners.index"))
 
 
@@ -249,7 +252,7 @@ def import_csv():
     upload = flask.request.files.get("file")
     data = upload.read() if upload else flask.request.form.get("csv_text", "").encode()
     if not data.strip():
-        flask.flash("Choose a CSV file.", "error")
+        flask.flash(_("Choose a CSV file."), "error")
         return flask.redirect(flask.url_for("prisoners.import_csv"))
     # The preview page carries the CSV text in a hidden field, so "apply" imports exactly
     # what was previewed.
@@ -262,9 +265,9 @@ def import_csv():
                                          f"unchanged {report.unchanged}, "
                                          f"errors {len(report.errors)}")
         session.commit()
-        flask.flash(f"Imported: {report.added} added, {report.updated} updated, "
-                    f"{report.unchanged} unchanged, {len(report.errors)} rows with errors.",
-                    "ok")
+        flask.flash(_("Imported: %(added)d added, %(updated)d updated, %(unchanged)d unchanged, "
+                      "%(errors)d rows with errors.", added=report.added, updated=report.updated,
+                      unchanged=report.unchanged, errors=len(report.errors)), "ok")
         return flask.redirect(flask.url_for("prisoners.index"))
     return flask.render_template("dashboard/prisoners_import.html",
                                  preview=preview_import(db(), rows), csv_text=text,

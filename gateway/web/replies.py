@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import flask
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,7 @@ from gateway.replies.matching import match_letter, normalise_number
 from gateway.states import ReplyState as RS
 from gateway.web.auth import requires
 from gateway.web.context import actor, audit, db, settings
+from gateway.web.labels import label
 from gateway.web.letters import reply_pages
 
 bp = flask.Blueprint("replies", __name__)
@@ -128,28 +130,30 @@ def match(reply_id: int):
     if reply is None:
         flask.abort(404)
     if reply.state != RS.UNMATCHED:
-        flask.flash(f"Reply #{reply.id} is {reply.state} now: someone already matched it.",
-                    "error")
+        flask.flash(_("Reply #%(id)d is now “%(state)s”: someone already matched it.",
+                      id=reply.id, state=label(reply.state, "reply")), "error")
         return flask.redirect(flask.url_for("replies.index"))
     typed = flask.request.form.get("number", "")
     letter = find_letter(session, typed)
     if letter is None:
-        flask.flash(f"No letter has the number {typed.strip()!r}.", "error")
+        flask.flash(_("No letter has the number %(number)s.", number=typed.strip()), "error")
         return flask.redirect(flask.url_for("replies.index"))
     if not letter.sender_sealed:
-        flask.flash(f"Letter #{letter.id} has no writer address to forward to.", "error")
+        flask.flash(_("Letter #%(id)d has no writer address to forward to.", id=letter.id),
+                    "error")
         return flask.redirect(flask.url_for("replies.index"))
     if needs_second_person(reply, letter):
         first = pending_matches(session, [reply.id]).get(reply.id)
         if first is None or first.letter_id != letter.id:
             audit(FIRST_CONFIRMATION, letter_id=letter.id, detail=f"reply {reply.id}")
             session.commit()
-            flask.flash(f"Reply #{reply.id}: your match to letter #{letter.id} is recorded. "
-                        "A second organizer must confirm it before it is forwarded.", "ok")
+            flask.flash(_("Reply #%(id)d: your match to letter #%(letter)d is recorded. A second "
+                          "organizer must confirm it before it is forwarded.", id=reply.id,
+                          letter=letter.id), "ok")
             return flask.redirect(flask.url_for("replies.index"))
         if first.username == actor():
-            flask.flash(f"You already matched reply #{reply.id}: a different organizer must "
-                        "confirm it.", "error")
+            flask.flash(_("You already matched reply #%(id)d: a different organizer must "
+                          "confirm it.", id=reply.id), "error")
             return flask.redirect(flask.url_for("replies.index"))
         confirmed = f" (read by {first.username}, confirmed by {actor()})"
     else:
@@ -162,10 +166,12 @@ def match(reply_id: int):
           detail=f"reply {reply.id} -> {reply.state}{confirmed}")
     session.commit()
     if reply.state == RS.FORWARDED:
-        flask.flash(f"Reply #{reply.id} matched to letter #{letter.id} and forwarded.", "ok")
+        flask.flash(_("Reply #%(id)d matched to letter #%(letter)d and forwarded.", id=reply.id,
+                      letter=letter.id), "ok")
     else:
-        flask.flash(f"Reply #{reply.id} matched to letter #{letter.id}; that letter's reply "
-                    "had already been forwarded, so this one is kept as a duplicate.", "ok")
+        flask.flash(_("Reply #%(id)d matched to letter #%(letter)d; that letter's reply had "
+                      "already been forwarded, so this one is kept as a duplicate.",
+                      id=reply.id, letter=letter.id), "ok")
     return flask.redirect(flask.url_for("replies.index"))
 
 
@@ -179,5 +185,5 @@ def keep(reply_id: int):
     reply.note = note or "kept for later"
     audit("keep_reply", detail=f"reply {reply.id}: {reply.note}"[:1000])
     db().commit()
-    flask.flash(f"Reply #{reply.id} kept for later.", "ok")
+    flask.flash(_("Reply #%(id)d kept for later.", id=reply.id), "ok")
     return flask.redirect(flask.url_for("replies.index"))

@@ -12,6 +12,7 @@ import io
 import flask
 import pyotp
 import segno
+from flask_babel import gettext as _
 
 from gateway.crypto import keyring
 from gateway.models import User, utcnow
@@ -73,10 +74,10 @@ def enrol():
             flask.session.pop(PENDING, None)
             audit("enable_totp", detail=user.username)
             db().commit()
-            flask.flash("Two-factor login is on. You will be asked for a code at each login.",
+            flask.flash(_("Two-factor login is on. You will be asked for a code at each login."),
                         "ok")
             return flask.redirect(flask.url_for("overview.index"))
-        error = "That code is not right. Check the phone's clock and try the newest code."
+        error = _("That code is not right. Check the phone's clock and try the newest code.")
     if user.totp_sealed:
         return flask.render_template("dashboard/two_factor.html", enabled=True,
                                      required=required_for(user), error=error)
@@ -107,10 +108,10 @@ def disable():
         flask.abort(403)
     if not accept_code(user, flask.request.form.get("code", "")):
         db().commit()
-        flask.flash("That code is not right; two-factor login stays on.", "error")
+        flask.flash(_("That code is not right; two-factor login stays on."), "error")
         return flask.redirect(flask.url_for("twofactor.enrol"))
     user.totp_sealed, user.totp_last_step = None, None
     audit("disable_totp", detail=user.username)
     db().commit()
-    flask.flash("Two-factor login is off.", "ok")
+    flask.flash(_("Two-factor login is off."), "ok")
     return flask.redirect(flask.url_for("twofactor.enrol"))

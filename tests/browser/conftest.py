@@ -50,6 +50,8 @@ class WebStack(Stack):
             "GATEWAY_FLASK_OVERVIEW_SETTLED_SECONDS": "0",
             # A match only suggested by a person needs a second organizer's word.
             "GATEWAY_REPLY_MATCH_CONFIRMATIONS": "2",
+            # These tests read English texts; Russian (the default) is tests/dashboard/test_i18n.py.
+            "GATEWAY_FLASK_DASHBOARD_DEFAULT_LOCALE": "en",
             **kw.get("extra_env", {}),
         }
         super().__init__(*args, **kw)

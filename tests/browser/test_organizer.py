@@ -172,7 +172,7 @@ def test_an_evening_at_the_dashboard(stack, organizer, tmp_path):
     page.set_input_files("#file", files=[{"name": "prisoners.csv", "mimeType": "text/csv",
                                           "buffer": upload.encode()}])
     page.get_by_role("button", name="Preview").click()
-    expect(page.locator("section.panel")).to_contain_text("2 to add")
+    expect(page.locator("section.panel")).to_contain_text("to add: 2")
     expect(page.locator("table")).to_contain_text("Белова")
     mod1.shot("prisoners-import-preview")
     assert not stack.query("SELECT id FROM prisoners WHERE code = 'K301'")  # only a preview
@@ -185,7 +185,7 @@ def test_an_evening_at_the_dashboard(stack, organizer, tmp_path):
 
     # -- the letter page tells the whole story -----------------------------------------------
     mod1.go(f"/letters/{held_a['id']}")
-    expect(page.locator("h1")).to_contain_text("DELIVERED")  # its reply came back
+    expect(page.locator("h1")).to_contain_text("Delivered")  # its reply came back
     expect(page.locator(".timeline")).to_contain_text("mod1")
     expect(page.locator(".timeline")).to_contain_text("the prisoner's reply came back")
     expect(page.locator("body")).to_contain_text(number)

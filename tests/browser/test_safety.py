@@ -17,9 +17,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 # Reachable without a session, on purpose: the login form, static files, the
 # orchestrator's probe, and the one-click unsubscribe of a reminder (its signed token is the
 # authority; tests/campaigns/test_unsubscribe.py). /metrics is not: it wants Prometheus'
-# bearer token or a login (401).
+# bearer token or a login (401). The language switch is public too: the login page offers
+# it; it sets a preference cookie and redirects to a local path, nothing else
+# (tests/dashboard/test_i18n.py).
 PUBLIC = {"auth.login", "static", "metrics.healthz", "unsubscribe.confirm",
-          "unsubscribe.one_click"}
+          "unsubscribe.one_click", "i18n.switch"}
 # The one POST without our CSRF token (RFC 8058: the mail provider posts it): a token we did
 # not sign gets 404 and changes nothing.
 CSRF_EXEMPT = {"unsubscribe.one_click"}

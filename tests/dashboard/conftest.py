@@ -60,7 +60,9 @@ def sessions(settings: Settings) -> Callable[[], Session]:
 @pytest.fixture
 def app(settings: Settings, sessions):
     app = create_app(settings)
-    app.config.update(TESTING=True, OVERVIEW_SETTLED_SECONDS=0)
+    # These tests read English texts: the dashboard's default (Russian) and both languages
+    # are covered by tests/dashboard/test_i18n.py.
+    app.config.update(TESTING=True, OVERVIEW_SETTLED_SECONDS=0, DASHBOARD_DEFAULT_LOCALE="en")
     with sessions() as session:
         for role in ("admin", "moderator", "viewer", "volunteer"):
             create_user(session, role, PASSWORD, role)

@@ -182,8 +182,8 @@ def test_prisoner_csv_import_previews_then_applies(as_user, seed, sessions):
     preview = client.post("/prisoners/import", data={
         "csrf_token": token, "file": (io.BytesIO(csv_text.encode("utf-8-sig")), "p.csv")},
         content_type="multipart/form-data").get_data(as_text=True)
-    assert "<strong>1</strong> to add" in preview and "<strong>1</strong> to update" in preview
-    assert "birth_year:</span> 1980 → <strong>1981</strong>" in preview
+    assert "to add: <strong>1</strong>" in preview and "to update: <strong>1</strong>" in preview
+    assert "birth year:</span> 1980 → <strong>1981</strong>" in preview
     assert "line 4: missing" in preview
     with sessions() as session:  # the preview changed nothing
         assert session.scalar(select(Prisoner).where(Prisoner.code == "PET2")) is None

@@ -89,7 +89,7 @@ def test_log_in_see_overview_and_approve_a_held_letter(served, browser_page, see
     expect(page.locator("h1")).to_have_text("Overview")
     needs = page.locator("a.tile", has_text="To moderate")
     expect(needs.locator(".n")).to_have_text("2")
-    expect(page.locator(".alerts")).to_contain_text("1 FAILED")
+    expect(page.locator(".alerts")).to_contain_text("1 Failed")
 
     # The live part refreshes itself: a letter added now appears without a reload.
     seed.letter("HELD", body="Третье.", findings=HELD_FINDINGS)
@@ -105,7 +105,7 @@ def test_log_in_see_overview_and_approve_a_held_letter(served, browser_page, see
     expect(page.locator(f"#letter-{held}")).to_have_count(0)
 
     page.goto(f"{served}/letters/{held}")
-    expect(page.locator("h1")).to_contain_text("READY")
+    expect(page.locator("h1")).to_contain_text("Ready to send")
     expect(page.locator(".timeline")).to_contain_text("moderator")
     page.screenshot(path=str(ARTIFACTS / "letter.png"), full_page=True)
 

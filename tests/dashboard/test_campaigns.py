@@ -107,9 +107,8 @@ def test_the_story_and_the_figures_with_a_safe_export(as_user, directory, sessio
         session.commit()
     client = as_user("moderator")
     page = client.get("/story").get_data(as_text=True)
-    assert "We keep in touch with <strong>1</strong> prisoners; <strong>1</strong> have " \
-        "answered at least once" in page
-    assert "3 letters sent, 1 replies" in page
+    assert "We keep in touch with 1 prisoner; 1 has answered at least once" in page
+    assert "3 letters sent, 1 reply" in page
     body = client.get("/story.csv").get_data(as_text=True)
     iva = next(line for line in body.splitlines() if line.startswith("IVA1"))
     assert iva.split(",")[3:5] == ["3", "1"], iva
@@ -129,7 +128,7 @@ def test_the_campaign_page_says_when_spend_passes_its_budget(as_user, directory,
         session.commit()
         campaign_id = campaign.id
     page = as_user("viewer").get(f"/campaigns/{campaign_id}").get_data(as_text=True)
-    assert 'id="over-budget"' in page and "400.00 ₽ of a 300.00 ₽" in page
+    assert 'id="over-budget"' in page and "Spent ₽400.00 of a ₽300.00 budget" in page
     assert "С весной, {имя}!" in page
 
 

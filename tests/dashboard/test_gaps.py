@@ -52,7 +52,7 @@ def test_queue_depth_alerts_read_redis_and_tolerate_it_down(settings, sessions, 
     client.rpush("mail", "m")
     app = create_app(settings.model_copy(update={"broker_url": redis_url,
                                                  "queue_alert_depth": 10}))
-    app.config.update(TESTING=True, OVERVIEW_SETTLED_SECONDS=0)
+    app.config.update(TESTING=True, OVERVIEW_SETTLED_SECONDS=0, DASHBOARD_DEFAULT_LOCALE="en")
     web = app.test_client()
     assert login(web, "viewer").status_code == 302
     page = web.get("/overview/live").get_data(as_text=True)
@@ -145,7 +145,7 @@ def unmatched(sessions, number: str) -> int:
 def four_eyes(settings, sessions, app):
     """The app with GATEWAY_REPLY_MATCH_CONFIRMATIONS=2 (users made by the `app` fixture)."""
     strict = create_app(settings.model_copy(update={"reply_match_confirmations": 2}))
-    strict.config.update(TESTING=True, OVERVIEW_SETTLED_SECONDS=0)
+    strict.config.update(TESTING=True, OVERVIEW_SETTLED_SECONDS=0, DASHBOARD_DEFAULT_LOCALE="en")
 
     def client(username: str):
         c = strict.test_client()

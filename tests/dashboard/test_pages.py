@@ -55,7 +55,7 @@ def test_overview_answers_what_needs_me_now(as_user, world):
     assert "Provider http is paused until" in html
     assert "Provider desk: circuit open until" in html
     assert "circuit open for 120 s after 5 failures: HTTP 503" in html
-    assert "1 UNKNOWN" in html and "1 FAILED" in html and "1 QUARANTINED" in html
+    assert "1 Outcome unknown:" in html and "1 Failed:" in html and "1 Quarantined:" in html
     assert "312.50" in html  # this month's spend
     assert "ИК-1 Москва" in html  # per facility
     assert f'href="/letters/{world["held"]}"' in html  # latest letters

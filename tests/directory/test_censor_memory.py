@@ -68,7 +68,7 @@ def test_a_letter_like_a_censored_one_is_held_with_the_history_shown(gw):  # noq
     assert "Навальн" not in told.split("Цензор этого учреждения")[1][:200]  # not the other's words
 
     app = create_app(gw.settings)
-    app.config.update(TESTING=True)
+    app.config.update(TESTING=True, DASHBOARD_DEFAULT_LOCALE="en")  # reads English texts
     with gw.sessions() as session:
         create_user(session, "moderator", "correct horse battery", "moderator")
         session.commit()

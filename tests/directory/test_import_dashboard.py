@@ -49,7 +49,7 @@ def test_a_list_is_previewed_confirmed_and_applied(as_user, sessions, catalogue,
         page = client.post(PAGE, data={"csrf_token": csrf_token(client, PAGE),
                                        "file": (fh, "rs.csv")},
                            content_type="multipart/form-data").get_data(as_text=True)
-    assert "4</strong> new" in page and "2</strong> to confirm" in page
+    assert "new: <strong>4</strong>" in page and "to confirm: <strong>2</strong>" in page
     assert "Сидоренко Олег Викторович" in page and "ИК-2 Казань (Республика Татарстан)" in page
     assert _directory(sessions) == {}
     form = {"csrf_token": _hidden(page, "csrf_token"), "data": _hidden(page, "data"),
@@ -66,7 +66,7 @@ def test_a_list_is_previewed_confirmed_and_applied(as_user, sessions, catalogue,
     data = lists.write_rs_csv(tmp_path / "rs2.csv", rows).read_bytes()
     form.update(data=base64.b64encode(data).decode(), action="preview")
     page = client.post(PAGE, data=form).get_data(as_text=True)
-    assert "1</strong> absent" in page and "Retire Орлова Вера Павловна" in page
+    assert "absent: <strong>1</strong>" in page and "Retire Орлова Вера Павловна" in page
     code = directory["Орлова Вера Павловна"].code
     assert client.post(PAGE, data={**form, "action": "apply", "retire": code}).status_code == 302
     assert _directory(sessions)["Орлова Вера Павловна"].status == "retired"

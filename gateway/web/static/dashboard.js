@@ -8,7 +8,8 @@
       event.preventDefault();
     }
   }, true);
-  // <button data-copy="#id"> copies that element's text (desk form fields).
+  // <button data-copy="#id" data-copied="..."> copies that element's text (desk form
+  // fields); the confirmation word comes from the page, in the page's language.
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("[data-copy]");
     if (!button) return;
@@ -16,7 +17,7 @@
     if (!source || !navigator.clipboard) return;
     navigator.clipboard.writeText(source.textContent).then(function () {
       var label = button.textContent;
-      button.textContent = "Copied";
+      button.textContent = button.getAttribute("data-copied") || "\u2713";
       setTimeout(function () { button.textContent = label; }, 1200);
     });
   });
