@@ -85,7 +85,7 @@ def test_the_campaign_budget_holds_what_would_pass_it_and_releases_oldest_first(
     assert "на письма этой кампании" in text and "for this campaign's letters" in text
     assert text.index("на письма этой кампании") < text.index("for this campaign's letters")
     assert _counts(march).budget_waiting == 2
-    assert "Budget reached: 2 letters waiting" in _live_page(march)
+    assert "Бюджет исчерпан: ждут 2 письма" in _live_page(march)  # Russian first
 
     _release(march)  # the budget has not changed: nothing goes
     assert [march.letter(i).state for i in ids[1:]] == [S.HELD, S.HELD]
@@ -95,12 +95,12 @@ def test_the_campaign_budget_holds_what_would_pass_it_and_releases_oldest_first(
     assert [march.letter(i).state for i in ids[1:]] == [S.READY, S.HELD]
     assert _last_code(march, ids[1]) == R.CAMPAIGN_BUDGET_RELEASED
     assert _counts(march).budget_waiting == 1
-    assert "Budget reached: 1 letter waiting" in _live_page(march)
+    assert "Бюджет исчерпан: ждёт 1 письмо" in _live_page(march)
 
     _budget(march, None)  # no budget any more: the rest goes
     _release(march)
     assert march.letter(ids[2]).state == S.READY and _counts(march).budget_waiting == 0
-    assert "Budget reached" not in _live_page(march)
+    assert "Бюджет исчерпан" not in _live_page(march)
 
 
 def test_submitted_letters_count_and_a_released_letter_is_due_at_once(march):
