@@ -125,9 +125,11 @@ def approve(letter_id: int):
     except UnknownService as exc:
         flask.flash(f"Letter #{letter.id}: {exc}.", "error")
         return flask.redirect(flask.url_for("moderation.index"))
-    submitted = actions.approve(db(), letter, way, actor(), note)
+    submitted = actions.approve(db(), letter, way, actor(), note, settings=settings())
     audit("approve", letter_id=letter.id, detail=note or None)
-    then = "it will be submitted shortly" if submitted else f"it waits at the {way.adapter}"
+    then = "it will be submitted shortly" if submitted else \
+        "it goes with the prisoner's postcard" if letter.state == S.GATHERED else \
+        f"it waits at the {way.adapter}"
     return _done(f"Letter #{letter.id} approved: {then}.")
 
 
