@@ -182,12 +182,10 @@ def gather(session: Session, settings, letter: Letter, route, *, actor: str = "s
     from gateway import postcards
     from gateway.providers.catalogue import FacilityLimits
 
-    prisoner = session.get(Prisoner, letter.prisoner_id)
     text = postcards.block(letter.body or "", letter.writer_name)
     limit = postcards.page_limit(settings.postcard_max_pages, route.profile,
                                  facility or FacilityLimits())
-    frame = postcards.frame_chars(prisoner, postcards.occasion(
-        session, letter.campaign_id, letter.evening_id), settings.org_name)
+    frame = postcards.frame_for(session, letter, settings.org_name)
     own_price = letter.price
     closed: list[int] = []
     postcard = postcards.open_postcard(session, letter, route)

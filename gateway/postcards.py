@@ -124,6 +124,18 @@ def frame_chars(prisoner: Prisoner, occasion: str, org_name: str) -> int:
     return len(compose(prisoner, [], occasion=occasion, org_name=org_name))
 
 
+def frame_for(session: Session, letter: Letter, org_name: str) -> int:
+    """frame_chars for the letter's postcard, remembered for the session: a batch of an
+    evening's greetings renders each prisoner's header once, not once a greeting."""
+    memo = session.info.setdefault("postcard_frames", {})
+    key = (letter.prisoner_id, letter.campaign_id, letter.evening_id, org_name)
+    if key not in memo:
+        prisoner = letter.prisoner or session.get(Prisoner, letter.prisoner_id)
+        memo[key] = frame_chars(prisoner, occasion(session, letter.campaign_id,
+                                                   letter.evening_id), org_name)
+    return memo[key]
+
+
 # -- rows ------------------------------------------------------------------------------------
 
 def gathers(session: Session, campaign_id: int | None, evening_id: int | None) -> bool:
