@@ -194,7 +194,9 @@ class Postcard(Base):
     closes_at: Mapped[datetime] = mapped_column(index=True)
     closed_at: Mapped[datetime | None]
     closed_by: Mapped[str | None] = mapped_column(String(100))
-    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), unique=True)
+    # use_alter: letters point here and this points back; the cycle is broken at creation.
+    letter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("letters.id", use_alter=True, name="fk_postcards_letter_id"), unique=True)
     greetings: Mapped[int] = mapped_column(default=0)
     chars: Mapped[int] = mapped_column(default=0)  # the greetings' signed text, to fill pages
     # What the greetings would have cost as a letter each, and what the postcard costs:
