@@ -286,3 +286,24 @@ def test_a_censored_postcard_is_told_to_each_signer(gw, evening):
     with gw.sessions() as session:  # the censor's memory keeps the postcard once
         assert session.query(CensorDecision).count() == 1
     assert not [r for r in gw.outbox() if r.letter_id == card.id]
+
+
+def test_the_purge_forgets_a_postcard_with_its_greetings(gw, evening):
+    from gateway.retention import purge
+
+    ids = gw.send(*[to(evening, "Петровой Марии", g, i) for i, g in enumerate(GREETINGS[:2])])
+    [card] = close_all(gw)
+    with gw.sessions() as session:
+        letter = session.get(Letter, card.id)
+        actions.start_attempts(session, [letter])
+        actions.record_submitted(session, gw.settings, letter, "FP-3", how="by API")
+        actions.record_delivered(session, gw.settings, letter)
+        session.commit()
+    assert states(gw, ids) == ["DELIVERED"] * 2
+    done = purge(gw.sessions, gw.settings, now=utcnow() + timedelta(days=400))
+    assert done.letters == 3
+    with gw.sessions() as session:
+        for letter in session.scalars(select(Letter)):
+            assert letter.body is None and letter.rendered is None and letter.writer_name is None
+        row = session.scalar(select(Postcard))  # counts and money stay, no text to forget
+        assert row.greetings == 2 and row.price_rub is not None
