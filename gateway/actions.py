@@ -295,6 +295,11 @@ def discard(session: Session, letter: Letter, actor: str, note: str,
             code: R = R.DISCARDED_BY_PERSON) -> None:
     letter.next_attempt_at = None
     move(session, letter, S.DISCARDED, actor=actor, note=note, code=code)
+    # A discarded postcard does not take its greetings with it: each waits for a person
+    # (approved, it joins the next postcard).
+    for greeting in _greetings(session, [letter], [S.GATHERED]).get(letter.id, []):
+        move(session, greeting, S.HELD, actor=actor, code=code,
+             note=f"its postcard (letter #{letter.id}) was discarded: {note}")
 
 
 def retry(session: Session, letter: Letter, actor: str) -> S:

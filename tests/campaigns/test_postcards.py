@@ -307,3 +307,20 @@ def test_the_purge_forgets_a_postcard_with_its_greetings(gw, evening):
             assert letter.body is None and letter.rendered is None and letter.writer_name is None
         row = session.scalar(select(Postcard))  # counts and money stay, no text to forget
         assert row.greetings == 2 and row.price_rub is not None
+
+
+def test_a_discarded_postcard_leaves_its_greetings_to_a_person_not_lost(gw, evening):
+    ids = gw.send(*[to(evening, "Петровой Марии", g, i) for i, g in enumerate(GREETINGS[:2])])
+    [card] = close_all(gw)
+    with gw.sessions() as session:
+        actions.discard(session, session.get(Letter, card.id), "organizer", "wrong prisoner")
+        session.commit()
+    assert states(gw, ids) == ["HELD"] * 2
+    with gw.sessions() as session:  # approved, each joins a new postcard
+        for i in ids:
+            actions.approve(session, session.get(Letter, i), route("http", gw.settings),
+                            "moderator", settings=gw.settings)
+        session.commit()
+    assert states(gw, ids) == ["GATHERED"] * 2
+    [again] = close_all(gw)
+    assert again.id != card.id and all(GREETINGS[i] in again.rendered for i in range(2))
