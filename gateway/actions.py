@@ -186,22 +186,17 @@ def gather(session: Session, settings, letter: Letter, route, *, actor: str = "s
     limit = postcards.page_limit(settings.postcard_max_pages, route.profile,
                                  facility or FacilityLimits())
     frame = postcards.frame_for(session, letter, settings.org_name)
-    own_price = letter.price
+    room = limit * route.profile.page_chars - frame
     closed: list[int] = []
-    postcard = postcards.open_postcard(session, letter, route)
     while True:
-        if postcard is not None and postcard.greetings and not postcards.fits(
-                frame, postcard.chars, postcard.greetings, len(text),
-                page_chars=route.profile.page_chars, pages=limit):
-            made = close_postcard(session, settings, postcard.id, actor="system",
-                                  why="its pages are full")
-            closed += [made.id] if made is not None else []
-            postcard = None
-        if postcard is None:
-            postcard = postcards.new_postcard(session, letter, route, settings)
-        if postcards.take_place(session, postcard, len(text), own_price):
+        postcard = postcards.open_postcard(session, letter, route) or \
+            postcards.new_postcard(session, letter, route, settings)
+        if postcards.take_place(session, postcard, len(text), letter.price, room):
             break
-        postcard = None  # closed meanwhile by someone else: the next one
+        # Full (or closed meanwhile by someone else, and then this is a no-op): it goes now.
+        made = close_postcard(session, settings, postcard.id, actor="system",
+                              why="its pages are full")
+        closed += [made.id] if made is not None else []
     letter.provider, letter.service = route.adapter, route.service
     letter.postcard_id = postcard.id
     letter.price = None  # paid once, with the postcard; own_letters_rub keeps what it was

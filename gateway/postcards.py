@@ -183,19 +183,23 @@ def new_postcard(session: Session, letter: Letter, route, settings) -> Postcard:
     return postcard
 
 
-def take_place(session: Session, postcard: Postcard, chars: int, price: Decimal | None) -> bool:
-    """Count the greeting in, by one UPDATE that only an open postcard takes: it locks the
-    row, so a postcard being closed at the same moment either waits for this greeting or
-    has closed first (then the greeting opens the next one)."""
+def take_place(session: Session, postcard: Postcard, chars: int, price: Decimal | None,
+               room: int) -> bool:
+    """Count the greeting in, by one UPDATE that only an open postcard with room for it
+    takes (`room`: the characters its pages hold, less the header and closing). The test
+    and the count are one statement, so two workers gathering at once cannot overfill a
+    page; it locks the row, so a postcard being closed at the same moment either waits for
+    this greeting or has closed first. False: closed, or full (the caller closes it and
+    opens the next). A first greeting always fits (it is far shorter than a page)."""
     done = session.execute(
-        update(Postcard).where(Postcard.id == postcard.id, Postcard.closed_at.is_(None))
+        update(Postcard).where(
+            Postcard.id == postcard.id, Postcard.closed_at.is_(None),
+            (Postcard.greetings == 0)
+            | (Postcard.chars + len(SEPARATOR) * Postcard.greetings + chars <= room))
         .values(greetings=Postcard.greetings + 1, chars=Postcard.chars + chars,
                 own_letters_rub=Postcard.own_letters_rub + (price or Decimal(0)))
         .execution_options(synchronize_session=False))
-    if done.rowcount != 1:
-        return False
-    session.refresh(postcard)
-    return True
+    return done.rowcount == 1
 
 
 def mark_closed(session: Session, postcard_id: int, actor: str) -> bool:
