@@ -324,3 +324,41 @@ def test_a_discarded_postcard_leaves_its_greetings_to_a_person_not_lost(gw, even
     assert states(gw, ids) == ["GATHERED"] * 2
     [again] = close_all(gw)
     assert again.id != card.id and all(GREETINGS[i] in again.rendered for i in range(2))
+
+
+def test_a_greeting_gathered_while_its_postcard_closes_is_in_it_or_in_the_next(gw, evening):
+    """The closer's compare-and-set waits on the row the gathering greeting has counted
+    itself into: when that commits, the closer composes with it. Nothing is left behind in
+    a closed postcard."""
+    import threading
+    import time as clock
+
+    [first] = gw.send(to(evening, "Петровой Марии", GREETINGS[0], 0))
+    [late] = gw.receive(to(evening, "Петровой Марии", GREETINGS[1], 1))
+    made: list = []
+
+    def close() -> None:
+        made.extend(close_all(gw))
+
+    with gw.sessions() as session:
+        prisoner_id, evening_id = session.execute(select(
+            Letter.prisoner_id, Letter.evening_id).where(Letter.id == first)).one()
+    with gw.sessions() as session:  # as the checks leave a greeting, then gathered
+        letter = session.get(Letter, late)
+        letter.body, letter.writer_name = GREETINGS[1], "Гость1"
+        letter.prisoner_id, letter.evening_id = prisoner_id, evening_id
+        actions.gather(session, gw.settings, letter, route("http", gw.settings))
+        closer = threading.Thread(target=close)
+        closer.start()
+        clock.sleep(0.5)  # the closer is waiting on the postcard's row now
+        session.commit()
+    closer.join(timeout=30)
+    assert not closer.is_alive()
+    [card] = made
+    assert GREETINGS[0] in card.rendered and GREETINGS[1] in card.rendered
+    with gw.sessions() as session:
+        left = session.scalars(select(Letter).where(
+            Letter.state == S.GATHERED, Letter.postcard_id.in_(
+                select(Postcard.id).where(Postcard.closed_at.is_not(None),
+                                          Postcard.letter_id != card.id)))).all()
+        assert left == []
