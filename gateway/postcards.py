@@ -27,7 +27,9 @@ one letter in READY, with its own public id, submitted through the same claim, a
 record path as any letter: exactly once, nothing lost, the chaos tests cover it. When it is
 SUBMITTED, each greeting moves to SUBMITTED and its writer gets their own "sent" notice;
 its reply scan is forwarded to each writer alone (replies/intake.py); a censored, refused
-or undelivered postcard is told to each writer in plain words.
+or undelivered postcard is told to each writer in plain words. A refused postcard waits in
+FAILED for a person like any letter, its greetings with it; a discarded one leaves its
+greetings HELD for a person (approved, they join the next postcard), never stuck.
 
 The prisoner reads each greeting signed with its writer's first name or pseudonym (the
 first word of writer_name: never a surname, never an address), under a short header naming
@@ -104,7 +106,8 @@ def page_limit(max_pages: int, profile: ProviderProfile,
 def fits(frame_chars: int, chars: int, greetings: int, new_block: int, *, page_chars: int,
          pages: int) -> bool:
     """Would one more greeting keep the postcard within `pages`? `chars` is the greetings
-    so far, `frame_chars` the header and closing around them."""
+    so far, `frame_chars` the header and closing around them. take_place asks the same in
+    its UPDATE, so that the test and the count are one step."""
     total = frame_chars + chars + new_block + len(SEPARATOR) * greetings
     return max(1, -(-total // page_chars)) <= pages  # pricing.count_pages, on a length
 

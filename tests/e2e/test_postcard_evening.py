@@ -122,7 +122,7 @@ def test_an_evening_of_thirty_one_postcard_twelve_letters_each_signer_told_alone
     stack.wait("both copies of the reply recorded",
                lambda: len(stack.query("SELECT id FROM replies")) == 2, timeout=30)
     time.sleep(3)  # the sweeper and the pollers run every second or two: room to misbehave
-    for i, s in enumerate(signers):
+    for s in signers:
         [fwd] = forwards(s)
         assert fwd.rcpt_tos == [s]
         raw = fwd.message.as_string()
