@@ -400,12 +400,9 @@ def record_submitted(session: Session, settings, letter: Letter, number: str, *,
         return []
     move(session, letter, S.SUBMITTED, actor=actor, note=f"number {number} ({how})",
          code=R.SUBMITTED)
-    greetings = _greetings(session, [letter], [S.GATHERED]).get(letter.id, [])
-    _greetings_sent(session, letter, greetings)
     if not notify:
-        return []  # notify_sent tells the writers, the greetings' signers too
-    return queue_notice(session, settings, letter, N.SENT) + [
-        i for ids in queue_notices(session, settings, greetings, N.SENT).values() for i in ids]
+        return []  # notify_sent, for the batch: the notices, and a postcard's greetings
+    return [i for ids in notify_sent(session, settings, [letter]).values() for i in ids]
 
 
 def claim_submitted(session: Session, settings, letter_id: int, number: str, *,
@@ -419,13 +416,19 @@ def claim_submitted(session: Session, settings, letter_id: int, number: str, *,
         return None, []
     mail = record_submitted(session, settings, letter, number, price=price, how=how,
                             actor=actor, status=status, polled=False, notify=False)
-    return letter, mail + queue_notice(session, settings, letter, N.SENT)
+    return letter, mail + [i for ids in notify_sent(session, settings, [letter]).values()
+                           for i in ids]
 
 
 def notify_sent(session: Session, settings, letters: list[Letter]) -> dict[int, list[int]]:
-    """The 'sent' notices of a batch recorded with notify=False, queued together: a
-    postcard's go to each of its signers, each their own."""
-    signers = [g for gs in _greetings(session, letters, [S.SUBMITTED]).values() for g in gs]
+    """The 'sent' notices of a batch recorded with notify=False, queued together. A
+    postcard's greetings go with it here (one query for the batch, whatever its size) and
+    each signer gets their own notice."""
+    signers: list[Letter] = []
+    by_letter = {le.id: le for le in letters}
+    for letter_id, greetings in _greetings(session, letters, [S.GATHERED]).items():
+        _greetings_sent(session, by_letter[letter_id], greetings)
+        signers += greetings
     return queue_notices(session, settings, [*letters, *signers], N.SENT)
 
 

@@ -276,8 +276,7 @@ def test_a_censored_postcard_is_told_to_each_signer(gw, evening):
     with gw.sessions() as session:
         letter = session.get(Letter, card.id)
         actions.start_attempts(session, [letter])
-        actions.record_submitted(session, gw.settings, letter, "FP-2", how="by API",
-                                 notify=False)
+        actions.record_submitted(session, gw.settings, letter, "FP-2", how="by API")
         actions.record_censored(session, gw.settings, letter, "Не прошло цензуру")
         session.commit()
     assert states(gw, ids) == ["CENSORED"] * 2
