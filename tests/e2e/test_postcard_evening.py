@@ -142,3 +142,39 @@ def test_an_evening_of_thirty_one_postcard_twelve_letters_each_signer_told_alone
     assert Decimal(figures["own_letters_rub"]) == Decimal("110.00") * 17
     assert Decimal(figures["saved_rub"]) == \
         Decimal(figures["own_letters_rub"]) - Decimal(figures["postcards_rub"]) > 0
+
+
+def test_killing_the_worker_mid_postcard_charges_once_and_tells_each_signer_once(
+        make_stack, tmp_path):
+    """The postcard is a letter on the usual path: a worker killed while its call is in
+    flight leaves it SUBMITTING, the sweeper replays its key, the service charges once, and
+    each signer hears "sent" once."""
+    stack: Stack = make_stack(f"sqlite:///{tmp_path / 'gateway.db'}")
+    stack.start(processes=())
+    code = stack.gateway("evenings", "create", "--city", "Пермь", "--date",
+                         date.today().isoformat()).strip()
+    for i in range(5):
+        raw = letter("Петровой Марии", SHORT[i % len(SHORT)] + f" ({i})",
+                     sender=f"Гость{i} <{signer(i)}>")
+        stack.send(raw.replace(b"To: letters@gateway.local",
+                               f"To: letters+{code}@gateway.local".encode()))
+    for name in ("worker", "beat", "watch"):
+        stack.start_process(name)
+    stack.wait("five greetings gathered", lambda: [r["state"] for r in stack.letters()]
+               == ["GATHERED"] * 5, timeout=120)
+    stack.sim("POST", "/_sim/faults", json={"latency_ms": 2500, "error_rate": 0})
+    stack.gateway("postcards", "close", "--evening", code)
+    stack.wait("the postcard's call in flight", lambda: any(
+        r["state"] == "SUBMITTING" for r in stack.letters()), timeout=60)
+    stack.kill("worker")
+    stack.sim("POST", "/_sim/faults", json={"latency_ms": 0, "error_rate": 0})
+    stack.start_process("worker")
+    stack.wait("the postcard and its greetings SUBMITTED", lambda: [
+        r["state"] for r in stack.letters()] == ["SUBMITTED"] * 6, timeout=120)
+    [card] = stack.sim_letters()
+    assert card["charges"] == 1
+    stack.wait("a 'sent' notice to each signer", lambda: all(
+        stack.mail_to(signer(i)) for i in range(5)), timeout=60)
+    time.sleep(3)
+    for i in range(5):
+        assert [m.rcpt_tos for m in stack.mail_to(signer(i))] == [[signer(i)]]
