@@ -361,3 +361,33 @@ def test_a_greeting_gathered_while_its_postcard_closes_is_in_it_or_in_the_next(g
                 select(Postcard.id).where(Postcard.closed_at.is_not(None),
                                           Postcard.letter_id != card.id)))).all()
         assert left == []
+
+
+def test_a_refused_postcard_is_told_to_each_signer_in_plain_words(gw, evening):
+    from gateway.providers.base import PermanentError
+    from gateway.providers.refusals import explain
+
+    ids = gw.send(*[to(evening, "Петровой Марии", g, i) for i, g in enumerate(GREETINGS[:2])])
+    [card] = close_all(gw)
+    with gw.sessions() as session:
+        letter = session.get(Letter, card.id)
+        actions.start_attempts(session, [letter])
+        actions.after_attempt(session, letter, S.FAILED, "provider refused", "provider_refused",
+                              None)
+        mail = actions.notify_refused(session, gw.settings, letter, explain(
+            PermanentError("bad", code="validation", fields={"text": "too long"}, status=422)))
+        session.commit()
+    assert len(mail) == 2 and states(gw, ids) == ["GATHERED"] * 2  # they wait with it
+    rows = gw.outbox("refused")
+    assert sorted(gw.recipient(r) for r in rows) == ["w0@example.org", "w1@example.org"]
+    text = gw.message(rows[0]).get_body(("plain",)).get_content()
+    # Russian first, English below; nothing for the signer to fix: a person decides.
+    assert text.index("Служба тюремной почты не приняла") < text.index("Hello")
+    assert "Вам ничего делать не нужно" in text
+    with gw.sessions() as session:  # a person retries: the greetings go with it after all
+        letter = session.get(Letter, card.id)
+        actions.retry(session, letter, "organizer")
+        actions.start_attempts(session, [letter])
+        actions.record_submitted(session, gw.settings, letter, "FP-4", how="by API")
+        session.commit()
+    assert states(gw, ids) == ["SUBMITTED"] * 2
