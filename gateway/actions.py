@@ -187,11 +187,16 @@ def gather(session: Session, settings, letter: Letter, route, *, actor: str = "s
                                  facility or FacilityLimits())
     frame = postcards.frame_for(session, letter, settings.org_name)
     room = limit * route.profile.page_chars - frame
+    own_price = letter.price
+    if own_price is None:  # gathered once already (its postcard was discarded): re-priced
+        from gateway.pricing import quote
+        own_price = quote(letter.rendered or text, letter.photos or 0, settings.reply_ordered,
+                          route.profile).amount
     closed: list[int] = []
     while True:
         postcard = postcards.open_postcard(session, letter, route) or \
             postcards.new_postcard(session, letter, route, settings)
-        if postcards.take_place(session, postcard, len(text), letter.price, room):
+        if postcards.take_place(session, postcard, len(text), own_price, room):
             break
         # Full (or closed meanwhile by someone else, and then this is a no-op): it goes now.
         made = close_postcard(session, settings, postcard.id, actor="system",

@@ -323,6 +323,9 @@ def test_a_discarded_postcard_leaves_its_greetings_to_a_person_not_lost(gw, even
     assert states(gw, ids) == ["GATHERED"] * 2
     [again] = close_all(gw)
     assert again.id != card.id and all(GREETINGS[i] in again.rendered for i in range(2))
+    with gw.sessions() as session:  # still priced as a letter each: the saving is right
+        row = session.scalar(select(Postcard).where(Postcard.letter_id == again.id))
+        assert row.own_letters_rub == Decimal("220.00")
 
 
 def test_a_greeting_gathered_while_its_postcard_closes_is_in_it_or_in_the_next(gw, evening):
