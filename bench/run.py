@@ -38,7 +38,8 @@ from bench.stack import (
 from gateway.devstack.dovecot import DovecotServer
 from gateway.devstack.postgres import throwaway_database
 
-PARTS = ("raw", "naive", "throughput", "latency", "burst", "replies", "rss", "overview")
+PARTS = ("raw", "naive", "throughput", "latency", "burst", "replies", "rss", "overview",
+         "postcards")
 RESULTS = Path(__file__).resolve().parent / "results"
 MOVING = ("RECEIVED", "READY", "SUBMITTING")  # states a worker still owes work on
 T0 = time.monotonic()
@@ -469,6 +470,11 @@ def main(argv: list[str] | None = None) -> int:
                                    "timings": [{"path": t.path, "cached": t.cached,
                                                 "p50_ms": t.p50, "p95_ms": t.p95}
                                                for t in timings]}
+    if "postcards" in run:
+        from bench import postcards as postcards_part
+        n = 300 if args.quick else 1000
+        say(f"postcards: {n:,} greetings of an evening gathered into postcards")
+        results["postcards"] = postcards_part.run(n)
     results["load_after"] = machine.load()
     line = summary(results)
     results["summary"] = line
@@ -501,6 +507,8 @@ def summary(r: dict) -> str:
         f"replies_lps={_fmt(r.get('replies', {}).get('rps'))}",
         f"stack_rss_mb={_fmt(rss, 0)}",
         f"overview_p95_ms={_fmt(overview_p95)}",
+        f"postcards_rub_saved={_fmt(r.get('postcards', {}).get('saved_rub'), 2)}",
+        f"postcards_1000_s={_fmt(r.get('postcards', {}).get('seconds'), 2)}",
     ])
 
 

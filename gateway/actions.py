@@ -19,7 +19,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from gateway.lifecycle import annotate, claim, claim_many, move
-from gateway.models import CensorDecision, Letter, LetterAttachment, LetterEvent, Prisoner, utcnow
+from gateway.models import (
+    CensorDecision,
+    Letter,
+    LetterAttachment,
+    LetterEvent,
+    Postcard,
+    Prisoner,
+    utcnow,
+)
 from gateway.notices import queue_notice, queue_notices
 from gateway.states import LetterState as S
 from gateway.states import NoticeKind as N
@@ -175,12 +183,119 @@ def send_guidance(session: Session, settings, letter: Letter, parsed, guide,
     return queued
 
 
+# -- postcards (gateway/postcards.py) ------------------------------------------------------
+
+def gather(session: Session, settings, letter: Letter, route, *, actor: str = "system",
+           facility=None, note: str = "checked") -> list[int]:
+    """A checked greeting joins its prisoner's open postcard (opening one if none is open):
+    GATHERED, and not paid on its own. When it would not fit in the postcard's pages, that
+    postcard closes now and the greeting opens the next. Returns the ids of postcard
+    letters closed here, for the caller to submit."""
+    from gateway import postcards
+    from gateway.providers.catalogue import FacilityLimits
+
+    text = postcards.block(letter.body or "", letter.writer_name)
+    limit = postcards.page_limit(settings.postcard_max_pages, route.profile,
+                                 facility or FacilityLimits())
+    frame = postcards.frame_for(session, letter, settings.org_name)
+    room = limit * route.profile.page_chars - frame
+    own_price = letter.price
+    if own_price is None:  # gathered once already (its postcard was discarded): re-priced
+        from gateway.pricing import quote
+        own_price = quote(letter.rendered or text, letter.photos or 0, settings.reply_ordered,
+                          route.profile).amount
+    closed: list[int] = []
+    while True:
+        postcard = postcards.open_postcard(session, letter, route) or \
+            postcards.new_postcard(session, letter, route, settings)
+        if postcards.take_place(session, postcard, len(text), own_price, room):
+            break
+        # Full (or closed meanwhile by someone else, and then this is a no-op): it goes now.
+        made = close_postcard(session, settings, postcard.id, actor="system",
+                              why="its pages are full")
+        closed += [made.id] if made is not None else []
+    letter.provider, letter.service = route.adapter, route.service
+    letter.postcard_id = postcard.id
+    letter.price = None  # paid once, with the postcard; own_letters_rub keeps what it was
+    letter.next_attempt_at = None
+    move(session, letter, S.GATHERED, actor=actor, code=R.GATHERED,
+         note=f"{note}; a short greeting: goes with postcard #{postcard.id} to the same "
+              f"prisoner (by {postcard.closes_at:%Y-%m-%d %H:%M} UTC at the latest)")
+    return closed
+
+
+def close_postcard(session: Session, settings, postcard_id: int, *, actor: str,
+                   why: str) -> Letter | None:
+    """The postcard closes: its gathered greetings, composed into one letter, READY and due
+    now, submitted like any letter (its own public id, so its own Idempotency-Key and one
+    charge). None when another closer was first, or no greeting is left in it."""
+    from gateway import postcards
+    from gateway.pipeline.intake import new_public_id
+    from gateway.pricing import quote
+    from gateway.providers.profiles import load_profiles
+
+    if not postcards.mark_closed(session, postcard_id, actor):
+        return None
+    postcard = session.get(Postcard, postcard_id, populate_existing=True)
+    greetings = postcards.gathered(session, postcard_id)
+    if not greetings:
+        return None
+    prisoner = session.get(Prisoner, postcard.prisoner_id)
+    text = postcards.compose(
+        prisoner, [postcards.block(g.body or "", g.writer_name) for g in greetings],
+        occasion=postcards.occasion(session, postcard.campaign_id, postcard.evening_id),
+        org_name=settings.org_name)
+    q = quote(text, 0, settings.reply_ordered, load_profiles()[postcard.service])
+    letter = Letter(public_id=new_public_id(), inbound_id=None, state=S.READY,
+                    prisoner_id=postcard.prisoner_id, provider=postcard.provider,
+                    service=postcard.service, writer_name=None,
+                    subject=f"postcard #{postcard.id} ({len(greetings)} greetings)",
+                    body=text, rendered=text, pages=q.pages, price=q.amount,
+                    currency=q.currency, next_attempt_at=utcnow(),
+                    campaign_id=postcard.campaign_id, evening_id=postcard.evening_id)
+    session.add(letter)
+    session.flush()
+    # Its own greetings' count and price, not the running sums: a greeting held or
+    # discarded after it was gathered is not in the letter.
+    postcard.letter_id, postcard.pages, postcard.price_rub = letter.id, q.pages, q.amount
+    postcard.greetings = len(greetings)
+    session.add(LetterEvent(letter_id=letter.id, from_state=None, to_state=S.READY,
+                            actor=actor, reason_code=R.POSTCARD_CLOSED,
+                            note=f"postcard #{postcard.id} closed ({why}): {len(greetings)} "
+                                 f"greetings, {q.pages} page(s), {q.amount} {q.currency}"))
+    return letter
+
+
+def _greetings(session: Session, letters: Iterable[Letter], states) -> dict[int, list[Letter]]:
+    from gateway import postcards
+    return postcards.greetings_of(session, [le.id for le in letters], states)
+
+
+def _greetings_sent(session: Session, letter: Letter, greetings: list[Letter]) -> None:
+    """The postcard has a number: so has each greeting that went in it."""
+    for greeting in greetings:
+        greeting.provider_number = letter.provider_number
+        greeting.provider_status = letter.provider_status
+        greeting.submitted_at = letter.submitted_at
+        greeting.next_attempt_at = None  # the postcard's status is polled, not theirs
+        move(session, greeting, S.SUBMITTED, note=f"sent with postcard letter #{letter.id}, "
+             f"number {letter.provider_number}", code=R.POSTCARD_SENT)
+
+
 # -- a person's decisions -------------------------------------------------------------------
 
-def approve(session: Session, letter: Letter, route, actor: str, note: str = "") -> bool:
-    """A moderator let a HELD letter go: on to its route. True when it is to be submitted."""
-    return checked(session, letter, route, actor=actor, due_now=True,
-                   note="approved" + (f": {note}" if note else ""), code=R.APPROVED)
+def approve(session: Session, letter: Letter, route, actor: str, note: str = "",
+            settings=None) -> bool:
+    """A moderator let a HELD letter go: on to its route. True when it is to be submitted.
+    A greeting (with `settings`) joins its prisoner's open postcard, or opens the next one
+    when the one it would have joined has gone."""
+    said = "approved" + (f": {note}" if note else "")
+    from gateway.postcards import marked
+    if settings is not None and marked(letter.findings):
+        gather(session, settings, letter, route, actor=actor, note=said)
+        return False
+    return checked(session, letter, route, actor=actor, due_now=True, note=said,
+                   code=R.APPROVED)
 
 
 def defer(session: Session, letter: Letter, actor: str, note: str) -> None:
@@ -192,6 +307,11 @@ def discard(session: Session, letter: Letter, actor: str, note: str,
             code: R = R.DISCARDED_BY_PERSON) -> None:
     letter.next_attempt_at = None
     move(session, letter, S.DISCARDED, actor=actor, note=note, code=code)
+    # A discarded postcard does not take its greetings with it: each waits for a person
+    # (approved, it joins the next postcard).
+    for greeting in _greetings(session, [letter], [S.GATHERED]).get(letter.id, []):
+        move(session, greeting, S.HELD, actor=actor, code=code,
+             note=f"its postcard (letter #{letter.id}) was discarded: {note}")
 
 
 def retry(session: Session, letter: Letter, actor: str) -> S:
@@ -297,7 +417,9 @@ def record_submitted(session: Session, settings, letter: Letter, number: str, *,
         return []
     move(session, letter, S.SUBMITTED, actor=actor, note=f"number {number} ({how})",
          code=R.SUBMITTED)
-    return queue_notice(session, settings, letter, N.SENT) if notify else []
+    if not notify:
+        return []  # notify_sent, for the batch: the notices, and a postcard's greetings
+    return [i for ids in notify_sent(session, settings, [letter]).values() for i in ids]
 
 
 def claim_submitted(session: Session, settings, letter_id: int, number: str, *,
@@ -311,20 +433,35 @@ def claim_submitted(session: Session, settings, letter_id: int, number: str, *,
         return None, []
     mail = record_submitted(session, settings, letter, number, price=price, how=how,
                             actor=actor, status=status, polled=False, notify=False)
-    return letter, mail + queue_notice(session, settings, letter, N.SENT)
+    return letter, mail + [i for ids in notify_sent(session, settings, [letter]).values()
+                           for i in ids]
 
 
 def notify_sent(session: Session, settings, letters: list[Letter]) -> dict[int, list[int]]:
-    """The 'sent' notices of a batch recorded with notify=False, queued together."""
-    return queue_notices(session, settings, letters, N.SENT)
+    """The 'sent' notices of a batch recorded with notify=False, queued together. A
+    postcard's greetings go with it here (one query for the batch, whatever its size) and
+    each signer gets their own notice."""
+    signers: list[Letter] = []
+    by_letter = {le.id: le for le in letters}
+    for letter_id, greetings in _greetings(session, letters, [S.GATHERED]).items():
+        _greetings_sent(session, by_letter[letter_id], greetings)
+        signers += greetings
+    return queue_notices(session, settings, [*letters, *signers], N.SENT)
 
 
 def notify_refused(session: Session, settings, letter: Letter, reasons: Sequence) -> list[int]:
     """The service refused the letter (e.g. 422): the writer hears at once, in plain words
     (`providers/refusals.py`); the letter waits in FAILED for a person (retry, return,
     discard), who no longer has to remember to write."""
-    return queue_notice(session, settings, letter, N.REFUSED, refusals=list(reasons),
+    mail = queue_notice(session, settings, letter, N.REFUSED, refusals=list(reasons),
                         fixable=any(r.writer_can_fix for r in reasons))
+    # A postcard's signers each hear it; their greetings wait with it for the person.
+    for greeting in _greetings(session, [letter], [S.GATHERED]).get(letter.id, []):
+        annotate(session, greeting, "the service refused its postcard; a person decides",
+                 code=R.POSTCARD_REFUSED)
+        mail += queue_notice(session, settings, greeting, N.REFUSED, refusals=list(reasons),
+                             fixable=False)
+    return mail
 
 
 # -- news from the service ------------------------------------------------------------------
@@ -343,7 +480,10 @@ def record_delivered(session: Session, settings, letter: Letter, *, actor: str =
     move(session, letter, S.DELIVERED, actor=actor, note="delivered to the prisoner",
          code=R.DELIVERED)
     letter.next_attempt_at = None
-    return queue_notice(session, settings, letter, N.DELIVERED)
+    mail = queue_notice(session, settings, letter, N.DELIVERED)
+    for greeting in _greetings(session, [letter], [S.SUBMITTED]).get(letter.id, []):
+        mail += record_delivered(session, settings, greeting, actor=actor)
+    return mail
 
 
 def record_censored(session: Session, settings, letter: Letter, reason: str | None, *,
@@ -353,6 +493,7 @@ def record_censored(session: Session, settings, letter: Letter, reason: str | No
     move(session, letter, S.CENSORED, actor=actor, note=f"censor: {reason or 'no reason given'}",
          code=R.CENSORED)
     letter.next_attempt_at = None
+    greetings = _greetings(session, [letter], [S.SUBMITTED]).get(letter.id, [])
     prisoner = session.get(Prisoner, letter.prisoner_id) if letter.prisoner_id else None
     # Here, not at the top: only a censorship needs the morphology and the lexicons.
     from gateway.pipeline.statuses import recent_censorships
@@ -369,8 +510,15 @@ def record_censored(session: Session, settings, letter: Letter, reason: str | No
         reason=reason, features=(about := features(letter.body, photo_types))))
     this = PastCensorship(letter.id, reason, tuple(about["topics"]), len(photo_types))
     stops_ru, stops_en = tends_to_stop([this, *history])
-    return queue_notice(session, settings, letter, N.CENSORED, reason=reason or "",
+    mail = queue_notice(session, settings, letter, N.CENSORED, reason=reason or "",
                         tends_to_stop_ru=stops_ru, tends_to_stop_en=stops_en)
+    # The facility's memory keeps the postcard once; each signer hears it.
+    for greeting in greetings:
+        move(session, greeting, S.CENSORED, actor=actor, code=R.CENSORED,
+             note=f"censor, its postcard letter #{letter.id}: {reason or 'no reason given'}")
+        mail += queue_notice(session, settings, greeting, N.CENSORED, reason=reason or "",
+                             tends_to_stop_ru=stops_ru, tends_to_stop_en=stops_en)
+    return mail
 
 
 def record_undelivered(session: Session, settings, letter: Letter, reason: str, *, code: R,
@@ -379,5 +527,8 @@ def record_undelivered(session: Session, settings, letter: Letter, reason: str, 
     envelope back (RETURNED_BY_POST): it will not arrive, and the writer is told why."""
     move(session, letter, S.UNDELIVERED, actor=actor, note=f"{code}: {reason}", code=code)
     letter.next_attempt_at = None
-    return queue_notice(session, settings, letter, N.UNDELIVERED, reason=reason,
+    mail = queue_notice(session, settings, letter, N.UNDELIVERED, reason=reason,
                         by_post=code == R.RETURNED_BY_POST)
+    for greeting in _greetings(session, [letter], [S.SUBMITTED]).get(letter.id, []):
+        mail += record_undelivered(session, settings, greeting, reason, code=code, actor=actor)
+    return mail

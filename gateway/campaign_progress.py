@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.models import CampaignPrisoner, Letter, Prisoner, Reply
+from gateway.models import CampaignPrisoner, Letter, Postcard, Prisoner, Reply
 from gateway.pipeline.budget_holds import budgets_holding, held_for_budget_only
 from gateway.states import LetterState as S
 
@@ -52,7 +52,9 @@ class Counts:
 
 def _scope(campaign_id: int | None, evening_id: int | None):
     # Only letters a writer sent (first parts): a split letter counts once.
-    clause = [Letter.part_of_id.is_(None)]
+    # A postcard's own letter is not one more letter in: its greetings are (and are counted).
+    clause = [Letter.part_of_id.is_(None),
+              Letter.id.not_in(select(Postcard.letter_id).where(Postcard.letter_id.is_not(None)))]
     if evening_id is not None:
         clause.append(Letter.evening_id == evening_id)
     else:

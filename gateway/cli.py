@@ -33,6 +33,12 @@ app.add_typer(post_app, name="post")
 campaigns_app = typer.Typer(help="Campaigns: themed calls to write to chosen prisoners.",
                             no_args_is_help=True)
 app.add_typer(campaigns_app, name="campaigns")
+evenings_app = typer.Typer(help="Letter evenings: a room writing at once.",
+                           no_args_is_help=True)
+app.add_typer(evenings_app, name="evenings")
+postcards_app = typer.Typer(help="Postcards: short greetings to one prisoner sent as one "
+                            "letter.", no_args_is_help=True)
+app.add_typer(postcards_app, name="postcards")
 keys_app = typer.Typer(help="The keys derived from GATEWAY_SECRET_KEY.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console()
@@ -206,7 +212,9 @@ def campaigns_create(
         starts: str = typer.Option(None, help="First day, YYYY-MM-DD."),
         ends: str = typer.Option(None, help="Last day, YYYY-MM-DD."),
         budget: float = typer.Option(None, help="Budget in rubles."),
-        guidance: str = typer.Option("", help="Guidance text for writers.")) -> None:
+        guidance: str = typer.Option("", help="Guidance text for writers."),
+        postcards: bool = typer.Option(False, help="Gather short greetings to one prisoner "
+                                       "into one postcard (one letter, paid once).")) -> None:
     """Create a campaign for prisoners named by code, or everyone a filter finds today."""
     from datetime import date
     from decimal import Decimal
@@ -239,7 +247,7 @@ def campaigns_create(
                 starts_on=date.fromisoformat(starts) if starts else None,
                 ends_on=date.fromisoformat(ends) if ends else None,
                 budget_rub=Decimal(str(budget)) if budget is not None else None,
-                guidance=guidance)
+                guidance=guidance, postcards=postcards)
         except (campaigns.CampaignError, ValueError) as exc:
             console.print(f"[red]{exc}[/]")
             raise typer.Exit(1) from exc
@@ -247,6 +255,93 @@ def campaigns_create(
         address = campaigns.plus_address(get_settings().gateway_address, campaign.tag)
     console.print(f"[green]created[/] {campaign.tag!r} for {len(chosen)} prisoners; "
                   f"writers write to {address}")
+
+
+@evenings_app.command("create")
+def evenings_create(
+        city: str = typer.Option(..., help="Where the evening is."),
+        date_: str = typer.Option(..., "--date", help="The day, YYYY-MM-DD."),
+        place: str = typer.Option("", help="The room."),
+        campaign: str = typer.Option(None, help="The campaign it writes for (its tag)."),
+        postcards: bool = typer.Option(True, help="Gather short greetings to one prisoner "
+                                       "into one postcard.")) -> None:
+    """Create a letter evening; prints its code (writers use letters+CODE@…)."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from gateway import campaigns
+    from gateway.models import Campaign, Evening
+    with _sessions()() as session:
+        campaign_id = None
+        if campaign:
+            campaign_id = session.scalar(select(Campaign.id).where(
+                Campaign.tag == campaigns.normalize_tag(campaign)))
+            if campaign_id is None:
+                console.print(f"[red]no campaign {campaign!r}[/]")
+                raise typer.Exit(1)
+        evening = Evening(code=campaigns.new_evening_code(session), city=city[:100],
+                          place=place[:200], held_on=date.fromisoformat(date_),
+                          campaign_id=campaign_id, postcards=postcards, created_by="cli")
+        session.add(evening)
+        session.commit()
+        code = evening.code
+    print(code)
+
+
+def _postcard_scope(session, campaign: str | None, evening: str | None) -> dict:
+    from sqlalchemy import select
+
+    from gateway.models import Campaign, Evening
+    if evening:
+        found = session.scalar(select(Evening.id).where(Evening.code == evening.lower()))
+        if found is None:
+            console.print(f"[red]no evening {evening!r}[/]")
+            raise typer.Exit(1)
+        return {"evening_id": found}
+    found = session.scalar(select(Campaign.id).where(Campaign.tag == (campaign or "").lower()))
+    if found is None:
+        console.print("[red]name an --evening CODE or a --campaign TAG[/]")
+        raise typer.Exit(1)
+    return {"campaign_id": found}
+
+
+@postcards_app.command("close")
+def postcards_close(
+        campaign: str = typer.Option(None, help="Close the campaign's open postcards now."),
+        evening: str = typer.Option(None, help="Close the evening's open postcards now.")
+) -> None:
+    """Send a campaign's or an evening's open postcards now, instead of at their window's
+    end (the worker submits them)."""
+    from gateway import actions, postcards
+    settings = get_settings()
+    with _sessions()() as session:
+        made = [actions.close_postcard(session, settings, pid, actor="cli",
+                                       why="closed by an organizer")
+                for pid in postcards.open_ids(session, **_postcard_scope(session, campaign,
+                                                                         evening))]
+        session.commit()
+        ids = [m.id for m in made if m is not None]
+    if ids:
+        try:
+            from workers.sender import send
+            send("workers.tasks.submit_letters", ids)
+        except Exception as exc:  # noqa: BLE001 - they are due now: the sweeper submits them
+            console.print(f"[yellow]not queued ({type(exc).__name__}); the sweeper will "
+                          "submit them[/]")
+    console.print(f"closed {len(made)} postcard(s); {len(ids)} letter(s) to submit")
+
+
+@postcards_app.command("savings")
+def postcards_savings(campaign: str = typer.Option(None), evening: str = typer.Option(None)
+                      ) -> None:
+    """What the postcards saved: the greetings as a letter each against the postcards."""
+    from gateway import postcards
+    with _sessions()() as session:
+        s = postcards.savings(session, **_postcard_scope(session, campaign, evening))
+    print(f"postcards={s.postcards} open={s.open} greetings={s.greetings} pages={s.pages} "
+          f"own_letters_rub={s.own_letters_rub:.2f} postcards_rub={s.postcards_rub:.2f} "
+          f"saved_rub={s.saved_rub:.2f}")
 
 
 @writers_app.command("confirm")

@@ -150,6 +150,13 @@ class Settings(BaseSettings):
     # paid for (the writer is told); below 2, it is returned with a suggested split.
     split_max_parts: int = 0
 
+    # Postcards (gateway/postcards.py): in a campaign or evening that gathers, a greeting of
+    # at most this many characters to one named prisoner joins that prisoner's postcard; the
+    # postcard goes when the window after its first greeting ends or its pages are full.
+    postcard_max_chars: int = Field(default=600, ge=1)
+    postcard_window_minutes: float = Field(default=120.0, gt=0)
+    postcard_max_pages: int = Field(default=2, ge=1)  # the facility's own limit may be lower
+
     # Checks: names of rules to switch off, comma separated
     rules_disabled: str = Field(default="")
     monthly_budget_rub: float | None = None

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -165,12 +166,44 @@ class Letter(Base):
     # The campaign or letter evening the writer joined (its plus-address or [tag]).
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
     evening_id: Mapped[int | None] = mapped_column(ForeignKey("evenings.id"), index=True)
+    # A short greeting gathered into a postcard (gateway/postcards.py): the postcard it
+    # joined. The postcard's own letter (Postcard.letter_id) is the one that is paid for.
+    postcard_id: Mapped[int | None] = mapped_column(ForeignKey("postcards.id"), index=True)
 
     prisoner: Mapped[Prisoner | None] = relationship(lazy="joined")
     events: Mapped[list[LetterEvent]] = relationship(
         order_by="LetterEvent.id", back_populates="letter", lazy="select"
     )
     attachments: Mapped[list[LetterAttachment]] = relationship(lazy="select")
+
+
+class Postcard(Base):
+    """Short greetings to one prisoner from one campaign or evening, gathered to go as one
+    letter (gateway/postcards.py). Open while `letter_id` is NULL; closed, its letter is
+    submitted like any other. No text here: the greetings and the composed letter are
+    letters, purged with them (retention)."""
+
+    __tablename__ = "postcards"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prisoner_id: Mapped[int] = mapped_column(ForeignKey("prisoners.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    evening_id: Mapped[int | None] = mapped_column(ForeignKey("evenings.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(50))  # the adapter that carries it
+    service: Mapped[str] = mapped_column(String(50))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closes_at: Mapped[datetime] = mapped_column(index=True)
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+    # use_alter: letters point here and this points back; the cycle is broken at creation.
+    letter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("letters.id", use_alter=True, name="fk_postcards_letter_id"), unique=True)
+    greetings: Mapped[int] = mapped_column(default=0)
+    chars: Mapped[int] = mapped_column(default=0)  # the greetings' signed text, to fill pages
+    # What the greetings would have cost as a letter each, and what the postcard costs:
+    # the saving shown to organizers is the difference.
+    own_letters_rub: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal(0))
+    price_rub: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    pages: Mapped[int | None]
 
 
 class LetterEvent(Base):
@@ -445,6 +478,9 @@ class Campaign(Base):
     greeting_template: Mapped[str | None] = mapped_column(Text)
     budget_rub: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     chosen_by: Mapped[dict | None] = mapped_column(JSON)  # the filter, or None: by hand
+    # Short greetings to one prisoner go together as one postcard (gateway/postcards.py):
+    # off by default for a campaign, whose writers may expect a letter of their own.
+    postcards: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100), default="system")
     prisoners: Mapped[list[Prisoner]] = relationship(secondary="campaign_prisoners",
@@ -472,6 +508,9 @@ class Evening(Base):
     place: Mapped[str] = mapped_column(String(200), default="")
     held_on: Mapped[date]
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    # Short greetings to one prisoner go together as one postcard (gateway/postcards.py):
+    # on by default for an evening, where a room writes short greetings at once.
+    postcards: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100), default="system")
     campaign: Mapped[Campaign | None] = relationship(lazy="joined")

@@ -12,6 +12,9 @@ class LetterState(StrEnum):
     AWAITING_CHOICE = "AWAITING_CHOICE"  # several prisoners fit: the writer says which one
     HELD = "HELD"                # a person must weigh it (moderation)
     READY = "READY"              # checked and rendered, waiting to be submitted
+    # A short greeting, checked like any letter, waiting for its postcard (gateway/postcards.py):
+    # it is sent, once, as part of that one letter.
+    GATHERED = "GATHERED"
     DESK = "DESK"                # human-carried: waits for a volunteer at the desk or the post
     SUBMITTING = "SUBMITTING"    # claimed by one worker; the attempt row exists
     UNKNOWN = "UNKNOWN"          # the request may have reached the provider: resolve, never blindly retry
@@ -30,13 +33,16 @@ S = LetterState
 
 ALLOWED: dict[LetterState, frozenset[LetterState]] = {
     S.RECEIVED: frozenset({S.HELD, S.READY, S.DESK, S.REJECTED, S.QUARANTINED, S.IGNORED,
-                           S.AWAITING_SENDER, S.AWAITING_CHOICE}),
+                           S.AWAITING_SENDER, S.AWAITING_CHOICE, S.GATHERED}),
     # Confirmed: back to the start of the checks. Opted out or never confirmed: a person.
     S.AWAITING_SENDER: frozenset({S.RECEIVED, S.HELD, S.DISCARDED}),
     # The writer named the prisoner: back to the checks with that prisoner. Never answered:
     # discarded (nothing was paid); an organizer may also choose.
     S.AWAITING_CHOICE: frozenset({S.RECEIVED, S.HELD, S.DISCARDED}),
-    S.HELD: frozenset({S.READY, S.DESK, S.REJECTED, S.DISCARDED, S.HELD}),
+    S.HELD: frozenset({S.READY, S.DESK, S.REJECTED, S.DISCARDED, S.HELD, S.GATHERED}),
+    # SUBMITTED with its postcard; FAILED when the service refused the postcard for good;
+    # HELD or DISCARDED by an organizer before the postcard closes.
+    S.GATHERED: frozenset({S.SUBMITTED, S.FAILED, S.HELD, S.DISCARDED}),
     # DESK: a changed route (desk and post). REJECTED: a freshly synced catalogue shows, before any
     # call, that the facility cannot take the letter as it is (pages, photos).
     S.READY: frozenset({S.SUBMITTING, S.DESK, S.HELD, S.DISCARDED, S.REJECTED}),
@@ -49,7 +55,8 @@ ALLOWED: dict[LetterState, frozenset[LetterState]] = {
     S.UNDELIVERED: frozenset(),
     S.REJECTED: frozenset(),
     S.DISCARDED: frozenset(),
-    S.FAILED: frozenset({S.READY, S.REJECTED, S.DISCARDED}),
+    # GATHERED: a refused postcard's greeting, its postcard retried by a person.
+    S.FAILED: frozenset({S.READY, S.REJECTED, S.DISCARDED, S.GATHERED}),
     S.QUARANTINED: frozenset({S.RECEIVED, S.REJECTED, S.DISCARDED}),
     S.IGNORED: frozenset({S.RECEIVED}),
 }
@@ -58,6 +65,8 @@ TERMINAL = frozenset({S.DELIVERED, S.CENSORED, S.UNDELIVERED, S.REJECTED, S.DISC
                       S.IGNORED})
 # States where the letter waits for a person, not for a worker: the sweeper leaves them be.
 WAITING_FOR_PERSON = frozenset({S.HELD, S.DESK, S.FAILED, S.QUARANTINED})
+# Waiting for its postcard to close (a beat task, or an organizer): no worker re-drives it.
+WAITING_FOR_POSTCARD = frozenset({S.GATHERED})
 # Waiting for the writer (to confirm their address, to say which prisoner they mean): nobody
 # re-drives it but their answer.
 WAITING_FOR_WRITER = frozenset({S.AWAITING_SENDER, S.AWAITING_CHOICE})
@@ -138,6 +147,10 @@ class Reason(StrEnum):
     PRISONER_MOVED = "prisoner_moved"  # a directory import shows a transfer
     GUIDANCE_ASKED = "guidance_asked"  # "помощь", "help" or an empty letter: the guide
     UNPROVEN_OWN_DOMAIN = "unproven_own_domain"  # our own domain, authentication not proven
+    GATHERED = "gathered"  # a short greeting joins its prisoner's postcard
+    POSTCARD_CLOSED = "postcard_closed"  # the postcard's letter is made, to be submitted
+    POSTCARD_SENT = "postcard_sent"  # a greeting went with its postcard
+    POSTCARD_REFUSED = "postcard_refused"  # the service refused the postcard for good
 
 
 class AttemptOutcome(StrEnum):

@@ -47,6 +47,9 @@ app.conf.update(
                           "schedule": crontab(day_of_week="mon", hour=6, minute=0)},
         # As often as the sweep, but it works once a day (a cursor): beat's intervals count
         # from its start, so a longer one could miss the day after every restart.
+        # Postcards whose window has ended go (gateway/postcards.py).
+        "close-postcards": {"task": "workers.tasks.close_postcards",
+                            "schedule": settings.sweep_interval_s},
         "birthday-campaigns": {"task": "workers.tasks.birthday_campaigns",
                                "schedule": settings.sweep_interval_s},
     },

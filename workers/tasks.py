@@ -307,6 +307,17 @@ def birthday_campaigns() -> list[str]:
     return [m.tag for m in made]
 
 
+@app.task(name="workers.tasks.close_postcards")
+def close_postcards() -> int:
+    """Postcards whose window has ended close, and their letters are submitted."""
+    from gateway.postcards import close_due
+    with _sessions()() as session:
+        ids = close_due(session, _settings())
+        session.commit()
+    _publish(submit_letters, ids)
+    return len(ids)
+
+
 @app.task(name="workers.tasks.sweep")
 def sweep() -> dict:
     from gateway.heartbeat import beat

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from gateway import actions, birthday_reminders, campaigns, faults
+from gateway import actions, birthday_reminders, campaigns, faults, postcards
 from gateway.crypto import keyring
 from gateway.formatting import render_letter, writer_first_name
 from gateway.guidance.answer import answer_guidance_request
@@ -58,6 +58,7 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
     Letters a confirmation releases are checked in the same call (appended to the batch)."""
     result = CheckResult()
     batch = CheckBatch(session, settings)
+    gathers: dict[tuple, bool] = {}  # (campaign, evening): does it gather postcards
     queue = deque(letter_ids)
     while queue:
         letter_id = queue.popleft()
@@ -238,6 +239,9 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
         letter.findings = [f.to_dict() for f in decision.findings]
         if outside:  # the received and sent notices tell the writer (notices.py)
             letter.findings.append(outside[1].to_dict())
+        greeting = not parts and _greeting(session, letter, resolution, way, settings, gathers)
+        if greeting:  # on record, so that an approval after a hold still gathers it
+            letter.findings = [*letter.findings, postcards.FINDING]
         if decision.outcome == "return":
             limits_only = _only_limits(decision)
             result.mail += actions.return_to_writer(
@@ -267,6 +271,9 @@ def check_letters(session: Session, letter_ids: list[int], settings) -> CheckRes
             result.ready += ready
             result.mail += mail
             continue
+        if greeting:  # with its prisoner's postcard; a full postcard closes now
+            result.ready += actions.gather(session, settings, letter, way, facility=facility)
+            continue
         if actions.checked(session, letter, way):  # else straight to the desk or the post
             result.ready.append(letter.id)
         # No 'received' notice now: the sweeper queues one only if the letter is still not
@@ -294,6 +301,19 @@ def _join_campaign(letter: Letter, parsed: ParsedLetter, batch: CheckBatch, sett
             letter.campaign_id = None
             outside = (found.campaign_id, campaigns.dates_finding(title, when))
     return (*campaigns.without_tag(parsed.subject, parsed.recipients, found.tag), outside)
+
+
+def _greeting(session: Session, letter: Letter, resolution: Resolution, way: Route, settings,
+              gathers: dict[tuple, bool]) -> bool:
+    scope = (letter.campaign_id, letter.evening_id)
+    if scope == (None, None):
+        return False
+    if scope not in gathers:
+        gathers[scope] = postcards.gathers(session, *scope)
+    return postcards.is_greeting(letter.body or "", photos=letter.photos or 0,
+                                 anyone=resolution.kind == "anyone", gathers=gathers[scope],
+                                 human_carried=way.human_carried,
+                                 max_chars=settings.postcard_max_chars)
 
 
 def _over_limit(limit: int) -> actions.Because:

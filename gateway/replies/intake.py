@@ -24,7 +24,16 @@ from gateway import actions, faults
 from gateway.mail.bounces import handle_bounce
 from gateway.mail.compose import Page
 from gateway.mail.imap import Mailbox, connect, ensure_folder
-from gateway.models import Cursor, Letter, OutboundMail, Reply, ReplyPage, Suppression, utcnow
+from gateway.models import (
+    Cursor,
+    Letter,
+    OutboundMail,
+    Postcard,
+    Reply,
+    ReplyPage,
+    Suppression,
+    utcnow,
+)
 from gateway.notices import queue_notice
 from gateway.providers.base import Provider, RefusedPage
 from gateway.replies.matching import find_number, match_letter, suggest_letter
@@ -105,6 +114,9 @@ def route(session: Session, settings, reply: Reply, pages: list[tuple[str, bytes
           prisoner_id: int | None = None, facility_id: str | None = None) -> list[int]:
     """Match by the letter number and forward; otherwise UNMATCHED with a suggestion."""
     letter = match_letter(session, reply.letter_number)
+    postcard = postcard_for(session, letter)
+    if postcard is not None:
+        return forward_postcard(session, settings, reply, postcard, pages)
     if letter is None or letter.sender_sealed is None:
         if not reply.letter_number:
             why = "no letter number on the form"
@@ -174,6 +186,45 @@ def forward(session: Session, settings, reply: Reply, letter: Letter,
     return ids
 
 
+def postcard_for(session: Session, letter: Letter | None) -> Postcard | None:
+    """The postcard a matched letter stands for: its own letter, or (the number is the
+    same) one of its greetings."""
+    if letter is None:
+        return None
+    if letter.postcard_id is not None:
+        return session.get(Postcard, letter.postcard_id)
+    return session.scalar(select(Postcard).where(Postcard.letter_id == letter.id))
+
+
+def forward_postcard(session: Session, settings, reply: Reply, postcard: Postcard,
+                     pages: list[tuple[str, bytes]]) -> list[int]:
+    """The prisoner answered a postcard: the scan goes to each signer alone, one mail each
+    (To: that signer only; composed per greeting, so no signer's address or name is in
+    another's mail), once per greeting (the outbox's reply key). The reply is recorded
+    against the postcard's letter."""
+    postcard_letter = session.get(Letter, postcard.letter_id) if postcard.letter_id else None
+    if postcard_letter is None:
+        _triage(session, reply, f"postcard #{postcard.id} has not been sent; a person decides",
+                prisoner_id=postcard.prisoner_id, facility_id=None)
+        return []
+    if postcard_letter.state == S.SUBMITTED:
+        actions.record_delivered(session, settings, postcard_letter, by_reply=True)
+    signers = list(session.scalars(select(Letter).where(
+        Letter.postcard_id == postcard.id, Letter.state.in_([S.SUBMITTED, S.DELIVERED]))
+        .order_by(Letter.id)))
+    ids: list[int] = []
+    states = []
+    for greeting in signers:
+        ids += forward(session, settings, reply, greeting, pages)
+        states.append(reply.state)
+    reply.letter_id = postcard_letter.id
+    reply.state = RS.FORWARDED if RS.FORWARDED in states else \
+        (RS.DUPLICATE if states and all(s == RS.DUPLICATE for s in states) else RS.KEPT)
+    reply.note = (f"postcard #{postcard.id}: forwarded to {states.count(RS.FORWARDED)} of "
+                  f"{len(signers)} signers")
+    return ids
+
+
 def confirm_match(session: Session, settings, reply_id: int, letter_id: int,
                   actor: str) -> list[int]:
     """A person confirms which letter a reply answers (the suggestion, or another). The
@@ -186,7 +237,9 @@ def confirm_match(session: Session, settings, reply_id: int, letter_id: int,
         return []
     pages = [(p.content_type, p.data) for p in session.scalars(
         select(ReplyPage).where(ReplyPage.reply_id == reply.id).order_by(ReplyPage.n))]
-    ids = forward(session, settings, reply, letter, pages)
+    postcard = postcard_for(session, letter)
+    ids = forward_postcard(session, settings, reply, postcard, pages) if postcard is not None \
+        else forward(session, settings, reply, letter, pages)
     reply.note = f"matched by {actor}" + (f"; {reply.note}" if reply.note else "")
     return ids
 

@@ -16,7 +16,7 @@ from flask_babel import ngettext
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from gateway import campaign_progress, campaigns
+from gateway import actions, campaign_progress, campaigns, postcards
 from gateway import story as story_
 from gateway.models import Campaign, Evening, Letter, Prisoner
 from gateway.web.auth import requires
@@ -148,7 +148,39 @@ def show(campaign_id: int):
     return flask.render_template("dashboard/campaign.html", campaign=campaign,
                                  address=campaigns.plus_address(settings().gateway_address,
                                                                 campaign.tag),
+                                 postcards=postcards.savings(db(), campaign_id=campaign.id),
                                  **_campaign_live(campaign))
+
+
+@bp.route("/campaigns/<int:campaign_id>/postcards/close", methods=["POST"])
+@requires("moderator")
+def close_campaign_postcards(campaign_id: int):
+    campaign = db().get(Campaign, campaign_id) or flask.abort(404)
+    _close_postcards(campaign_id=campaign.id)
+    return flask.redirect(flask.url_for("campaigns.show", campaign_id=campaign.id))
+
+
+@bp.route("/evenings/<int:evening_id>/postcards/close", methods=["POST"])
+@requires("moderator")
+def close_evening_postcards(evening_id: int):
+    found = db().get(Evening, evening_id) or flask.abort(404)
+    _close_postcards(evening_id=found.id)
+    return flask.redirect(flask.url_for("campaigns.evening", evening_id=found.id))
+
+
+def _close_postcards(**scope) -> None:
+    """An organizer sends the open postcards now (the evening is over, the room has left).
+    The letters are due now: the sweeper submits them within its interval."""
+    session = db()
+    made = [actions.close_postcard(session, settings(), pid, actor=actor(),
+                                   why="closed by an organizer")
+            for pid in postcards.open_ids(session, **scope)]
+    sent = [m for m in made if m is not None]
+    audit("close_postcards", detail=f"{len(sent)} postcard(s) closed")
+    session.commit()
+    flask.flash(ngettext("%(num)d postcard closed; it will be submitted shortly.",
+                         "%(num)d postcards closed; they will be submitted shortly.",
+                         len(sent)), "ok")
 
 
 @bp.route("/campaigns/<int:campaign_id>/live")
@@ -239,6 +271,7 @@ def evening(evening_id: int):
     found = db().get(Evening, evening_id) or flask.abort(404)
     return flask.render_template("dashboard/evening.html", evening=found,
                                  address=_evening_address(found),
+                                 postcards=postcards.savings(db(), evening_id=found.id),
                                  c=campaign_progress.counts(db(), evening_id=found.id))
 
 

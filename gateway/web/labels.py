@@ -25,6 +25,7 @@ LETTER_STATES = {
     "DISCARDED": _l("Discarded"),
     "FAILED": _l("Failed"),
     "QUARANTINED": _l("Quarantined"),
+    "GATHERED": _l("Waiting for its postcard"),
     "IGNORED": _l("Robot mail, ignored"),
 }
 
@@ -123,6 +124,12 @@ REASONS = {
     "choice_expired": _l("no choice in time"),
     "document_unreadable": _l("file could not be read"),
     "budget_released": _l("budget hold released"),
+    "campaign_budget_hold": _l("the campaign's budget is spent"),
+    "campaign_budget_released": _l("the campaign's budget allows it now"),
+    "gathered": _l("joined the prisoner's postcard"),
+    "postcard_closed": _l("postcard made, to be sent"),
+    "postcard_sent": _l("sent with its postcard"),
+    "postcard_refused": _l("the service refused the postcard"),
     "split": _l("split into several letters"),
     "writer_confirmed_by_organizer": _l("confirmed by an organizer"),
     "birthday_subscription": _l("birthday reminders"),

@@ -129,10 +129,13 @@ def approve(letter_id: int):
     except UnknownService as exc:
         flask.flash(_("Letter #%(id)d: %(error)s.", id=letter.id, error=exc), "error")
         return flask.redirect(flask.url_for("moderation.index"))
-    submitted = actions.approve(db(), letter, way, actor(), note)
+    submitted = actions.approve(db(), letter, way, actor(), note, settings=settings())
     audit("approve", letter_id=letter.id, detail=note or None)
     if submitted:
         return _done(_("Letter #%(id)d approved: it will be submitted shortly.", id=letter.id))
+    if letter.state == S.GATHERED:
+        return _done(_("Letter #%(id)d approved: it goes with the prisoner's postcard.",
+                       id=letter.id))
     return _done(_("Letter #%(id)d approved: it waits at the %(route)s.", id=letter.id,
                    route=way.adapter))
 

@@ -156,3 +156,46 @@ def test_the_evening_live_shows_counts_and_each_held_letter_with_its_reason(
     assert (tile("Letters in"), tile("Checked"), tile("Sent"), tile("Held")) == \
         ("4", "3", "1", "1")
     assert "profanity" in live and "not this evening" not in live
+
+
+def test_an_evenings_postcards_are_sent_now_and_their_saving_shown(as_user, directory,
+                                                                   sessions, settings):
+    from decimal import Decimal
+
+    from gateway import actions
+    from gateway.models import Letter, Postcard
+    from gateway.providers.services import route
+    from gateway.states import LetterState as S
+
+    with sessions() as session:
+        evening = Evening(code="ve-post", city="Тбилиси", held_on=date.today())
+        session.add(evening)
+        session.flush()
+        anna = session.scalar(select(Prisoner).where(Prisoner.code == "W1"))
+        for i in range(4):
+            greeting = Letter(public_id=f"L-pc{i}", state=S.RECEIVED, prisoner_id=anna.id,
+                              writer_name=f"Гость{i}", body=f"Держитесь! {i}",
+                              price=Decimal("110.00"), evening_id=evening.id)
+            session.add(greeting)
+            session.flush()
+            actions.gather(session, settings, greeting, route("http", settings))
+        session.commit()
+        evening_id = evening.id
+    client = as_user("moderator")
+    page = client.get(f"/evenings/{evening_id}").get_data(as_text=True)
+    assert "1 postcard is still gathering" in page and "Send open postcards now" in page
+    token = csrf_token(client, f"/evenings/{evening_id}")
+    response = client.post(f"/evenings/{evening_id}/postcards/close",
+                           data={"csrf_token": token})
+    assert response.status_code == 302
+    with sessions() as session:
+        card = session.scalar(select(Postcard))
+        assert card.closed_by == "moderator" and session.get(Letter, card.letter_id).state == "READY"
+    page = client.get(f"/evenings/{evening_id}").get_data(as_text=True)
+    text = " ".join(page.split())
+    assert "Greetings: 4; postcards: 1; pages: 1." in text and "₽330.00 saved" in text
+    assert "Send open postcards now" not in page
+    viewer = as_user("viewer")
+    assert viewer.post(f"/evenings/{evening_id}/postcards/close",
+                       data={"csrf_token": csrf_token(viewer, f"/evenings/{evening_id}")}
+                       ).status_code == 403
