@@ -1,13 +1,14 @@
-"""The overview stays fast on PostgreSQL with many letters (target: p95 <= 100 ms at 1M).
-
-Seeds with generate_series in SQL (a minute for a million rows), then times the overview
-page through the real app. GATEWAY_BENCH_LETTERS sets the scale (default 200,000 so the
-suite stays quick; the README's figure is for 1,000,000)."""
+"""The overview stays cheap on PostgreSQL with many letters, in what does not depend on the
+machine's load: a fixed number of statements a refresh, and no statement that reads the
+letters or their events end to end (a sequential scan grows with every letter ever sent).
+The time itself (target: p95 <= 100 ms at 1M letters) is measured by the benchmark,
+`python -m bench` (bench/overview.py, `overview_p95_ms`), not asserted here: a timed test
+fails when the machine is busy, not when the code is slow. Seeds with generate_series in SQL;
+GATEWAY_BENCH_LETTERS sets the scale (default 200,000 so the suite stays quick)."""
 
 from __future__ import annotations
 
 import os
-import statistics
 import time
 
 import pytest
@@ -82,21 +83,53 @@ def big_app(pg_url):
     engine.dispose()
 
 
-def test_overview_p95_within_100_ms(big_app):
+# The big tables: a sequential scan of either grows with the organization's whole history.
+GROWING = ("letters", "letter_events")
+MAX_STATEMENTS = 20  # 16 today (session, user, counts, alerts, the newest letters)
+
+
+def _plans(engine, statements) -> list[str]:
+    plans = []
+    with engine.connect() as conn:
+        cursor = conn.connection.driver_connection.cursor()
+        for statement, params in statements:
+            if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                cursor.execute("EXPLAIN " + statement, params)
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    return plans
+
+
+def test_overview_reads_no_big_table_end_to_end(big_app, pg_url):
+    from sqlalchemy import event
+
+    from gateway.db import engine_for
     app, n = big_app
     client = app.test_client()
     assert login(client, "admin").status_code == 302
     for _ in range(3):  # warm the caches and the connection pool
         assert client.get("/overview/live").status_code == 200
-    timings = []
-    for _ in range(40):
+    statements = []
+
+    def seen(conn, cursor, statement, params, context, executemany):
+        statements.append((statement, params))
+
+    engine = engine_for(pg_url)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
         start = time.perf_counter()
         response = client.get("/overview/live")
-        timings.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200
-    p95 = statistics.quantiles(timings, n=20)[18]
-    print(f"\noverview fragment with {n:,} letters: median {statistics.median(timings):.1f} ms, "
-          f"p95 {p95:.1f} ms")
+        took_ms = (time.perf_counter() - start) * 1000
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert f"{n:,}".replace(",", "") in html.replace(",", "") or str(n) in html
-    assert p95 <= 100, f"p95 {p95:.1f} ms"
+    assert f"{n:,}".replace(",", "") in html.replace(",", "").replace("\u202f", "") \
+        .replace("\xa0", "") or str(n) in html
+    print(f"\noverview fragment with {n:,} letters: {len(statements)} statements, "
+          f"{took_ms:.1f} ms this once (the benchmark measures p95)")
+    assert 0 < len(statements) <= MAX_STATEMENTS
+    plans = _plans(engine, statements)
+    assert any("letters" in plan for plan in plans)  # the check looks where it should
+    for plan in plans:
+        for table in GROWING:
+            assert f"Seq Scan on {table} " not in plan + " ", plan
