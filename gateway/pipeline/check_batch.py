@@ -253,7 +253,10 @@ class CheckBatch:
             # One query tells which facilities have any history at all: most batches reach
             # several facilities and most have none (a query each saved, ~1 ms of CPU).
             if self._censoring is None:
-                self._censoring = censored_facilities(self.session)
+                # Nothing this batch has changed is read here: no flush, so the batch's
+                # writes still go out together at commit, however many letters it holds.
+                with self.session.no_autoflush:
+                    self._censoring = censored_facilities(self.session)
             self._censored[facility_id] = recent_censorships(self.session, facility_id) \
                 if facility_id in self._censoring else ()
         return self._censored[facility_id]
