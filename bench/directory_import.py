@@ -79,16 +79,13 @@ class _Settings:  # apply_plan needs settings only to tell writers of held lette
     pass
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=5000)
-    parser.add_argument("--shape", choices=("csv", "xlsx"), default="csv")
-    parser.add_argument("--database-url")
-    args = parser.parse_args()
+def measure(n: int = 5000, shape: str = "csv", database_url: str | None = None) -> dict:
+    """Import an `n`-row list and re-import next month's; seconds per stage and counts.
+    `import_s` (plan and apply of the first import) is the benchmark's `import_5000_s`."""
     rnd = random.Random(15)
     facilities = catalogue()
     with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{tmp}/bench.db"
+        url = database_url or f"sqlite:///{tmp}/bench.db"
         upgrade(url)
         engine = create_engine(url)
         with Session(engine) as session:
@@ -96,10 +93,10 @@ def main() -> None:
                 session.add(ProviderFacility(provider="http", facility_id=fid, name=name,
                                              region=region))
             session.commit()
-        body = rows(args.n, rnd, facilities)
-        path = Path(tmp) / f"list.{args.shape}"
-        (write_csv if args.shape == "csv" else write_xlsx)(path, body)
-        figures = {}
+        body = rows(n, rnd, facilities)
+        path = Path(tmp) / f"list.{shape}"
+        (write_csv if shape == "csv" else write_xlsx)(path, body)
+        figures: dict = {"rows": n, "shape": shape}
         with Session(engine) as session:
             t = time.perf_counter()
             _, _, plan = prepare(session, path)
@@ -109,16 +106,18 @@ def main() -> None:
             apply_plan(session, plan, _Settings())
             session.commit()
             figures["apply_s"] = time.perf_counter() - t
-            imported = session.scalar(select(func.count()).select_from(Prisoner))
+            figures["imported"] = session.scalar(select(func.count()).select_from(Prisoner))
+            figures["to_confirm"] = len(plan.to_confirm)
+        figures["import_s"] = figures["plan_s"] + figures["apply_s"]
         # The next month's list: 1 % moved, 1 % gone, 1 % new.
-        k = max(1, args.n // 100)
+        k = max(1, n // 100)
         second = [list(r) for r in body[k:]]
         for r in second[:k]:
             fid, name, region, dative = rnd.choice(facilities)
             r[1] = f"ФКУ {name} УФСИН России по {dative}"
         second += [[f"{rnd.choice(LAST)} {rnd.choice(FIRST)}", f"ИК-{rnd.randint(1, 10)} "
                     f"{REGIONS[0][0]}", "1.1.1990", f"N{i}"] for i in range(k)]
-        (write_csv if args.shape == "csv" else write_xlsx)(path, second)
+        (write_csv if shape == "csv" else write_xlsx)(path, second)
         with Session(engine) as session:
             t = time.perf_counter()
             _, _, again = prepare(session, path)
@@ -127,12 +126,24 @@ def main() -> None:
             apply_plan(session, again, _Settings())
             session.commit()
             figures["reapply_s"] = time.perf_counter() - t - figures["replan_s"]
+            figures.update(new=len(again.new), moved=len(again.transfers),
+                           absent=len(again.absent))
         engine.dispose()
-    print(f"rows={args.n} shape={args.shape} imported={imported} "
-          f"to_confirm={len(plan.to_confirm)} plan_s={figures['plan_s']:.2f} "
-          f"apply_s={figures['apply_s']:.2f} reimport: new={len(again.new)} "
-          f"moved={len(again.transfers)} absent={len(again.absent)} "
-          f"replan_s={figures['replan_s']:.2f} reapply_s={figures['reapply_s']:.2f}")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--shape", choices=("csv", "xlsx"), default="csv")
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    f = measure(args.n, args.shape, args.database_url)
+    print(f"rows={f['rows']} shape={f['shape']} imported={f['imported']} "
+          f"to_confirm={f['to_confirm']} plan_s={f['plan_s']:.2f} "
+          f"apply_s={f['apply_s']:.2f} reimport: new={f['new']} "
+          f"moved={f['moved']} absent={f['absent']} "
+          f"replan_s={f['replan_s']:.2f} reapply_s={f['reapply_s']:.2f}")
 
 
 if __name__ == "__main__":

@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=300, help="letters to push through (300)")
     ap.add_argument("--worker-args", default="",
                     help='extra `gateway worker` options to try, e.g. "--pool threads"')
+    ap.add_argument("--beat-watches-inbox", action="store_true",
+                    help="the small-server shape: `gateway beat --watch-inbox`, no imap-watch")
     args = ap.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="gw-footprint-"))
     sampler = Sampler(interval=0.5, pss_every=2)
@@ -159,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         gw.cli("prisoners", "import", str(directory_csv(prisoners, root / "prisoners.csv")))
         gw.seed_writers([writer(i)[2] for i in range(WRITERS)])
         sampler.start()
-        for role in ("worker", "beat", "web", "watch"):
+        roles = ("worker", "beat", "web", "watch")
+        if args.beat_watches_inbox:
+            gw.COMMANDS = {**gw.COMMANDS, "beat": [*gw.COMMANDS["beat"], "--watch-inbox"]}
+            roles = ("worker", "beat", "web")
+        for role in roles:
             gw.start(role)
         gw.wait_worker_ready()
         gw.wait_web_ready()

@@ -4,7 +4,12 @@ then `/` and the live fragment requested through the app's test client, logged i
 The history is plausible for two years of a busy group: letters spread evenly over 730
 days, old ones finished (mostly DELIVERED, some REJECTED/IGNORED/...), the newest two
 thousand still on their way; every letter has the events its state implies (RECEIVED,
-READY, SUBMITTING, SUBMITTED, DELIVERED...), so the event log holds ~4 rows a letter."""
+READY, SUBMITTING, SUBMITTED, DELIVERED...), so the event log holds ~4 rows a letter.
+
+`add_campaign` then runs a campaign and an evening over those rows: a campaign for all 200
+prisoners holding a third of the last 30,000 letters (10,000) and tonight's evening holding
+half of the newest 2,000 (1,000, some still moving), so their pages are timed at the same
+scale as the overview, and the overview itself with both running."""
 
 from __future__ import annotations
 
@@ -117,6 +122,49 @@ def populate(url: str, n: int, log=print) -> dict[str, float]:
     return took
 
 
+CAMPAIGN_WINDOW = 30_000  # the newest letters a running campaign spans
+
+
+def add_campaign(url: str, n: int, log=print) -> tuple[int, int]:
+    """A campaign and a letter evening running over a populated database; their ids."""
+    from datetime import date
+
+    from sqlalchemy.orm import Session
+
+    from gateway.models import Campaign, Evening
+
+    engine = create_engine(url)
+    t = time.monotonic()
+    with Session(engine) as session:
+        campaign = Campaign(tag="bench-spring", title="Весна", created_by="bench")
+        session.add(campaign)
+        session.flush()
+        evening = Evening(code="bench-eve", city="Берлин", held_on=date.today(),
+                          campaign_id=campaign.id, created_by="bench")
+        session.add(evening)
+        session.flush()
+        ids = (campaign.id, evening.id)
+        session.commit()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO campaign_prisoners (campaign_id, prisoner_id) "
+                          "SELECT :c, id FROM prisoners"), {"c": ids[0]})
+        conn.execute(text("UPDATE letters SET campaign_id = :c WHERE id > :lo AND id % 3 = 0"),
+                     {"c": ids[0], "lo": n - CAMPAIGN_WINDOW})
+        conn.execute(text("UPDATE letters SET campaign_id = :c, evening_id = :e "
+                          "WHERE id > :lo AND id % 2 = 0"),
+                     {"c": ids[0], "e": ids[1], "lo": n - IN_FLIGHT_TAIL})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE letters"))
+    engine.dispose()
+    log(f"  a campaign and an evening over the newest letters: {time.monotonic() - t:.1f}s")
+    return ids
+
+
+def campaign_paths(campaign_id: int, evening_id: int) -> tuple[str, ...]:
+    return (f"/campaigns/{campaign_id}", f"/campaigns/{campaign_id}/live",
+            f"/evenings/{evening_id}", f"/evenings/{evening_id}/live")
+
+
 @dataclass(frozen=True)
 class Timing:
     path: str
@@ -141,9 +189,12 @@ def percentile(values, pct: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def measure(url: str, requests: int = 40, log=print) -> list[Timing]:
+def measure(url: str, requests: int = 40, log=print,
+            extra_paths: tuple[str, ...] = ()) -> list[Timing]:
     """Time `/` and `/overview/live`, logged in: with the overview's cache off (every request
-    computes, as for a single viewer polling every 5 s) and in the default configuration."""
+    computes, as for a single viewer polling every 5 s) and in the default configuration.
+    `extra_paths` (a campaign's and an evening's pages, which have no cache) are timed once,
+    in the cache-off pass."""
     from gateway.config import Settings
     from gateway.db import session_factory
     from gateway.web.accounts import create_user
@@ -165,8 +216,8 @@ def measure(url: str, requests: int = 40, log=print) -> list[Timing]:
                                         "csrf_token": token})
         if r.status_code != 302:
             raise RuntimeError(f"login failed: {r.status_code}")
-        for path in ("/", "/overview/live"):
-            headers = {"HX-Request": "true"} if path != "/" else {}
+        for path in ("/", "/overview/live", *(() if cached else extra_paths)):
+            headers = {"HX-Request": "true"} if path.endswith("/live") else {}
             for _ in range(3):  # warm: templates compiled, connections open
                 client.get(path, headers=headers)
             samples = []

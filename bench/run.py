@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import footprint, machine
+from bench import directory_import, footprint, machine
 from bench import overview as overview_part
 from bench.letters import WRITERS, directory, directory_csv, letters, writer
 from bench.stack import (
@@ -39,7 +39,7 @@ from gateway.devstack.dovecot import DovecotServer
 from gateway.devstack.postgres import throwaway_database
 
 PARTS = ("raw", "naive", "throughput", "latency", "burst", "replies", "rss", "overview",
-         "postcards")
+         "import", "postcards")
 RESULTS = Path(__file__).resolve().parent / "results"
 MOVING = ("RECEIVED", "READY", "SUBMITTING")  # states a worker still owes work on
 T0 = time.monotonic()
@@ -356,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--burst", type=int, default=1000)
     ap.add_argument("--replies", type=int, default=1000)
     ap.add_argument("--overview-rows", type=int, default=1_000_000)
+    ap.add_argument("--import-rows", type=int, default=5000)
     ap.add_argument("--profile", action="store_true",
                     help="py-spy the worker tree during throughput (raw stacks in results/)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -364,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         args.n = min(args.n, 300)
         args.latency_s, args.burst, args.replies = 10.0, 100, 20
         args.overview_rows = min(args.overview_rows, 20_000)
+        args.import_rows = min(args.import_rows, 500)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if unknown := skip - set(PARTS):
         ap.error(f"unknown parts {sorted(unknown)}; parts are {', '.join(PARTS)}")
@@ -465,11 +467,19 @@ def main(argv: list[str] | None = None) -> int:
                 from gateway.migrate import upgrade
                 upgrade(url)
                 took = overview_part.populate(url, args.overview_rows, log=say)
-                timings = overview_part.measure(url, log=say)
+                ids = overview_part.add_campaign(url, args.overview_rows, log=say)
+                timings = overview_part.measure(url, log=say,
+                                                extra_paths=overview_part.campaign_paths(*ids))
             results["overview"] = {"rows": args.overview_rows, "populate_s": took,
                                    "timings": [{"path": t.path, "cached": t.cached,
                                                 "p50_ms": t.p50, "p95_ms": t.p95}
                                                for t in timings]}
+        if "import" in run:
+            say(f"directory import: {args.import_rows:,} rows, then next month's list")
+            with throwaway_database() as url:
+                results["import"] = directory_import.measure(args.import_rows, database_url=url)
+            say(f"  imported in {results['import']['import_s']:.1f}s, "
+                f"re-imported in {results['import']['replan_s'] + results['import']['reapply_s']:.1f}s")
     if "postcards" in run:
         from bench import postcards as postcards_part
         n = 300 if args.quick else 1000
@@ -497,6 +507,9 @@ def summary(r: dict) -> str:
     ov = r.get("overview", {}).get("timings", [])
     overview_p95 = max((x["p95_ms"] for x in ov if not x["cached"]), default=None)
     rss = r.get("rss", {}).get("total_rss") or None
+    pss = r.get("rss", {}).get("total_pss") or None
+    worker_cpu = r.get("throughput", {}).get("cpu_ms_per_letter", {}).get("worker")
+    cards = r.get("postcards") or {}
     return " ".join([
         f"throughput_lps={_fmt(t)}",
         f"ratio_vs_naive={_fmt(t / naive_lps if t and naive_lps else None, 2)}",
@@ -507,8 +520,11 @@ def summary(r: dict) -> str:
         f"replies_lps={_fmt(r.get('replies', {}).get('rps'))}",
         f"stack_rss_mb={_fmt(rss, 0)}",
         f"overview_p95_ms={_fmt(overview_p95)}",
-        f"postcards_rub_saved={_fmt(r.get('postcards', {}).get('saved_rub'), 2)}",
-        f"postcards_1000_s={_fmt(r.get('postcards', {}).get('seconds'), 2)}",
+        f"stack_pss_mb={_fmt(pss, 0)}",
+        f"worker_cpu_ms={_fmt(worker_cpu)}",
+        f"postcards_rub_saved={_fmt(cards.get('saved_rub'), 2)}",
+        f"postcards_1000_s={_fmt(cards.get('seconds'), 2)}",
+        f"import_5000_s={_fmt(r.get('import', {}).get('import_s'), 2)}",
     ])
 
 

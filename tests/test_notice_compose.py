@@ -11,6 +11,7 @@ import pytest
 
 from gateway.mail import compose as c
 from gateway.mail.compose import Page, compose_bytes
+from gateway.notices import SUBJECTS
 
 CONTEXT = {"org_name": "Письма", "letter_date": datetime(2026, 1, 1), "pages": 2,
            "letter_date_en": "1 January 2026", "prisoner_name": "Петрова Мария Сергеевна",
@@ -47,3 +48,47 @@ def test_the_verified_bytes_are_checked_not_the_message():
     c._verify(msg, data)  # what we wrote
     with pytest.raises(ValueError, match="headers we did not write"):
         c._verify(msg, b"Bcc: someone@example.org\n" + data)
+
+
+# The 'sent' notice (and every plain one) is filled into a skeleton: it must be the very
+# bytes the email package writes, whatever the context holds.
+ODD = dict(CONTEXT, prisoner_name="Ёлкина-Д'Артаньян Анна\u2028Мария", subject="x" * 300,
+           number="FP-\r\nBcc: x@example.org", org_name="", letter_date_en="=?= =3D ==",
+           prisoner_datv="  \t ", reply_ordered=True, token_shown="12 34",
+           reason_ru="Причина. " * 40, reason_en="Reason " * 40, candidates=[], conflict=True,
+           reason="цензура " * 30, tends_to_stop_ru="", tends_to_stop_en="", findings=[],
+           fixable=True, refusals=[], limit=3, parts=2, by_post=True, facility_limits=[])
+
+
+@pytest.mark.perf
+@pytest.mark.parametrize("context", [CONTEXT, ODD], ids=["plain", "odd"])
+@pytest.mark.parametrize("kind", sorted(k for k in SUBJECTS if not c._has_html(k)))
+def test_a_plain_notice_from_the_skeleton_is_the_email_packages_bytes(kind, context):
+    subject = SUBJECTS[kind].format_map(dict(context, token_shown="12 34"))
+    kw = dict(to=None, from_addr="letters@gateway.local", from_name="Письма «Поддержка» " * 5,
+              subject=subject + "\r\nBcc: y@example.org", context=context,
+              dedup_key=f"{kind}:7", domain="gateway.local")
+    try:
+        general = c._build(kind, **kw)
+    except Exception as exc:  # a template this context cannot fill: both paths must fail
+        with pytest.raises(type(exc)):
+            compose_bytes(kind, **kw)
+        return
+    fast = compose_bytes(kind, **kw)
+    assert fast.data == bytes(general)
+    assert fast.message_id == str(general["Message-ID"]).strip("<>")
+    c._verify(general, fast.data)
+
+
+@pytest.mark.perf
+def test_answers_pages_and_html_kinds_take_the_general_path(monkeypatch):
+    calls = []
+    monkeypatch.setattr(c, "_from_skeleton", lambda *a, **k: calls.append(a))
+    compose_bytes("reply", **KW)
+    compose_bytes("sent", **dict(KW, pages=(), in_reply_to="a@b"))
+    assert c._has_html("guidance")
+    with pytest.raises(Exception):  # noqa: B017 - no guide in this context; not our path
+        compose_bytes("guidance", **dict(KW, pages=(), in_reply_to=None))
+    assert calls == []
+    compose_bytes("sent", **dict(KW, pages=(), in_reply_to=None))
+    assert len(calls) == 1

@@ -75,6 +75,15 @@ def test_beat_runs_the_slim_app(execvp, tmp_path):
     assert argv[argv.index("-A") + 1] == "workers.sender"
 
 
+@pytest.mark.perf
+def test_beat_can_watch_the_inbox_itself_and_still_loads_no_pipeline(execvp, tmp_path):
+    argv = execvp("beat", "--schedule", str(tmp_path / "schedule"), "--watch-inbox")
+    assert argv[argv.index("-A") + 1] == "workers.beat_watch"
+    loaded = _modules_after("import workers.beat_watch, gateway.db, gateway.heartbeat, "
+                            "gateway.pipeline.intake, gateway.pipeline.watcher")
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
 def test_web_is_one_process_with_threads_by_default(execvp):
     argv = execvp("web")
     assert argv[argv.index("-w") + 1] == "1" and argv[argv.index("--threads") + 1] == "8"

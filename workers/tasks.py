@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from functools import lru_cache
 
@@ -87,6 +88,12 @@ def _warm_up(**_kw):
     # so the children share them copy-on-write instead of each building its own.
     from gateway.rules import warm_up
     warm_up()
+    # Everything the parent holds now (modules, the lexicons, the analyzer's Python side)
+    # lives for the process's life. Frozen out of the collector, a child's collections no
+    # longer write into those objects' headers, which copied each touched page into the
+    # child: measured, each pool child's PSS fell from ~165 MB (see bench/README.md).
+    gc.collect()
+    gc.freeze()
 
 
 @signals.worker_process_init.connect

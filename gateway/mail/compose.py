@@ -9,6 +9,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from email import policy
+from email.contentmanager import _encode_text
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -102,7 +103,11 @@ def compose(kind: str, *, to: str | None, from_addr: str, from_name: str, subjec
 
 def compose_bytes(kind: str, **kw) -> Composed:
     """compose() serialized once: those very bytes are verified and stored (serializing is
-    most of a notice's cost)."""
+    most of a notice's cost). A plain notice (one text part, no To, no pages, not an
+    answer) is filled into a skeleton built and verified once: the same bytes."""
+    if (not kw.get("to") and not kw.get("pages") and not kw.get("in_reply_to")
+            and not kw.get("headers") and kw.get("domain") and not _has_html(kind)):
+        return _from_skeleton(kind, **kw)
     msg = _build(kind, **kw)
     # A header carrying a URL (List-Unsubscribe) must stay one unbroken line: folded at 78
     # the email package would RFC 2047-encode the URL, and no mail provider reads that.
@@ -112,10 +117,54 @@ def compose_bytes(kind: str, **kw) -> Composed:
     return Composed(data, str(msg["Message-ID"]).strip().strip("<>"))
 
 
+_SKELETON_KEY = "skeleton"
+_SKELETON_DIGEST = hashlib.sha256(_SKELETON_KEY.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class _Skeleton:
+    """A plain notice's bytes cut where they vary: before the Date value, between it and
+    the Message-ID digest, after the digest up to the body."""
+    head: bytes
+    middle: bytes
+    tail: bytes
+
+
+@lru_cache(maxsize=64)
+def _skeleton(kind: str, from_addr: str, from_name: str, subject: str,
+              domain: str) -> _Skeleton:
+    # Built by the general path (so verified by _verify) with a known date, digest and
+    # body; only those three vary between the notices it serves. Everything else (From,
+    # Subject and their folding, the MIME headers) is fixed by the cache key.
+    msg = _build(kind, to=None, from_addr=from_addr, from_name=from_name, subject=subject,
+                 context={}, dedup_key=_SKELETON_KEY, domain=domain, body="")
+    data = bytes(msg)
+    _verify(msg, data)
+    date = str(msg["Date"]).encode()
+    head, sep, rest = data.partition(b"\nDate: " + date + b"\n")
+    middle, sep2, tail = rest.partition(_SKELETON_DIGEST.encode())
+    if not sep or not sep2 or b"\n\n" not in tail:
+        raise ValueError("notice skeleton: Date or Message-ID not where expected")
+    return _Skeleton(head + b"\nDate: ", b"\n" + middle, tail[:tail.index(b"\n\n") + 2])
+
+
+def _from_skeleton(kind: str, *, from_addr: str, from_name: str, subject: str, context: dict,
+                   dedup_key: str, domain: str, **_none) -> Composed:
+    # The header and body encodings of the general path, without the email package's
+    # object tree and generator: _encode_text is what set_content() itself calls.
+    skeleton = _skeleton(kind, from_addr, from_name, subject, domain)
+    digest = hashlib.sha256(dedup_key.encode()).hexdigest()[:24]
+    _, body = _encode_text(render_text(f"email/{kind}.txt.j2", **context), "utf-8",
+                           "quoted-printable", _POLICY)
+    data = b"".join((skeleton.head, format_datetime(utcnow()).encode(), skeleton.middle,
+                     digest.encode(), skeleton.tail, body.encode("ascii")))
+    return Composed(data, f"{digest}@{domain}")
+
+
 def _build(kind: str, *, to: str | None, from_addr: str, from_name: str, subject: str,
            context: dict, in_reply_to: str | None = None, pages: tuple[Page, ...] = (),
-           dedup_key: str, domain: str, headers: tuple[tuple[str, str], ...] = ()
-           ) -> EmailMessage:
+           dedup_key: str, domain: str, headers: tuple[tuple[str, str], ...] = (),
+           body: str | None = None) -> EmailMessage:
     msg = EmailMessage(policy=_POLICY)
     msg["From"] = Address(display_name=_clean_header(from_name), addr_spec=from_addr)
     if to:  # the outbox adds To at send time, so stored bytes carry no address
@@ -135,7 +184,8 @@ def _build(kind: str, *, to: str | None, from_addr: str, from_name: str, subject
     msg["X-Auto-Response-Suppress"] = "All"
     for name, value in headers:  # e.g. List-Unsubscribe (RFC 8058) on a mailing
         msg[_clean_header(name)] = _clean_header(value)
-    msg.set_content(render_text(f"email/{kind}.txt.j2", **context), cte="quoted-printable")
+    text = render_text(f"email/{kind}.txt.j2", **context) if body is None else body
+    msg.set_content(text, cte="quoted-printable")
     if _has_html(kind):  # a kind with an HTML template also gets an HTML alternative
         msg.add_alternative(render_text(f"email/{kind}.html.j2", **context), subtype="html",
                             cte="quoted-printable")

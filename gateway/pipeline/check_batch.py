@@ -31,7 +31,7 @@ from gateway.models import (
 )
 from gateway.notices import notice_answered
 from gateway.pipeline.budget_holds import campaign_committed
-from gateway.pipeline.statuses import recent_censorships
+from gateway.pipeline.statuses import censored_facilities, recent_censorships
 from gateway.providers.catalogue import Catalogues, FacilityLimits
 from gateway.rules.base import PastCensorship, RuleSettings
 from gateway.states import LetterState as S
@@ -139,6 +139,7 @@ class CheckBatch:
         self._spent: Decimal | None = None
         self._catalogues = Catalogues(session)
         self._censored: dict[str, tuple[PastCensorship, ...]] = {}
+        self._censoring: frozenset[str] | None = None
         # Live letter counts of the prisoners this batch holds locked for "anyone" choices.
         self._claimed: dict[int, int] = {}
         self._joined: dict[tuple[str, ...], campaigns.Joined | None] = {}
@@ -261,7 +262,15 @@ class CheckBatch:
     def censor_history(self, facility_id: str) -> tuple[PastCensorship, ...]:
         """What this facility's censor stopped lately, newest first (once a facility)."""
         if facility_id not in self._censored:
-            self._censored[facility_id] = recent_censorships(self.session, facility_id)
+            # One query tells which facilities have any history at all: most batches reach
+            # several facilities and most have none (a query each saved, ~1 ms of CPU).
+            if self._censoring is None:
+                # Nothing this batch has changed is read here: no flush, so the batch's
+                # writes still go out together at commit, however many letters it holds.
+                with self.session.no_autoflush:
+                    self._censoring = censored_facilities(self.session)
+            self._censored[facility_id] = recent_censorships(self.session, facility_id) \
+                if facility_id in self._censoring else ()
         return self._censored[facility_id]
 
     def claim_anyone(self, pool: list[Candidate]) -> Candidate | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,8 +17,10 @@ from sqlalchemy.orm import Session
 from gateway import actions
 from gateway.models import CensorDecision, Letter, utcnow
 from gateway.providers.base import PermanentError, Provider, ProviderError, TransientError
-from gateway.rules.base import PastCensorship
 from gateway.states import LetterState as S
+
+if TYPE_CHECKING:
+    from gateway.rules.base import PastCensorship
 
 
 def next_look(age: timedelta) -> timedelta:
@@ -100,6 +103,10 @@ CENSOR_MEMORY_LETTERS = 30
 def recent_censorships(session: Session, facility_id: str | None) -> tuple[PastCensorship, ...]:
     """The letters this facility's censor stopped lately, newest first, for the
     censor_memory rule (the text only while retention keeps it)."""
+    # Here, not at the top: the dashboard imports this module for censor_reasons, and
+    # gateway.rules would bring lingua and the lexicons into it (~15 MB it never uses).
+    from gateway.rules.base import PastCensorship
+
     if not facility_id:
         return ()
     rows = session.execute(
@@ -113,6 +120,15 @@ def recent_censorships(session: Session, facility_id: str | None) -> tuple[PastC
     return tuple(PastCensorship(letter_id, reason, tuple((features or {}).get("topics", ())),
                                 len((features or {}).get("photos", ())), body)
                  for letter_id, reason, features, body in rows)
+
+
+def censored_facilities(session: Session) -> frozenset[str]:
+    """The facilities whose censor stopped a letter within CENSOR_MEMORY: for every other
+    one `recent_censorships` is empty, and a batch need not ask."""
+    return frozenset(session.scalars(
+        select(CensorDecision.facility_id).distinct()
+        .where(CensorDecision.at >= utcnow() - CENSOR_MEMORY,
+               CensorDecision.facility_id.is_not(None))))
 
 
 def censor_reasons(session: Session, facility_id: str | None = None) -> list[CensorReason]:

@@ -13,8 +13,8 @@ from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
 from gateway.rules.normalize import Cleaned, clean_mapped, letters
 from gateway.rules.transliteration import known_share, to_cyrillic
 
-# The languages a letter to a Russian prison plausibly arrives in. A small set keeps the
-# detector accurate on Russian vs Ukrainian vs Belarusian and its memory near 300 MiB.
+# The languages a letter to a Russian prison plausibly arrives in. Each one guards against a
+# real confusion (Russian vs Ukrainian vs Belarusian vs Bulgarian...).
 CANDIDATES = (
     Language.RUSSIAN,
     Language.UKRAINIAN,
@@ -52,10 +52,16 @@ _SAMPLE = 3000
 
 @cache
 def detector() -> LanguageDetector:
-    # Built once per process, on first use (about 1 s); models preloaded so every later
-    # call is fast and forked workers share them copy-on-write.
+    # Built once per process, on first use; models preloaded so every later call is fast
+    # and forked workers share them copy-on-write. Low-accuracy mode (trigrams only): ~13 MB
+    # instead of ~195 MB for the eight languages, the largest single item of the stack.
+    # What it cannot do alone (short texts, where a passage starts and ends) the letters
+    # themselves and Russian morphology decide, sentence by sentence (`_segments`).
     built = (
-        LanguageDetectorBuilder.from_languages(*CANDIDATES).with_preloaded_language_models().build()
+        LanguageDetectorBuilder.from_languages(*CANDIDATES)
+        .with_low_accuracy_mode()
+        .with_preloaded_language_models()
+        .build()
     )
     release_freed_heap()
     return built
@@ -137,7 +143,7 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
         if language != Language.RUSSIAN or _FOREIGN_CYRILLIC.search(prose):
             # One confidence for a whole mixed letter misleads (a Russian letter quoting
             # a Ukrainian greeting can score "Macedonian 1.0"): weigh it span by span.
-            segments = _segments(prose)
+            segments = _segments(prose, language)
             majority, share = _majority(segments)
             if majority == Language.RUSSIAN and share >= 0.5:
                 language, confidence = Language.RUSSIAN, share
@@ -210,11 +216,58 @@ class Segment:
     words: int
 
 
-def _segments(prose: str) -> list[Segment]:
-    return [
-        Segment(r.language, r.start_index, r.end_index, r.word_count)
-        for r in detector().detect_multiple_languages_of(prose[:_SAMPLE])
-    ]
+_WORD = re.compile(r"\w+")
+_RUSSIAN_WORD = re.compile(r"[а-яё]{2,}")
+_UKRAINIAN_ONLY = re.compile(r"[їєґЇЄҐ]")
+_BELARUSIAN_ONLY = re.compile(r"[ўЎ]")
+_I = re.compile(r"[іІ]")
+# Share of a sentence's words Russian morphology must know to call it Russian.
+SENTENCE_KNOWN_SHARE = 0.7
+
+
+def _sentence_language(piece: str, fallback: Language | None) -> Language | None:
+    """One sentence's language from its letters where they decide (ы/э/ё only in Russian,
+    ї/є/ґ only in Ukrainian, ў only in Belarusian, і with и Ukrainian, і with ы Belarusian),
+    else Russian if Russian morphology knows its words, else the whole letter's verdict."""
+    foreign = _FOREIGN_CYRILLIC.search(piece) is not None
+    if not foreign:
+        if _RUSSIAN_ONLY.search(piece):
+            return Language.RUSSIAN
+        words = _RUSSIAN_WORD.findall(piece.lower())
+        if words:
+            from gateway.morph import analyzer
+
+            morph = analyzer()
+            if sum(map(morph.word_is_known, words)) / len(words) >= SENTENCE_KNOWN_SHARE:
+                return Language.RUSSIAN
+        return fallback
+    if _UKRAINIAN_ONLY.search(piece):
+        return Language.UKRAINIAN
+    if _BELARUSIAN_ONLY.search(piece):
+        return Language.BELARUSIAN
+    if _I.search(piece):
+        with_i, with_y = "и" in piece.lower(), "ы" in piece.lower()
+        if with_i != with_y:
+            return Language.UKRAINIAN if with_i else Language.BELARUSIAN
+    return fallback
+
+
+def _segments(prose: str, fallback: Language | None = None) -> list[Segment]:
+    """The letter sentence by sentence, runs of one language merged. Sentences, not the
+    detector's own spans: trigram-only (low-accuracy) models place the edges of a passage
+    badly, while the letters of a sentence (і, є, ў; ы, э, ё) are exact."""
+    out: list[Segment] = []
+    for m in _SENTENCE.finditer(prose[:_SAMPLE]):
+        words = len(_WORD.findall(m.group()))
+        language = _sentence_language(m.group(), fallback) if words else None
+        if language is None:
+            continue
+        if out and out[-1].language == language:
+            last = out[-1]
+            out[-1] = Segment(language, last.start, m.end(), last.words + words)
+        else:
+            out.append(Segment(language, m.start(), m.end(), words))
+    return out
 
 
 def _majority(segments: list[Segment]) -> tuple[Language | None, float]:
