@@ -171,8 +171,10 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
     found = find(text, lex, translit=mostly_cyrillic)
     spans = [cleaned.span(a, b) for a, b in found]
     words = tuple(dict.fromkeys(draft.text[a:b] for a, b in spans))
-    if not mostly_cyrillic and total:
-        # A letter written in Latin letters: read it as Russian and look again.
+    if not mostly_cyrillic and total and not spans:
+        # A letter written in Latin letters: read it as Russian and look again. Only when
+        # nothing was found as written: the reading's words have no place in the text, and a
+        # letter that already names its words as written needs no second, Cyrillic list.
         reading = transliterated_russian(text, settings.language_min_confidence)
         if reading is not None:
             words += tuple(dict.fromkeys(reading[a:b] for a, b in find(reading, lex)))

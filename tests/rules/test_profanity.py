@@ -316,3 +316,12 @@ def test_property_any_form_of_an_exception_in_any_case_passes(lemma, data):
     form = data.draw(st.sampled_from(sorted(inflections(lemma))))
     form = data.draw(st.sampled_from([form, form.upper(), form.capitalize()]))
     assert find(f"Ну и {form} же", LEX) == []
+
+
+def test_words_found_as_written_are_not_listed_again_as_read_back():
+    # Found by hypothesis (tests/rules/test_robustness.py): a mostly-Latin text whose
+    # swearing is found as written named the read-back word too, which the text lacks.
+    text = "blyadхуй"
+    (finding,) = [f for f in check(LetterDraft(text=text), RuleSettings())
+                  if f.code == "obscene"]
+    assert set(finding.passages) == {text[a:b] for a, b in finding.spans} == {"blyadхуй"}
