@@ -85,13 +85,14 @@ def requires(role: str) -> Callable:
     return decorator
 
 
-def _safe_next(target: str | None) -> str:
-    # Only local paths: an attacker's link must not bounce a fresh login to their site.
+def local_path(target: str | None, fallback: str = "overview.index") -> str:
+    """`target` if it is a path on this site, else the fallback endpoint's URL: an attacker's
+    link must not bounce a fresh login (or the language switch) to their site."""
     if not target:
-        return flask.url_for("overview.index")
+        return flask.url_for(fallback)
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return flask.url_for("overview.index")
+        return flask.url_for(fallback)
     return target
 
 
@@ -111,7 +112,7 @@ def _complete_login(user: User):
     record_login(db(), user, _client())
     sessions.purge_expired(db())
     db().commit()
-    return flask.redirect(_safe_next(flask.request.args.get("next")))
+    return flask.redirect(local_path(flask.request.args.get("next")))
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -7,10 +7,11 @@ occasional helper abroad. The choice lives in a cookie, so it holds on the login
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import flask
 from flask_babel import Babel
+
+from gateway.web.auth import local_path
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 LANGUAGES = ("ru", "en")
@@ -28,22 +29,12 @@ def current_language() -> str:
     return flask.current_app.config.get("DASHBOARD_DEFAULT_LOCALE", "ru")
 
 
-def _safe_next(target: str | None) -> str:
-    # Only a path on this site: the switch must not become an open redirect.
-    if not target:
-        return flask.url_for("auth.login")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return flask.url_for("auth.login")
-    return target
-
-
 @bp.get("/lang/<code>")
 def switch(code: str):
     # A GET link, so it works before login and without a form; it changes a preference only.
     if code not in LANGUAGES:
         flask.abort(404)
-    response = flask.redirect(_safe_next(flask.request.args.get("next")))
+    response = flask.redirect(local_path(flask.request.args.get("next"), "auth.login"))
     response.set_cookie(COOKIE, code, max_age=COOKIE_MAX_AGE, samesite="Lax",
                         httponly=True, secure=flask.request.is_secure)
     return response

@@ -20,7 +20,7 @@ from gateway.pipeline.statuses import censor_reasons
 from gateway.providers.services import UnknownService, route
 from gateway.states import LetterState as S
 from gateway.states import Reason as R
-from gateway.web.auth import _safe_next, requires
+from gateway.web.auth import local_path, requires
 from gateway.web.context import actor, audit, db, settings
 from gateway.web.highlight import highlight
 from gateway.web.labels import N_, label
@@ -82,7 +82,7 @@ def _done(message: str):
     flask.flash(message, "ok")
     # Local paths only: a form field must not send the organizer to another site.
     target = flask.request.form.get("next")
-    return flask.redirect(_safe_next(target) if target else flask.url_for("moderation.index"))
+    return flask.redirect(local_path(target) if target else flask.url_for("moderation.index"))
 
 
 @bp.route("/moderation")
