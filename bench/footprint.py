@@ -23,6 +23,7 @@ class Peaks:
     role_procs: dict[str, int] = field(default_factory=dict)  # most processes seen at once
     process_rss: dict[str, float] = field(default_factory=dict)  # "role:name" -> peak MB
     process_pss: dict[str, float] = field(default_factory=dict)  # "role:name" -> peak MB
+    process_uss: dict[str, float] = field(default_factory=dict)  # private pages, peak MB
     total_rss: float = 0.0  # peak of the sum over every role at one instant
     total_pss: float = 0.0
     samples: int = 0
@@ -108,6 +109,7 @@ class Sampler:
                 p.process_rss[key] = max(p.process_rss.get(key, 0.0), info.rss / MB)
                 if with_pss:
                     p.process_pss[key] = max(p.process_pss.get(key, 0.0), info.pss / MB)
+                    p.process_uss[key] = max(p.process_uss.get(key, 0.0), info.uss / MB)
             p.role_rss[role] = max(p.role_rss.get(role, 0.0), rss)
             if with_pss:
                 p.role_pss[role] = max(p.role_pss.get(role, 0.0), pss)
@@ -186,9 +188,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(p: Peaks) -> str:
-    lines = [f"{'process':<64} {'peak RSS':>9} {'PSS':>7}"]
+    lines = [f"{'process':<64} {'peak RSS':>9} {'PSS':>7} {'USS':>7}"]
     for key in sorted(p.process_rss):
-        lines.append(f"{key[:64]:<64} {p.process_rss[key]:9.1f} {p.process_pss.get(key, 0):7.1f}")
+        lines.append(f"{key[:64]:<64} {p.process_rss[key]:9.1f} {p.process_pss.get(key, 0):7.1f}"
+                     f" {p.process_uss.get(key, 0):7.1f}")
     lines.append("")
     for role in sorted(p.role_rss):
         lines.append(f"{role:<10} peak RSS {p.role_rss[role]:7.1f}  peak PSS "

@@ -360,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true",
                     help="py-spy the worker tree during throughput (raw stacks in results/)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--worker-args", default="",
+                    help='extra `gateway worker` options to compare, e.g. "--pool prefork"')
     args = ap.parse_args(argv)
     if args.quick:
         args.n = min(args.n, 300)
@@ -389,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
         gw = Gateway(root, database_url=servers.database_url, redis_url=servers.redis_url,
                      dovecot=dovecot, sink=sink, simulator=sim)
         gw.on_start = lambda name, proc: sampler.watch(name, proc.pid)
+        if args.worker_args:
+            gw.COMMANDS = {**gw.COMMANDS,
+                           "worker": [*gw.COMMANDS["worker"], *args.worker_args.split()]}
         stack.callback(gw.stop_all)
         results["machine"] = machine.describe(gw.query("SHOW server_version")[0][0])
         prisoners = directory(200)

@@ -435,19 +435,15 @@ def beat(schedule: Path = typer.Option(Path("var/celerybeat-schedule")),
 @app.command("imap-watch")
 def imap_watch() -> None:
     """Watch the shared inbox with IMAP IDLE and start an ingest when mail arrives.
-    Sends the ingest by name: importing workers.tasks would load the whole pipeline."""
-    from gateway.heartbeat import Throttled
-    from gateway.pipeline.watcher import watch
-    from workers.sender import send
-    mailbox = _inbox()
-    console.print(f"watching {mailbox.label}")
-    watch(mailbox, on_new=lambda: send("workers.tasks.fetch_inbox"),
-          on_heartbeat=Throttled(_sessions(), "imap-watch"))
+    Runs `workers.watch`, a small process: it sends the ingest by name and loads neither
+    this command line nor the pipeline."""
+    console.print(f"watching {_inbox().label}")
+    os.execvp(sys.executable, [sys.executable, "-m", "workers.watch"])
 
 
 def _inbox():
     """The shared inbox, as the ingest task (`workers.tasks.inbox`) opens it."""
-    from gateway.pipeline.intake import Mailbox
+    from gateway.mail.imap import Mailbox
     return Mailbox.inbox(get_settings())
 
 

@@ -80,8 +80,21 @@ def test_beat_can_watch_the_inbox_itself_and_still_loads_no_pipeline(execvp, tmp
     argv = execvp("beat", "--schedule", str(tmp_path / "schedule"), "--watch-inbox")
     assert argv[argv.index("-A") + 1] == "workers.beat_watch"
     loaded = _modules_after("import workers.beat_watch, gateway.db, gateway.heartbeat, "
-                            "gateway.pipeline.intake, gateway.pipeline.watcher")
+                            "gateway.mail.imap, gateway.pipeline.watcher")
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+@pytest.mark.perf
+def test_imap_watch_runs_the_small_watcher_process(execvp):
+    argv = execvp("imap-watch")
+    assert argv[argv.index("-m") + 1] == "workers.watch"
+    # Everything the watcher process imports (main() imports inside, so name them here).
+    loaded = _modules_after("import workers.watch, gateway.config, gateway.db, "
+                            "gateway.heartbeat, gateway.logging_setup, gateway.mail.imap, "
+                            "gateway.pipeline.watcher, workers.sender")
+    assert "imapclient" in loaded and "celery" in loaded
+    lean = {"gateway.cli", "typer", "rich", "gateway.models", "gateway.pipeline.intake", *HEAVY}
+    assert not loaded & lean, sorted(loaded & lean)
 
 
 def test_web_is_one_process_with_threads_by_default(execvp):

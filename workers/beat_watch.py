@@ -23,9 +23,9 @@ RESTART_S = 10.0
 
 def _watch_forever() -> None:
     from gateway.config import get_settings
-    from gateway.db import session_factory
+    from gateway.db import engine_for
     from gateway.heartbeat import Throttled
-    from gateway.pipeline.intake import Mailbox
+    from gateway.mail.imap import Mailbox
     from gateway.pipeline.watcher import watch
 
     settings = get_settings()
@@ -34,7 +34,7 @@ def _watch_forever() -> None:
             # The same heartbeat name as `gateway imap-watch`: the dashboard's health page
             # sees the watcher whichever process runs it.
             watch(Mailbox.inbox(settings), on_new=lambda: send("workers.tasks.fetch_inbox"),
-                  on_heartbeat=Throttled(session_factory(settings.database_url), "imap-watch"))
+                  on_heartbeat=Throttled(engine_for(settings.database_url), "imap-watch"))
         except Exception:  # noqa: BLE001 - beat must outlive its watcher
             log.exception("the inbox watcher inside beat stopped; restarting in %.0f s",
                           RESTART_S)
