@@ -100,3 +100,9 @@ def test_imap_watch_runs_the_small_watcher_process(execvp):
 def test_web_is_one_process_with_threads_by_default(execvp):
     argv = execvp("web")
     assert argv[argv.index("-w") + 1] == "1" and argv[argv.index("--threads") + 1] == "8"
+
+
+@pytest.mark.perf
+def test_the_worker_is_one_threaded_process_by_default(execvp):
+    argv = execvp("worker")
+    assert argv[argv.index("-P") + 1] == "threads" and argv[argv.index("-c") + 1] == "4"
