@@ -42,7 +42,8 @@ from gateway.templating import TEMPLATES_DIR, ru_date
 @lru_cache
 def _html_environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), undefined=StrictUndefined,
-                      autoescape=select_autoescape(["html", "html.j2", "css.j2"]))
+                      autoescape=select_autoescape(["html", "html.j2", "css.j2"]),
+                      auto_reload=False)  # as gateway.templating: a release restarts us
     env.filters["ru_date"] = ru_date
     return env
 
