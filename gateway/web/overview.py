@@ -301,7 +301,8 @@ class SettledCache:
     def get(self) -> Settled:
         with self._lock:
             value, fresh = self._value, time.monotonic() - self._at < self._ttl
-            if value is not None and not fresh and not self._refreshing:
+            # ttl <= 0 (tests, the benchmark's cold pass): read below, no thread beside it.
+            if value is not None and not fresh and not self._refreshing and self._ttl > 0:
                 self._refreshing = True
                 threading.Thread(target=self._refresh, name="overview-settled",
                                  daemon=True).start()
