@@ -82,7 +82,10 @@ def _rows(session: Session, campaign_id: int | None, evening_id: int | None) -> 
     """One pass over the campaign's (or evening's) letters, one row a prisoner: the live
     counts, the spend and the per-prisoner table all add up from these rows, where each
     used to read the campaign's letters again."""
-    counted = and_(*_scope(campaign_id, evening_id)[:2])
+    # _scope's test as a join: postcards.letter_id is unique, so no letter is doubled, and
+    # each row is tested once rather than once for every figure below (six NOT IN lookups a
+    # letter made this 18 ms at 10,000 letters).
+    counted = and_(Letter.part_of_id.is_(None), Postcard.id.is_(None))
 
     def n(*states):
         return func.count().filter(counted, Letter.state.in_(states)) if states \
@@ -92,6 +95,7 @@ def _rows(session: Session, campaign_id: int | None, evening_id: int | None) -> 
         select(Letter.prisoner_id, n(), n(*NOT_YET_CHECKED), n(*SENT), n(S.HELD), n(S.REJECTED),
                n(*WAITING_FOR_WRITER),
                func.coalesce(func.sum(Letter.price).filter(Letter.submitted_at.is_not(None)), 0))
+        .select_from(Letter).outerjoin(Postcard, Postcard.letter_id == Letter.id)
         .where(_whose(campaign_id, evening_id))
         .group_by(Letter.prisoner_id))
     return [_Row(*row[:-1], Decimal(row[-1] or 0)) for row in rows]
