@@ -19,7 +19,7 @@ import flask
 from flask_babel import format_currency, format_decimal, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, load_only
 
 from gateway import connection_health
 from gateway.directory import upcoming_birthdays
@@ -265,8 +265,15 @@ def compute(session: Session, budget: float | None = None,
 
 
 def latest_letters(session: Session, limit: int = 20) -> list[Letter]:
-    return list(session.scalars(select(Letter).order_by(Letter.created_at.desc(),
-                                                        Letter.id.desc()).limit(limit)))
+    # Only what the table shows (macros.letter_row): not each letter's body, rendered text
+    # and findings, read and decoded on every refresh for nothing.
+    return list(session.scalars(
+        select(Letter).options(
+            load_only(Letter.id, Letter.state, Letter.provider, Letter.provider_number,
+                      Letter.price, Letter.currency, Letter.created_at, Letter.prisoner_id),
+            joinedload(Letter.prisoner).load_only(Prisoner.last_name, Prisoner.first_name,
+                                                  Prisoner.middle_name))
+        .order_by(Letter.created_at.desc(), Letter.id.desc()).limit(limit)))
 
 
 class SettledCache:
