@@ -16,9 +16,11 @@ from __future__ import annotations
 import re
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from bench.letters import directory
 
@@ -189,39 +191,27 @@ def percentile(values, pct: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def measure(url: str, requests: int = 40, log=print,
-            extra_paths: tuple[str, ...] = ()) -> list[Timing]:
-    """Time `/` and `/overview/live`, logged in: with the overview's cache off (every request
-    computes, as for a single viewer polling every 5 s) and in the default configuration.
-    `extra_paths` (a campaign's and an evening's pages, which have no cache) are timed once,
-    in the cache-off pass."""
-    from gateway.config import Settings
-    from gateway.db import session_factory
-    from gateway.web.accounts import create_user
-    from gateway.web.app import create_app
+OVERVIEW_PATHS = ("/", "/overview/live")
 
-    settings = Settings(database_url=url, secret_key="bench-secret-0123456789abcdef0123456789")
-    with session_factory(url)() as session:
-        create_user(session, "bench", "bench-password", "admin")
-        session.commit()
+
+def measure(url: str, requests: int = 40, log=print, extra_paths: tuple[str, ...] = (),
+            paths: tuple[str, ...] = OVERVIEW_PATHS) -> list[Timing]:
+    """Time the overview's `paths`, logged in, in two configurations: "cache off" computes
+    every figure on every request (the settled counts too: the first view after a start),
+    "cache on" is the default (settled counts and spend from the once-a-minute background
+    cache, everything in flight read fresh: what every refresh of a watching organizer
+    costs). `extra_paths` (a campaign's and an evening's pages, which have no cache) are
+    timed once, in the default configuration."""
     out: list[Timing] = []
     for cached in (False, True):
-        app = create_app(settings)
-        if not cached:
-            app.config["OVERVIEW_CACHE_SECONDS"] = 0.0
-        client = app.test_client()
-        page = client.get("/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-        r = client.post("/login", data={"username": "bench", "password": "bench-password",
-                                        "csrf_token": token})
-        if r.status_code != 302:
-            raise RuntimeError(f"login failed: {r.status_code}")
-        for path in ("/", "/overview/live", *(() if cached else extra_paths)):
+        client = _client(url, cached)
+        for path in (*paths, *(extra_paths if cached else ())):
             headers = {"HX-Request": "true"} if path.endswith("/live") else {}
-            for _ in range(3):  # warm: templates compiled, connections open
+            for _ in range(3):  # warm: templates compiled, connections open, cache filled
                 client.get(path, headers=headers)
             samples = []
-            for _ in range(requests):
+            # The cold pass waits ~0.5 s a request on the settled counts: fewer suffice.
+            for _ in range(requests if cached else max(requests // 4, 5)):
                 t = time.perf_counter()
                 r = client.get(path, headers=headers)
                 samples.append((time.perf_counter() - t) * 1000)
@@ -232,3 +222,151 @@ def measure(url: str, requests: int = 40, log=print,
             log(f"  GET {path} ({'cache on' if cached else 'cache off'}): "
                 f"p50 {timing.p50:.1f} ms, p95 {timing.p95:.1f} ms")
     return out
+
+
+# -- alone: python -m bench.overview ---------------------------------------------------------
+
+def explain(url: str, paths: tuple[str, ...], log=print) -> None:
+    """Every statement each page runs, with EXPLAIN (ANALYZE, BUFFERS): what the plans show
+    is what to fix. The statements are caught by an engine hook during one logged-in GET."""
+    from sqlalchemy import event
+
+    from gateway.db import engine_for
+
+    client = _client(url, cached=True)
+    engine = engine_for(url)
+    for path in paths:
+        headers = {"HX-Request": "true"} if path.endswith("/live") else {}
+        client.get(path, headers=headers)  # warm: the settled cache filled, templates built
+        seen: list[tuple[str, object]] = []
+
+        def hook(conn, cursor, statement, params, context, executemany, seen=seen):
+            seen.append((statement, params))
+
+        event.listen(engine, "before_cursor_execute", hook)
+        try:
+            client.get(path, headers=headers)
+        finally:
+            event.remove(engine, "before_cursor_execute", hook)
+        log(f"\n=== GET {path}: {len(seen)} statements")
+        with engine.connect() as conn:
+            cursor = conn.connection.driver_connection.cursor()
+            for statement, params in seen:
+                if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                    log(f"--- (not explained) {statement.split(chr(10))[0][:100]}")
+                    continue
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+                log(f"--- {' '.join(statement.split())[:300]}\n{plan}")
+            conn.rollback()
+
+
+def _client(url: str, cached: bool):
+    """A logged-in test client of a fresh app; `cached` False computes every figure on
+    every request (the settled counts too)."""
+    from gateway.config import Settings
+    from gateway.db import session_factory
+    from gateway.models import User
+    from gateway.web.accounts import create_user
+    from gateway.web.app import create_app
+
+    settings = Settings(database_url=url, secret_key="bench-secret-0123456789abcdef0123456789")
+    with session_factory(url)() as session:
+        if session.scalar(select(User.id).where(User.username == "bench")) is None:
+            create_user(session, "bench", "bench-password", "admin")
+            session.commit()
+    app = create_app(settings)
+    if not cached:
+        app.config["OVERVIEW_SETTLED_SECONDS"] = 0.0
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    r = client.post("/login", data={"username": "bench", "password": "bench-password",
+                                    "csrf_token": token})
+    if r.status_code != 302:
+        raise RuntimeError(f"login failed: {r.status_code}")
+    return client
+
+
+@contextmanager
+def kept_database(name: str, rows: int, log=print) -> Iterator[tuple[str, tuple[int, int]]]:
+    """A named database on the test server, made and populated once and kept: the next run
+    with the same name and --rows reuses it (a 1M database takes ~3 minutes to make). Its
+    rows and the campaign's and evening's ids are kept as the database's comment."""
+    from sqlalchemy import make_url
+
+    from gateway.devstack.postgres import DEFAULT_ADMIN_URL
+    from gateway.migrate import upgrade
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", name):
+        raise SystemExit(f"--keep {name!r}: lowercase letters, digits and _ only")
+    admin = make_url(DEFAULT_ADMIN_URL)
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        note = conn.scalar(text("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                                "WHERE datname = :n"), {"n": name})
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        made = re.fullmatch(r"bench.overview rows=(\d+) campaign=(\d+) evening=(\d+)", note or "")
+        if made and int(made[1]) == rows:
+            ids = (int(made[2]), int(made[3]))
+            log(f"reusing database {name} ({rows:,} letters)")
+            upgrade(url)  # a new migration of this branch applies to the kept rows
+        else:
+            if exists:
+                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            log(f"making database {name} ({rows:,} letters), kept after the run")
+            upgrade(url)
+            populate(url, rows, log=log)
+            ids = add_campaign(url, rows, log=log)
+            conn.execute(text(f"COMMENT ON DATABASE \"{name}\" IS "
+                              f"'bench.overview rows={rows} campaign={ids[0]} evening={ids[1]}'"))
+    engine.dispose()
+    yield url, ids
+
+
+@contextmanager
+def fresh_database(rows: int, log=print) -> Iterator[tuple[str, tuple[int, int]]]:
+    from gateway.devstack.postgres import throwaway_database
+    from gateway.migrate import upgrade
+
+    with throwaway_database() as url:
+        upgrade(url)
+        populate(url, rows, log=log)
+        yield url, add_campaign(url, rows, log=log)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bench.overview",
+                                 description="The dashboard's pages over many letters "
+                                             "(part 8 of the benchmark, alone).")
+    ap.add_argument("--rows", type=int, default=1_000_000, help="letters (default 1,000,000)")
+    ap.add_argument("--keep", metavar="NAME",
+                    help="make the database under this name once and keep it; later runs "
+                         "with the same name and --rows reuse it (drop it by hand when done)")
+    ap.add_argument("--requests", type=int, default=40, help="timed requests a page")
+    ap.add_argument("--explain", action="store_true",
+                    help="print EXPLAIN (ANALYZE, BUFFERS) of every statement of every page "
+                         "instead of timing")
+    ap.add_argument("--paths", help="comma-separated paths (default: every page)")
+    args = ap.parse_args(argv)
+    with (kept_database(args.keep, args.rows) if args.keep else fresh_database(args.rows)) \
+            as (url, ids):
+        paths = tuple(args.paths.split(",")) if args.paths else \
+            ("/", "/overview/live", *campaign_paths(*ids))
+        if args.explain:
+            explain(url, paths)
+            return
+        ours = tuple(p for p in paths if p in OVERVIEW_PATHS)
+        timings = measure(url, requests=args.requests, paths=ours,
+                          extra_paths=tuple(p for p in paths if p not in OVERVIEW_PATHS))
+        for t in timings:
+            print(f"{t.path} {'cache on ' if t.cached else 'cache off'} "
+                  f"p50 {t.p50:6.1f} ms  p95 {t.p95:6.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

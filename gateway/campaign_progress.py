@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, load_only, raiseload
 
 from gateway.models import CampaignPrisoner, Letter, Postcard, Prisoner, Reply
 from gateway.pipeline.budget_holds import budgets_holding, held_for_budget_only
@@ -55,68 +55,110 @@ def _scope(campaign_id: int | None, evening_id: int | None):
     # A postcard's own letter is not one more letter in: its greetings are (and are counted).
     clause = [Letter.part_of_id.is_(None),
               Letter.id.not_in(select(Postcard.letter_id).where(Postcard.letter_id.is_not(None)))]
-    if evening_id is not None:
-        clause.append(Letter.evening_id == evening_id)
-    else:
-        clause.append(Letter.campaign_id == campaign_id)
+    clause.append(_whose(campaign_id, evening_id))
     return clause
 
 
+def _whose(campaign_id: int | None, evening_id: int | None):
+    return Letter.evening_id == evening_id if evening_id is not None \
+        else Letter.campaign_id == campaign_id
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One prisoner's letters in a campaign or an evening: the counts are of letters a
+    writer sent (see _scope), the spend of every part (each part is paid)."""
+    prisoner_id: int | None
+    letters: int
+    unchecked: int
+    sent: int
+    held: int
+    returned: int
+    waiting_for_writer: int
+    spend: Decimal
+
+
+def _rows(session: Session, campaign_id: int | None, evening_id: int | None) -> list[_Row]:
+    """One pass over the campaign's (or evening's) letters, one row a prisoner: the live
+    counts, the spend and the per-prisoner table all add up from these rows, where each
+    used to read the campaign's letters again."""
+    # _scope's test as a join: postcards.letter_id is unique, so no letter is doubled, and
+    # each row is tested once rather than once for every figure below (six NOT IN lookups a
+    # letter made this 18 ms at 10,000 letters).
+    counted = and_(Letter.part_of_id.is_(None), Postcard.id.is_(None))
+
+    def n(*states):
+        return func.count().filter(counted, Letter.state.in_(states)) if states \
+            else func.count().filter(counted)
+
+    rows = session.execute(
+        select(Letter.prisoner_id, n(), n(*NOT_YET_CHECKED), n(*SENT), n(S.HELD), n(S.REJECTED),
+               n(*WAITING_FOR_WRITER),
+               func.coalesce(func.sum(Letter.price).filter(Letter.submitted_at.is_not(None)), 0))
+        .select_from(Letter).outerjoin(Postcard, Postcard.letter_id == Letter.id)
+        .where(_whose(campaign_id, evening_id))
+        .group_by(Letter.prisoner_id))
+    return [_Row(*row[:-1], Decimal(row[-1] or 0)) for row in rows]
+
+
 def counts(session: Session, *, campaign_id: int | None = None,
-           evening_id: int | None = None) -> Counts:
+           evening_id: int | None = None, rows: list[_Row] | None = None) -> Counts:
+    if rows is None:
+        rows = _rows(session, campaign_id, evening_id)
     scope = _scope(campaign_id, evening_id)
-    by_state = dict(session.execute(select(Letter.state, func.count()).where(*scope)
-                                    .group_by(Letter.state)).all())
-    # Spend over every part: each part is paid for.
-    spend_scope = [Letter.evening_id == evening_id] if evening_id is not None \
-        else [Letter.campaign_id == campaign_id]
-    spent = session.scalar(select(func.coalesce(func.sum(Letter.price), 0))
-                           .where(*spend_scope, Letter.submitted_at.is_not(None)))
     held = session.execute(select(Letter.id, Letter.writer_name, Letter.reason)
                            .where(*scope, Letter.state == S.HELD).order_by(Letter.id)
                            .limit(100)).all()
+    n_held = sum(r.held for r in rows)
     waiting = 0
-    if evening_id is None and by_state.get(S.HELD):
+    if evening_id is None and n_held:
         # Every part of a split letter is paid, so every held letter of it waits here.
+        # Only the two columns the test reads: a held letter's body is not needed to count it.
         waiting = sum(1 for le in session.scalars(
-            select(Letter).where(Letter.campaign_id == campaign_id, Letter.state == S.HELD))
+            select(Letter).where(Letter.campaign_id == campaign_id, Letter.state == S.HELD)
+            .options(load_only(Letter.findings, Letter.reason), raiseload("*")))
             if held_for_budget_only(le) and "campaign" in budgets_holding(le))
-    total = sum(by_state.values())
+    total = sum(r.letters for r in rows)
     return Counts(
         received=total,
-        checked=total - sum(by_state.get(s, 0) for s in NOT_YET_CHECKED),
-        sent=sum(by_state.get(s, 0) for s in SENT),
-        held=by_state.get(S.HELD, 0),
-        returned=by_state.get(S.REJECTED, 0),
-        waiting_for_writer=sum(by_state.get(s, 0) for s in WAITING_FOR_WRITER),
-        spend_rub=Decimal(spent or 0),
+        checked=total - sum(r.unchecked for r in rows),
+        sent=sum(r.sent for r in rows),
+        held=n_held,
+        returned=sum(r.returned for r in rows),
+        waiting_for_writer=sum(r.waiting_for_writer for r in rows),
+        spend_rub=sum((r.spend for r in rows), Decimal(0)),
         held_letters=tuple(HeldLetter(*row) for row in held),
         budget_waiting=waiting,
     )
 
 
-def per_prisoner(session: Session, campaign_id: int) -> list[PrisonerProgress]:
+def per_prisoner(session: Session, campaign_id: int,
+                 rows: list[_Row] | None = None) -> list[PrisonerProgress]:
     """Every prisoner of the campaign (also those nobody has written to yet), and any other
     prisoner its letters named."""
-    scope = _scope(campaign_id, None)
-    letters = {pid: (n, sent) for pid, n, sent in session.execute(
-        select(Letter.prisoner_id, func.count(),
-               func.count().filter(Letter.state.in_(SENT)))
-        .where(*scope, Letter.prisoner_id.is_not(None)).group_by(Letter.prisoner_id))}
-    spend = dict(session.execute(
-        select(Letter.prisoner_id, func.coalesce(func.sum(Letter.price), 0))
-        .where(Letter.campaign_id == campaign_id, Letter.submitted_at.is_not(None))
-        .group_by(Letter.prisoner_id)).all())
+    if rows is None:
+        rows = _rows(session, campaign_id, None)
+    mine = {r.prisoner_id: r for r in rows if r.prisoner_id is not None}
     replies = dict(session.execute(
         select(Letter.prisoner_id, func.count(Reply.id.distinct()))
         .join(Reply, Reply.letter_id == Letter.id)
         .where(Letter.campaign_id == campaign_id).group_by(Letter.prisoner_id)).all())
     chosen = set(session.scalars(select(CampaignPrisoner.prisoner_id)
                                  .where(CampaignPrisoner.campaign_id == campaign_id)))
-    ids = chosen | set(letters)
-    people = session.scalars(select(Prisoner).where(Prisoner.id.in_(ids))
+    ids = chosen | {pid for pid, r in mine.items() if r.letters}
+    people = session.execute(select(Prisoner.id, Prisoner.code, Prisoner.last_name,
+                                    Prisoner.first_name, Prisoner.middle_name)
+                             .where(Prisoner.id.in_(ids))
                              .order_by(Prisoner.last_name, Prisoner.id))
-    return [PrisonerProgress(p.id, p.code, p.full_name, letters.get(p.id, (0, 0))[0],
-                             letters.get(p.id, (0, 0))[1], replies.get(p.id, 0),
-                             Decimal(spend.get(p.id, 0) or 0))
-            for p in people]
+    none = _Row(None, 0, 0, 0, 0, 0, 0, Decimal(0))
+    return [PrisonerProgress(pid, code, " ".join(p for p in (last, first, middle) if p),
+                             mine.get(pid, none).letters, mine.get(pid, none).sent,
+                             replies.get(pid, 0), mine.get(pid, none).spend)
+            for pid, code, last, first, middle in people]
+
+
+def progress(session: Session, campaign_id: int) -> tuple[Counts, list[PrisonerProgress]]:
+    """The campaign page's counts and per-prisoner table from one pass over its letters."""
+    rows = _rows(session, campaign_id, None)
+    return (counts(session, campaign_id=campaign_id, rows=rows),
+            per_prisoner(session, campaign_id, rows=rows))

@@ -123,6 +123,9 @@ class Letter(Base):
     __table_args__ = (
         Index("ix_letters_state_next", "state", "next_attempt_at"),
         Index("ix_letters_state_updated", "state", "updated_at"),
+        # The overview's in-flight counts per service and per facility read this index
+        # alone; lookups by state alone use its leading column.
+        Index("ix_letters_state_provider_prisoner", "state", "provider", "prisoner_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True)  # the idempotency key
@@ -135,7 +138,7 @@ class Letter(Base):
     part_of_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), index=True)
     part_no: Mapped[int | None]
     parts: Mapped[int | None]
-    state: Mapped[str] = mapped_column(String(20), index=True)
+    state: Mapped[str] = mapped_column(String(20))  # indexed: see __table_args__
     prisoner_id: Mapped[int | None] = mapped_column(ForeignKey("prisoners.id"), index=True)
     sender_sealed: Mapped[str | None] = mapped_column(Text)  # encrypted writer address
     sender_hash: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -191,8 +191,8 @@ def campaign_live(campaign_id: int):
 
 
 def _campaign_live(campaign: Campaign) -> dict:
-    return {"c": campaign_progress.counts(db(), campaign_id=campaign.id),
-            "people": campaign_progress.per_prisoner(db(), campaign.id)}
+    c, people = campaign_progress.progress(db(), campaign.id)
+    return {"c": c, "people": people}
 
 
 # -- what the letters have done ------------------------------------------------------------

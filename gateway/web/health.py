@@ -54,7 +54,11 @@ def queue_depths(broker_url: str) -> dict[str, int] | None:
         client = redis.Redis.from_url(broker_url, socket_timeout=0.5,
                                       socket_connect_timeout=0.5)
         try:
-            return {q: int(client.llen(q)) for q in QUEUES}
+            # One round trip for every queue (a refresh of the overview asks each time).
+            pipe = client.pipeline(transaction=False)
+            for q in QUEUES:
+                pipe.llen(q)
+            return {q: int(n) for q, n in zip(QUEUES, pipe.execute(), strict=True)}
         finally:
             client.close()
     except (redis.RedisError, OSError) as exc:
