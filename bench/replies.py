@@ -99,6 +99,8 @@ def bench_poll(n: int, out: dict, root: Path) -> None:
             "GATEWAY_PROVIDER_URL": sim.url, "GATEWAY_PROVIDER_TOKEN": "bench-token",
             "GATEWAY_SMTP_HOST": sink.host, "GATEWAY_SMTP_PORT": str(sink.port),
             "GATEWAY_SERVICE_ADAPTERS": "fsin-pismo=http,zonatelecom=http,post=post"})
+        from sqlalchemy import select
+
         from gateway.config import Settings
         from gateway.crypto import keyring
         from gateway.db import engine_for, session_factory
@@ -109,7 +111,6 @@ def bench_poll(n: int, out: dict, root: Path) -> None:
         from gateway.pipeline.intake import Mailbox, store_messages
         from gateway.providers.registry import open_provider
         from gateway.replies.intake import poll_provider
-        from sqlalchemy import select
 
         settings = Settings()
         upgrade(url)

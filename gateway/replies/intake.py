@@ -60,7 +60,7 @@ def pages_hash(pages: list[tuple[str, bytes]]) -> str | None:
 
 def safe_pages(pages: list[tuple[str, bytes]], settings) -> tuple[list[tuple[str, bytes]],
                                                                   str | None]:
-    """Every page re-encoded (scan_safety, in a throwaway process); the reason the first
+    """Every page re-encoded (scan_safety, in a limited child process); the reason the first
     unsafe one was refused."""
     if len(pages) > settings.scan_max_pages:  # each file costs a reader process
         return [], f"{len(pages)} files (at most {settings.scan_max_pages} pages a reply)"
