@@ -1,6 +1,6 @@
 """Where a reply's time goes: the scan re-encoding alone, then the whole poll path.
 
-    python -m bench.replies [--n 100] [--scans 40] [--only scan,poll]
+    python -m bench.replies [--n 100] [--scans 40] [--only scan,poll] [--profile]
 
 scan: the simulator's one-page reply form (a JPEG) and the same page as a one-page PDF,
 each re-encoded `--scans` times by `reencode_scan_isolated` (the reader the reply poll
@@ -47,12 +47,21 @@ def _cpu(exclude: set[int]) -> float:
 
 
 @contextmanager
-def timed(name: str, n: int, out: dict, unit: str, exclude: set[int] = frozenset()):
+def timed(name: str, n: int, out: dict, unit: str, exclude: set[int] = frozenset(),
+          profile: bool = False):
     plural = {"reply": "replies"}.get(unit, unit + "s")
     before = dict(STATEMENTS)
+    prof = None
+    if profile:
+        from pyinstrument import Profiler
+        prof = Profiler(interval=0.001)
+        prof.start()
     c0, w0 = _cpu(exclude), time.perf_counter()
     yield
     c1, w1 = _cpu(exclude), time.perf_counter()
+    if prof is not None:
+        prof.stop()
+        print(prof.output_text(unicode=True, color=False, show_all=False)[:8000])
     out[name] = {"cpu_ms": (c1 - c0) * 1000 / n, "wall_ms": (w1 - w0) * 1000 / n,
                  "per_s": n / (w1 - w0), "sql": (STATEMENTS["sql"] - before["sql"]) / n,
                  "commits": (STATEMENTS["commits"] - before["commits"]) / n}
@@ -81,7 +90,7 @@ def bench_scans(count: int, out: dict) -> None:
                 [_page] = reencode_scan_isolated(data)
 
 
-def bench_poll(n: int, out: dict, root: Path) -> None:
+def bench_poll(n: int, out: dict, root: Path, profile: bool = False) -> None:
     from bench.letters import WRITERS, directory, directory_csv, letters, writer
     from bench.stack import CountingSink, Gateway, Simulator
     from gateway.devstack.postgres import throwaway_database
@@ -149,7 +158,7 @@ def bench_poll(n: int, out: dict, root: Path) -> None:
             sent_before = set(session.scalars(select(OutboundMail.id)))
         exclude = {sim.proc.pid}
         forwards: list[int] = []
-        with timed("poll", len(numbers), out, "reply", exclude):
+        with timed("poll", len(numbers), out, "reply", exclude, profile):
             while True:
                 got = poll_provider(sessions, provider, settings)
                 forwards += got
@@ -168,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=100, help="replies through the poll path")
     ap.add_argument("--scans", type=int, default=40, help="scans of each kind re-encoded")
     ap.add_argument("--only", default="scan,poll")
+    ap.add_argument("--profile", action="store_true", help="pyinstrument of the poll")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     out: dict = {}
@@ -175,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if "scan" in only:
         bench_scans(args.scans, out)
     if "poll" in only:
-        bench_poll(args.n, out, Path(tempfile.mkdtemp(prefix="gw-replies-")))
+        bench_poll(args.n, out, Path(tempfile.mkdtemp(prefix="gw-replies-")), args.profile)
     print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
     return 0
 

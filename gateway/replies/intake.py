@@ -282,11 +282,14 @@ def poll_provider(session_factory: Callable[[], Session], provider: Provider, se
         replies, next_cursor = provider.replies(after, limit)
         if not replies:
             return mail
+        # The replies of the listing stored already (an earlier poll that failed part way):
+        # one query for the page, not one a reply; _store checks again before it writes.
+        with session_factory() as session:
+            stored = set(session.scalars(select(Reply.external_id).where(
+                Reply.source == "api", Reply.external_id.in_({r.id for r in replies}))))
         for remote in replies:
-            with session_factory() as session:
-                if session.scalar(select(Reply.id).where(Reply.source == "api",
-                                                         Reply.external_id == remote.id)):
-                    continue
+            if remote.id in stored:
+                continue
             pages, refused = _fetch_pages(provider, remote)  # outside a transaction
             with session_factory() as session:
                 _reply, ids = _store(session, settings, source="api", external_id=remote.id,
