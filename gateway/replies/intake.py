@@ -62,7 +62,7 @@ def safe_pages(pages: list[tuple[str, bytes]], settings) -> tuple[list[tuple[str
                                                                   str | None]:
     """Every page re-encoded (scan_safety, in a limited child process); the reason the first
     unsafe one was refused."""
-    if len(pages) > settings.scan_max_pages:  # each file costs a reader process
+    if len(pages) > settings.scan_max_pages:  # each file costs a scan in the reader
         return [], f"{len(pages)} files (at most {settings.scan_max_pages} pages a reply)"
     safe: list[tuple[str, bytes]] = []
     refused = None
