@@ -78,14 +78,17 @@ def safe_pages(pages: list[tuple[str, bytes]], settings) -> tuple[list[tuple[str
 def _store(session: Session, settings, *, source: str, external_id: str,
            letter_number: str | None, pages: list[tuple[str, bytes]],
            prisoner_id: int | None = None, facility_id: str | None = None,
-           note: str | None = None, refused: str | None = None
+           note: str | None = None, refused: str | None = None, safe: bool = False
            ) -> tuple[Reply | None, list[int]]:
-    """`pages` as received; only their re-encoded copies are kept. A page that is not a
-    safe scan (or `refused`: the adapter would not fetch it) sends the reply to triage."""
+    """`pages` as received (or, `safe`, as safe_pages gave them back); only their
+    re-encoded copies are kept. A page that is not a safe scan (or `refused`: the adapter
+    would not fetch it, or safe_pages refused it) sends the reply to triage."""
     if session.scalar(select(Reply.id).where(Reply.source == source,
                                              Reply.external_id == external_id)):
         return None, []
-    pages, unsafe = safe_pages(pages, settings)
+    unsafe = None
+    if not safe:
+        pages, unsafe = safe_pages(pages, settings)
     refused = refused or unsafe
     digest = pages_hash(pages)
     reply = Reply(source=source, external_id=external_id, letter_number=letter_number,
@@ -290,11 +293,13 @@ def poll_provider(session_factory: Callable[[], Session], provider: Provider, se
         for remote in replies:
             if remote.id in stored:
                 continue
-            pages, refused = _fetch_pages(provider, remote)  # outside a transaction
+            # Fetched and re-encoded outside a transaction: a slow scan holds no connection.
+            pages, refused = _fetch_pages(provider, remote)
+            pages, unsafe = safe_pages(pages, settings)
             with session_factory() as session:
                 _reply, ids = _store(session, settings, source="api", external_id=remote.id,
                                      letter_number=remote.letter_number, pages=pages,
-                                     refused=refused)
+                                     refused=refused or unsafe, safe=True)
                 faults.point("replies.before_commit")
                 session.commit()
             mail += ids
