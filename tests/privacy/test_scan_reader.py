@@ -113,3 +113,25 @@ def test_a_child_is_replaced_after_its_scans_and_leaves_when_idle():
         assert reader.reencode(page) == reencode_scan(page)
     finally:
         reader.close()
+
+
+def test_a_forked_process_starts_its_own_child_and_leaves_its_parents_alone():
+    from gateway.replies import scan_safety
+    page = _page()
+    parent_reader = scan_safety.reader()
+    parent_reader.reencode(page)
+    before = parent_reader.pids()
+    pid = os.fork()
+    if pid == 0:  # a Celery pool child, say
+        ok = scan_safety._readers == {}
+        parent_reader.close()  # its inherited copy: must not stop the parent's children
+        mine = scan_safety.reader()
+        ok = ok and mine is not parent_reader and mine.reencode(page) == reencode_scan(page)
+        ok = ok and not mine.pids() & before
+        mine.close()
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parent_reader.pids() == before  # still there, still serving
+    assert parent_reader.reencode(page) == reencode_scan(page)
+    assert parent_reader.pids() == before
