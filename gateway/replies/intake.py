@@ -60,9 +60,9 @@ def pages_hash(pages: list[tuple[str, bytes]]) -> str | None:
 
 def safe_pages(pages: list[tuple[str, bytes]], settings) -> tuple[list[tuple[str, bytes]],
                                                                   str | None]:
-    """Every page re-encoded (scan_safety, in a throwaway process); the reason the first
+    """Every page re-encoded (scan_safety, in a limited child process); the reason the first
     unsafe one was refused."""
-    if len(pages) > settings.scan_max_pages:  # each file costs a reader process
+    if len(pages) > settings.scan_max_pages:  # each file costs a scan in the reader
         return [], f"{len(pages)} files (at most {settings.scan_max_pages} pages a reply)"
     safe: list[tuple[str, bytes]] = []
     refused = None
@@ -78,14 +78,17 @@ def safe_pages(pages: list[tuple[str, bytes]], settings) -> tuple[list[tuple[str
 def _store(session: Session, settings, *, source: str, external_id: str,
            letter_number: str | None, pages: list[tuple[str, bytes]],
            prisoner_id: int | None = None, facility_id: str | None = None,
-           note: str | None = None, refused: str | None = None
+           note: str | None = None, refused: str | None = None, safe: bool = False
            ) -> tuple[Reply | None, list[int]]:
-    """`pages` as received; only their re-encoded copies are kept. A page that is not a
-    safe scan (or `refused`: the adapter would not fetch it) sends the reply to triage."""
+    """`pages` as received (or, `safe`, as safe_pages gave them back); only their
+    re-encoded copies are kept. A page that is not a safe scan (or `refused`: the adapter
+    would not fetch it, or safe_pages refused it) sends the reply to triage."""
     if session.scalar(select(Reply.id).where(Reply.source == source,
                                              Reply.external_id == external_id)):
         return None, []
-    pages, unsafe = safe_pages(pages, settings)
+    unsafe = None
+    if not safe:
+        pages, unsafe = safe_pages(pages, settings)
     refused = refused or unsafe
     digest = pages_hash(pages)
     reply = Reply(source=source, external_id=external_id, letter_number=letter_number,
@@ -282,16 +285,21 @@ def poll_provider(session_factory: Callable[[], Session], provider: Provider, se
         replies, next_cursor = provider.replies(after, limit)
         if not replies:
             return mail
+        # The replies of the listing stored already (an earlier poll that failed part way):
+        # one query for the page, not one a reply; _store checks again before it writes.
+        with session_factory() as session:
+            stored = set(session.scalars(select(Reply.external_id).where(
+                Reply.source == "api", Reply.external_id.in_({r.id for r in replies}))))
         for remote in replies:
-            with session_factory() as session:
-                if session.scalar(select(Reply.id).where(Reply.source == "api",
-                                                         Reply.external_id == remote.id)):
-                    continue
-            pages, refused = _fetch_pages(provider, remote)  # outside a transaction
+            if remote.id in stored:
+                continue
+            # Fetched and re-encoded outside a transaction: a slow scan holds no connection.
+            pages, refused = _fetch_pages(provider, remote)
+            pages, unsafe = safe_pages(pages, settings)
             with session_factory() as session:
                 _reply, ids = _store(session, settings, source="api", external_id=remote.id,
                                      letter_number=remote.letter_number, pages=pages,
-                                     refused=refused)
+                                     refused=refused or unsafe, safe=True)
                 faults.point("replies.before_commit")
                 session.commit()
             mail += ids

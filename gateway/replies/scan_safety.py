@@ -9,16 +9,25 @@ What comes out is plain JPEG; anything else raises UnsafeScan with a reason for 
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
+import os
+import queue
 import resource
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 import puremagic
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+
+from gateway import faults
 
 DEFAULT_MAX_PAGES = 20
 MAX_PIXELS = 40_000_000  # one page; an A4 page at 600 dpi is ~35 M
@@ -145,61 +154,274 @@ def _jpeg(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-# -- the same, in a throwaway process -------------------------------------------------
+# -- the same, in a limited child process ---------------------------------------------
 # pdfium and Pillow's decoders are C code fed hostile bytes. In the worker, a scan that
 # exhausts memory or crashes would take the worker down, and the reply poll would meet the
-# same scan again after every restart. In a fresh interpreter with a memory limit and a
-# wall time, such a scan is just refused.
+# same scan again after every restart. In a child with an address-space limit, a CPU limit
+# and a wall time, such a scan is just refused, and the child is replaced.
+#
+# The child lives on and serves scans one after another (as mail/bounded.py's parse workers
+# do), because a fresh interpreter importing Pillow and pdfium for every scan cost ~100 ms
+# of CPU, four times the re-encoding itself. It is replaced when it dies, breaks a limit,
+# after SCANS_PER_CHILD scans, and it leaves by itself after IDLE_EXIT_S without work so an
+# idle worker does not hold it. Why not multiprocessing (a pool with max_tasks_per_child):
+# a Celery prefork child is daemonic and may not have children, a hung scan cannot be
+# killed alone, and its answers are pickles; here the answer is a JSON line and the pages'
+# bytes (no pickle: the child has just handled hostile input).
 ISOLATED_MEMORY_BYTES = 1024 * 1024 * 1024
-ISOLATED_TIMEOUT_S = 60.0
-_CHILD = "from gateway.replies.scan_safety import _child_main; _child_main()"
+ISOLATED_TIMEOUT_S = 60.0  # wall time of one scan; the child is killed past it
+ISOLATED_CPU_S = 30  # CPU seconds of one scan (RLIMIT_CPU, raised scan by scan)
+SCANS_PER_CHILD = 200  # then a fresh child: whatever a scan left behind does not pile up
+IDLE_EXIT_S = 60.0
+_MAX_ANSWER = 64 * 1024
+_MAX_PAGE = MAX_PIXELS * 3  # no JPEG of a page we allow is larger than its raw pixels
+_CHILD = ("import sys; from gateway.replies.scan_safety import serve_fd; "
+          "serve_fd(*map(int, sys.argv[1:4]), float(sys.argv[4]))")
+
+
+def serve_fd(fd: int, memory_bytes: int, cpu_seconds: int, idle_s: float) -> None:
+    """The child: limits first, then the readers imported once, then scans until the parent
+    closes the socket or none comes for `idle_s`."""
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    import pypdfium2  # noqa: F401 - paid once here, not at the first PDF
+    conn = Connection(fd)
+    while True:
+        try:
+            if not conn.poll(idle_s):
+                return  # the parent sees it gone and starts another when it needs one
+            request = json.loads(conn.recv_bytes(_MAX_ANSWER))
+            data = conn.recv_bytes()
+            # "I have it": a child that dies before this never saw the scan (it had left,
+            # or was killed while idle), and the parent gives the scan to a fresh one.
+            conn.send_bytes(b"+")
+        except (EOFError, OSError):
+            return
+        # RLIMIT_CPU counts the child's whole life: each scan gets its own budget on top
+        # of what was used so far (SIGXCPU ends the child past it).
+        used = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+        hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        soft = int(used) + 1 + cpu_seconds
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+        faults.point("replies.scan_child")  # the chaos of a reader killed mid-scan
+        pages: list[ScanPage] = []
+        fatal = False
+        try:
+            pages = reencode_scan(data, max_pages=int(request["max_pages"]))
+            answer = {"ok": True, "sizes": [len(p.data) for p in pages]}
+        except UnsafeScan as exc:
+            answer = {"ok": False, "reason": exc.reason}
+        except MemoryError:
+            answer = {"ok": False, "reason": "the scan needs more memory than a page may take"}
+            fatal = True
+        except Exception as exc:  # noqa: BLE001 - a reader's own failure on hostile bytes
+            answer = {"ok": False, "reason": f"the scan could not be read ({type(exc).__name__})"}
+            fatal = True
+        del data
+        answer["last"] = fatal
+        try:
+            conn.send_bytes(json.dumps(answer).encode())
+            for page in pages:
+                conn.send_bytes(page.data)
+        except (OSError, ValueError):
+            return
+        if fatal:  # after a MemoryError or a reader's surprise, no more scans from this one
+            return
+
+
+class _Child:
+    def __init__(self, memory_bytes: int, cpu_seconds: int, idle_s: float):
+        parent, child = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, str(child.fileno()), str(memory_bytes),
+                 str(cpu_seconds), str(idle_s)],
+                pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
+            )
+        finally:
+            child.close()
+        self.conn = Connection(parent.detach())
+        self.used = 0
+
+    def exit_code(self) -> int | None:
+        try:
+            return self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self) -> None:
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        if self.process.poll() is None:
+            self.process.kill()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+class _Died(Exception):
+    def __init__(self, code: int | None, *, before_reading: bool):
+        super().__init__(code)
+        self.code, self.before_reading = code, before_reading
+
+
+class _TooLong(Exception):
+    pass
+
+
+class ScanReader:
+    """Limited children that re-encode scans. Thread-safe (the dashboard's threads store
+    uploads); a child that hangs, dies or breaks a limit is killed and replaced, and only
+    its scan is refused."""
+
+    def __init__(self, *, memory_bytes: int = ISOLATED_MEMORY_BYTES,
+                 cpu_seconds: int = ISOLATED_CPU_S, scans_per_child: int = SCANS_PER_CHILD,
+                 idle_s: float = IDLE_EXIT_S, children: int = 2):
+        self.memory_bytes, self.cpu_seconds, self.idle_s = memory_bytes, cpu_seconds, idle_s
+        self.scans_per_child = scans_per_child
+        self._slots = threading.BoundedSemaphore(children)
+        self._idle: queue.SimpleQueue[_Child] = queue.SimpleQueue()
+        self._all: set[_Child] = set()
+        self._lock = threading.Lock()
+        self._owner = os.getpid()
+
+    def reencode(self, data: bytes, *, max_pages: int = DEFAULT_MAX_PAGES,
+                 timeout_s: float = ISOLATED_TIMEOUT_S) -> list[ScanPage]:
+        """reencode_scan's answer, or UnsafeScan when the child runs out of memory, CPU or
+        `timeout_s` of wall time, or dies."""
+        if not data:
+            raise UnsafeScan("the file is empty")
+        with self._slots:
+            for _ in range(2):
+                child = self._take()
+                try:
+                    answer, pages = self._ask(child, data, max_pages, timeout_s)
+                except _TooLong:
+                    self._discard(child)
+                    raise UnsafeScan(f"the scan took longer than {timeout_s:.0f} s to read") \
+                        from None
+                except _Died as died:
+                    self._discard(child)
+                    if died.before_reading:
+                        continue  # it had left, or was killed, before it saw this scan
+                    if died.code == -signal.SIGXCPU:
+                        raise UnsafeScan(f"the scan took more than {self.cpu_seconds} s of "
+                                         "CPU to read") from None
+                    raise UnsafeScan("reading the scan failed within the limits "
+                                     f"(exit {died.code})") from None
+                self._give_back(child, last=answer.get("last") is not False)
+                if not answer.get("ok"):
+                    raise UnsafeScan(str(answer.get("reason", "refused")))
+                return pages
+        raise UnsafeScan("the scan reader would not start")  # pragma: no cover
+
+    def _ask(self, child: _Child, data: bytes, max_pages: int,
+             timeout_s: float) -> tuple[dict, list[ScanPage]]:
+        deadline = time.monotonic() + timeout_s
+
+        def receive(limit: int) -> bytes:
+            if not child.conn.poll(max(0.0, deadline - time.monotonic())):
+                raise _TooLong
+            return child.conn.recv_bytes(limit)
+
+        reading = False
+        try:
+            child.conn.send_bytes(json.dumps({"max_pages": max_pages}).encode())
+            child.conn.send_bytes(data)
+            if receive(1) != b"+":
+                raise ValueError("no acknowledgement")
+            reading = True
+            answer = json.loads(receive(_MAX_ANSWER))
+            if not isinstance(answer, dict):
+                raise ValueError("not an object")
+            pages = []
+            for n, size in enumerate(answer.get("sizes", []) if answer.get("ok") else [],
+                                     start=1):
+                page = receive(_MAX_PAGE)
+                if len(page) != size or not page.startswith(b"\xff\xd8\xff"):
+                    raise ValueError("not a JPEG")
+                pages.append(ScanPage(page, "image/jpeg", f"page-{n}.jpg"))
+        except (EOFError, OSError):
+            raise _Died(child.exit_code(), before_reading=not reading) from None
+        except (ValueError, TypeError):  # a garbled answer: the child is not to be trusted again
+            self._discard(child)
+            raise UnsafeScan("the scan reader returned something that is not a JPEG") from None
+        return answer, pages
+
+    def _take(self) -> _Child:
+        while True:
+            try:
+                child = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if child.process.poll() is None:
+                return child
+            self._discard(child)  # left while idle
+        child = _Child(self.memory_bytes, self.cpu_seconds, self.idle_s)
+        with self._lock:
+            self._all.add(child)
+        return child
+
+    def _give_back(self, child: _Child, *, last: bool = False) -> None:
+        child.used += 1
+        if last or child.used >= self.scans_per_child or child.process.poll() is not None:
+            self._discard(child)
+        else:
+            self._idle.put(child)
+
+    def _discard(self, child: _Child) -> None:
+        with self._lock:
+            self._all.discard(child)
+        child.stop()
+
+    def pids(self) -> set[int]:
+        """The children alive now (for tests and the benchmark)."""
+        with self._lock:
+            return {c.process.pid for c in self._all if c.process.poll() is None}
+
+    def close(self) -> None:
+        if os.getpid() != self._owner:
+            return  # a forked process's inherited copy: the children are its parent's
+        with self._lock:
+            children = list(self._all)
+            self._all.clear()
+        for child in children:
+            child.stop()
+
+
+_readers: dict[int, ScanReader] = {}
+_readers_lock = threading.Lock()
+
+
+def reader(memory_bytes: int = ISOLATED_MEMORY_BYTES) -> ScanReader:
+    """This process's reader for that memory limit, started on first use."""
+    with _readers_lock:
+        found = _readers.get(memory_bytes)
+        if found is None:
+            found = _readers[memory_bytes] = ScanReader(memory_bytes=memory_bytes)
+            atexit.register(found.close)
+        return found
+
+
+def _forget_after_fork() -> None:
+    # A forked process (a Celery pool child) must not talk to its parent's children over
+    # the inherited sockets: it starts its own when it needs one.
+    global _readers_lock
+    _readers.clear()
+    _readers_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def reencode_scan_isolated(data: bytes, *, max_pages: int = DEFAULT_MAX_PAGES,
                            memory_bytes: int = ISOLATED_MEMORY_BYTES,
                            timeout_s: float = ISOLATED_TIMEOUT_S) -> list[ScanPage]:
-    """reencode_scan in a child process: the same answer, or UnsafeScan when the child
-    runs out of memory or time or dies. Its answer is a JSON line and the pages' bytes
-    (no pickle: the child has just handled hostile input)."""
-    try:
-        done = subprocess.run([sys.executable, "-c", _CHILD, str(max_pages), str(memory_bytes)],
-                              input=data, capture_output=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise UnsafeScan(f"the scan took longer than {timeout_s:.0f} s to read") from exc
-    head, _, body = done.stdout.partition(b"\n")
-    try:
-        answer = json.loads(head)
-    except ValueError:
-        answer = None
-    if done.returncode != 0 or not isinstance(answer, dict):
-        raise UnsafeScan(f"reading the scan failed within the limits (exit {done.returncode})")
-    if not answer.get("ok"):
-        raise UnsafeScan(str(answer.get("reason", "refused")))
-    pages, offset = [], 0
-    for n, size in enumerate(answer["sizes"], start=1):
-        page = body[offset:offset + size]
-        offset += size
-        if not page.startswith(b"\xff\xd8\xff"):
-            raise UnsafeScan("the scan reader returned something that is not a JPEG")
-        pages.append(ScanPage(page, "image/jpeg", f"page-{n}.jpg"))
-    return pages
-
-
-def _child_main() -> None:
-    max_pages, memory = int(sys.argv[1]), int(sys.argv[2])
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    data = sys.stdin.buffer.read()
-    out = sys.stdout.buffer
-    try:
-        pages = reencode_scan(data, max_pages=max_pages)
-    except UnsafeScan as exc:
-        out.write(json.dumps({"ok": False, "reason": exc.reason}).encode() + b"\n")
-        return
-    except MemoryError:
-        out.write(json.dumps({"ok": False, "reason": "the scan needs more memory than a "
-                                                    "page may take"}).encode() + b"\n")
-        return
-    out.write(json.dumps({"ok": True, "sizes": [len(p.data) for p in pages]}).encode() + b"\n")
-    for page in pages:
-        out.write(page.data)
+    """reencode_scan in a limited child process: the same answer, or UnsafeScan when the
+    child runs out of memory or time or dies."""
+    return reader(memory_bytes).reencode(data, max_pages=max_pages, timeout_s=timeout_s)

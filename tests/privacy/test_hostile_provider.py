@@ -217,3 +217,32 @@ def test_an_html_scan_by_email_goes_to_triage(sessions, settings, mailboxes, smt
     mailbox = Mailbox(mailboxes.host, mailboxes.port, "replies", "secret")
     assert poll_mailbox(sessions, mailbox, settings) == []
     _assert_in_triage(sessions, smtp_sink, "looks like: HTML")
+
+
+def test_a_scan_reader_killed_mid_scan_sends_that_reply_to_triage_and_the_next_is_read(
+        sessions, settings, hostile, smtp_sink, letter_id, monkeypatch, tmp_path):
+    from gateway.replies import scan_safety
+    with sessions() as session:
+        other = make_letter(session, state=S.SUBMITTED, writer="boris@example.org")
+        other.provider_number = "FP-2026-000778"
+        session.commit()
+    # Readers started from here on die at their first scan, once (the marker file).
+    monkeypatch.setattr(scan_safety, "_readers", {})
+    monkeypatch.setenv("GATEWAY_CRASH_AT", "replies.scan_child")
+    monkeypatch.setenv("GATEWAY_CRASH_MARKER", str(tmp_path / "crashed-once"))
+    page = io.BytesIO()
+    Image.new("RGB", (800, 1100), (240, 240, 230)).save(page, "JPEG")
+    hostile.pages["p1"] = ("image/jpeg", page.getvalue())
+    hostile.add_reply("R-1", NUMBER, ("/pages/p1", "image/jpeg"))
+    hostile.add_reply("R-2", "FP-2026-000778", ("/pages/p1", "image/jpeg"))
+    try:
+        assert len(_poll(sessions, settings)) == 1
+    finally:
+        for reader in scan_safety._readers.values():
+            reader.close()
+    with sessions() as session:
+        first, second = session.scalars(select(Reply).order_by(Reply.id)).all()
+    assert first.state == "UNMATCHED" and "failed within the limits (exit 137)" in first.note
+    assert second.state == "FORWARDED" and second.letter_id == other.id
+    assert _to_writer(smtp_sink) == []
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [["boris@example.org"]]
