@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from gateway.models import Letter, Reply
 from gateway.replies.intake import store_upload
-from gateway.replies.scan_safety import UnsafeScan, reencode_scan
+from gateway.replies.scan_safety import UnsafeScan, reencode_scan_isolated
 from gateway.states import ReplyState as RS
 
 MAX_FILES = 20
@@ -31,7 +31,11 @@ def redraw(files: list[bytes]) -> list[tuple[str, bytes]]:
     pages: list[tuple[str, bytes]] = []
     for n, data in enumerate(files, start=1):
         try:
-            pages += [(p.content_type, p.data) for p in reencode_scan(data, max_pages=MAX_PAGES)]
+            # In the limited child, as the provider's scans are: a volunteer's file comes from
+            # outside too, and in this process weasyprint (the post's PDFs) has told Pillow
+            # to accept truncated images.
+            pages += [(p.content_type, p.data)
+                      for p in reencode_scan_isolated(data, max_pages=MAX_PAGES)]
         except UnsafeScan as exc:
             raise ScanError(f"file {n}: {exc}") from None
     if len(pages) > MAX_PAGES:

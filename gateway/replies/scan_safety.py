@@ -185,6 +185,10 @@ def serve_fd(fd: int, memory_bytes: int, cpu_seconds: int, idle_s: float) -> Non
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     import pypdfium2  # noqa: F401 - paid once here, not at the first PDF
+    from PIL import ImageFile
+    # A truncated image is damaged, not a scan: whatever this interpreter imports, Pillow
+    # does not fill in what is missing (weasyprint, for one, turns this on for its process).
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     conn = Connection(fd)
     while True:
         try:

@@ -14,6 +14,15 @@ from tests.privacy.hostile import pdf_with_remote_references
 pytestmark = pytest.mark.privacy
 
 
+@pytest.fixture(autouse=True)
+def _pillow_as_in_the_reader_child(monkeypatch):
+    # reencode_scan runs in the reader child, which refuses truncated images whatever was
+    # imported (serve_fd); in this test process weasyprint may have been loaded by an
+    # earlier test and told Pillow to accept them.
+    from PIL import ImageFile
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False)
+
+
 def _image(fmt: str, mode: str = "RGB", size=(600, 800), **save) -> bytes:
     out = io.BytesIO()
     Image.new(mode, size, "white").save(out, fmt, **save)

@@ -180,3 +180,20 @@ def test_post_batch_pdf_renders_cyrillic_with_the_right_page_count(
         assert reply.state == "FORWARDED" and reply.letter_id == long_
         assert session.scalar(select(OutboundMail.kind).where(OutboundMail.id == mail[0])) == \
             "reply"
+
+
+def test_a_volunteers_damaged_scan_is_refused_though_weasyprint_told_pillow_to_accept_it():
+    """weasyprint (the post's PDFs, loaded in this process) sets Pillow's
+    LOAD_TRUNCATED_IMAGES for the whole process; the desk's uploads are redrawn in the
+    limited child, which never loads it, so a truncated image is still refused."""
+    import weasyprint  # noqa: F401
+    from PIL import ImageFile
+
+    from gateway.human.scans import ScanError, redraw
+    assert ImageFile.LOAD_TRUNCATED_IMAGES
+    out = io.BytesIO()
+    Image.new("RGB", (600, 800), "white").save(out, "PNG")
+    with pytest.raises(ScanError, match="file 1: .*damaged image"):
+        redraw([out.getvalue()[:200]])
+    [(kind, page)] = redraw([out.getvalue()])
+    assert kind == "image/jpeg" and page[:3] == b"\xff\xd8\xff"
