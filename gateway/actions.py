@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -344,6 +344,7 @@ def start_attempts(session: Session, letters: list[Letter],
     taken, each with the state it left (where a given-back claim returns)."""
     now = utcnow()
     taken: list[tuple[Letter, S]] = []
+    events: list[dict] = []
     for state in (S.READY, S.UNKNOWN):
         got = claim_many(session, letters, state, S.SUBMITTING, updated_at=now,
                          attempts=Letter.attempts + 1)
@@ -353,10 +354,12 @@ def start_attempts(session: Session, letters: list[Letter],
             for name, value in (("state", S.SUBMITTING), ("updated_at", now),
                                 ("attempts", got[letter.id])):
                 set_committed_value(letter, name, value)
-            session.add(LetterEvent(letter_id=letter.id, from_state=state, to_state=S.SUBMITTING,
-                                    note=f"attempt {letter.attempts}" + (" (probe)" if probe else ""),
-                                    reason_code=R.ATTEMPT))
+            events.append(dict(letter_id=letter.id, from_state=state, to_state=S.SUBMITTING,
+                               note=f"attempt {letter.attempts}" + (" (probe)" if probe else ""),
+                               reason_code=R.ATTEMPT))
             taken.append((letter, state))
+    if events:  # one multi-row INSERT: the events are only written, never read back here
+        session.execute(insert(LetterEvent), events)
     return taken
 
 

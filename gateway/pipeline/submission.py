@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from gateway import actions, faults
@@ -102,6 +102,8 @@ def build_submission(session: Session, letter: Letter, settings,
 
 def _photos(session: Session, letter_ids: list[int]) -> dict[int, tuple[Photo, ...]]:
     photos: dict[int, list[Photo]] = {}
+    if not letter_ids:
+        return {}
     for a in session.scalars(select(LetterAttachment).where(
             LetterAttachment.letter_id.in_(letter_ids)).order_by(LetterAttachment.id)):
         photos.setdefault(a.letter_id, []).append(Photo(a.filename, a.content_type, a.data))
@@ -143,16 +145,14 @@ def _take(session: Session, provider: Provider, letters: list[Letter], settings,
     taken = actions.start_attempts(session, letters, probe)
     if not taken:
         return []
-    photos = _photos(session, [le.id for le, _ in taken])
-    rows = []
-    for letter, was in taken:
-        attempt = SubmissionAttempt(letter_id=letter.id, provider=provider.name)
-        session.add(attempt)
-        rows.append((letter, attempt, was))
-    session.flush()
-    return [_Claim(letter.id, attempt.id, letter.public_id, letter.attempts, was,
+    # Photos are read only for the letters that have some (the count is written with them).
+    photos = _photos(session, [le.id for le, _ in taken if le.photos])
+    attempt_ids = list(session.scalars(
+        insert(SubmissionAttempt).returning(SubmissionAttempt.id, sort_by_parameter_order=True),
+        [dict(letter_id=letter.id, provider=provider.name) for letter, _ in taken]))
+    return [_Claim(letter.id, attempt_id, letter.public_id, letter.attempts, was,
                    build_submission(session, letter, settings, photos.get(letter.id, ())))
-            for letter, attempt, was in rows]
+            for (letter, was), attempt_id in zip(taken, attempt_ids, strict=True)]
 
 
 def _claim(session_factory: Callable[[], Session], provider: Provider, letter_ids: list[int],
