@@ -18,7 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from gateway.lifecycle import annotate, claim, claim_many, move
+from gateway.lifecycle import annotate, claim, claim_many, events_together, move
 from gateway.models import (
     CensorDecision,
     Letter,
@@ -268,7 +268,10 @@ def close_postcard(session: Session, settings, postcard_id: int, *, actor: str,
 
 def _greetings(session: Session, letters: Iterable[Letter], states) -> dict[int, list[Letter]]:
     from gateway import postcards
-    return postcards.greetings_of(session, [le.id for le in letters], states)
+    # A postcard's letter is made by close_postcard, from no message (inbound_id None): a
+    # letter taken from the inbox is never one, and a batch of only those needs no query.
+    return postcards.greetings_of(
+        session, [le.id for le in letters if le.inbound_id is None], states)
 
 
 def _greetings_sent(session: Session, letter: Letter, greetings: list[Letter]) -> None:
@@ -361,6 +364,12 @@ def start_attempts(session: Session, letters: list[Letter],
     if events:  # one multi-row INSERT: the events are only written, never read back here
         session.execute(insert(LetterEvent), events)
     return taken
+
+
+def outcomes_together(session: Session):
+    """A batch's outcomes: their events written together when the block ends (one INSERT),
+    in the same transaction. Nothing inside may read a letter's events back."""
+    return events_together(session)
 
 
 def give_back(session: Session, letter: Letter, was: S, note: str, until: datetime) -> None:

@@ -441,3 +441,36 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(
     statements(1)  # the catalogue's first sync
     small, large = statements(2), statements(12)
     assert large <= small + 2, f"{small} statements for 2 letters, {large} for 12"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+def test_a_batch_of_letters_from_the_inbox_asks_for_no_postcard_greetings(
+        sessions, http, settings, policy, control, letters):
+    """Only a postcard's own letter (made from no message) can have greetings to send with
+    it: a batch of writers' letters costs no query for them, and each writer still gets
+    one 'sent' notice, with every outcome's events and attempts written."""
+    from sqlalchemy import event
+
+    engine = sessions.kw["bind"]
+    counted: list[str] = []
+
+    def count(_conn, _cursor, statement, *_a):
+        counted.append(statement)
+
+    ids = letters(3)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert submit_many(sessions, http, ids, settings, policy).submitted == ids
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert not [s for s in counted if "postcards" in s]
+    for letter_id in ids:
+        assert events(sessions, letter_id)[-2:] == [S.SUBMITTING, S.SUBMITTED]
+    with sessions() as session:
+        for letter_id in ids:
+            [attempt] = session.scalars(select(SubmissionAttempt).where(
+                SubmissionAttempt.letter_id == letter_id))
+            assert (attempt.outcome, attempt.http_status) == ("accepted", 201)
+            assert attempt.finished_at is not None
+            assert len(list(session.scalars(select(OutboundMail).where(
+                OutboundMail.letter_id == letter_id, OutboundMail.kind == "sent")))) == 1
