@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from email import policy
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway import connection_health, faults
@@ -92,6 +92,11 @@ def _one_connection(session_factory: Callable[[], Session]) -> Iterator[Session]
         yield one
 
 
+_MAIL = OutboundMail.__table__
+_SENT = update(_MAIL).where(_MAIL.c.id == bindparam("row_id")).values(
+    state=MS.SENT, sent_at=bindparam("sent_at"), last_error=None)
+
+
 def _deliver(session: Session, smtp: smtplib.SMTP | None, row: OutboundMail, settings,
              keys: Keyring, counts: dict) -> smtplib.SMTP | None:
     """Send one claimed row and record its outcome on it; returns the connection to reuse."""
@@ -102,10 +107,9 @@ def _deliver(session: Session, smtp: smtplib.SMTP | None, row: OutboundMail, set
         faults.point("outbox.before_send")
         _send(smtp, keys.unseal_bytes(row.message), verp_address(settings, row.id), recipient)
         faults.point("outbox.after_send")
-        # One UPDATE, without the unit of work for a single row's three columns.
-        session.execute(update(OutboundMail).where(OutboundMail.id == row.id)
-                        .values(state=MS.SENT, sent_at=utcnow(), last_error=None)
-                        .execution_options(synchronize_session=False))
+        # One UPDATE on the session's connection: no unit of work for one row's three
+        # columns, and the statement is built once.
+        session.connection().execute(_SENT, {"row_id": row.id, "sent_at": utcnow()})
         counts["sent"] += 1
     except smtplib.SMTPResponseException as exc:
         smtp = _drop(smtp) if exc.smtp_code in (421,) else smtp
