@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from gateway.lifecycle import annotate, claim, claim_many, move
+from gateway.lifecycle import annotate, claim, claim_many, events_together, move
 from gateway.models import (
     CensorDecision,
     Letter,
@@ -268,7 +268,10 @@ def close_postcard(session: Session, settings, postcard_id: int, *, actor: str,
 
 def _greetings(session: Session, letters: Iterable[Letter], states) -> dict[int, list[Letter]]:
     from gateway import postcards
-    return postcards.greetings_of(session, [le.id for le in letters], states)
+    # A postcard's letter is made by close_postcard, from no message (inbound_id None): a
+    # letter taken from the inbox is never one, and a batch of only those needs no query.
+    return postcards.greetings_of(
+        session, [le.id for le in letters if le.inbound_id is None], states)
 
 
 def _greetings_sent(session: Session, letter: Letter, greetings: list[Letter]) -> None:
@@ -344,6 +347,7 @@ def start_attempts(session: Session, letters: list[Letter],
     taken, each with the state it left (where a given-back claim returns)."""
     now = utcnow()
     taken: list[tuple[Letter, S]] = []
+    events: list[dict] = []
     for state in (S.READY, S.UNKNOWN):
         got = claim_many(session, letters, state, S.SUBMITTING, updated_at=now,
                          attempts=Letter.attempts + 1)
@@ -353,11 +357,19 @@ def start_attempts(session: Session, letters: list[Letter],
             for name, value in (("state", S.SUBMITTING), ("updated_at", now),
                                 ("attempts", got[letter.id])):
                 set_committed_value(letter, name, value)
-            session.add(LetterEvent(letter_id=letter.id, from_state=state, to_state=S.SUBMITTING,
-                                    note=f"attempt {letter.attempts}" + (" (probe)" if probe else ""),
-                                    reason_code=R.ATTEMPT))
+            events.append(dict(letter_id=letter.id, from_state=state, to_state=S.SUBMITTING,
+                               note=f"attempt {letter.attempts}" + (" (probe)" if probe else ""),
+                               reason_code=R.ATTEMPT))
             taken.append((letter, state))
+    if events:  # one multi-row INSERT: the events are only written, never read back here
+        session.execute(insert(LetterEvent), events)
     return taken
+
+
+def outcomes_together(session: Session):
+    """A batch's outcomes: their events written together when the block ends (one INSERT),
+    in the same transaction. Nothing inside may read a letter's events back."""
+    return events_together(session)
 
 
 def give_back(session: Session, letter: Letter, was: S, note: str, until: datetime) -> None:

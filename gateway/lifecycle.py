@@ -5,9 +5,10 @@ outcome is decided there once, with its reason code, its notice and its bookkeep
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from gateway.models import Letter, LetterEvent, utcnow
@@ -23,8 +24,38 @@ def move(session: Session, letter: Letter, target: LetterState, *, actor: str = 
     letter.updated_at = utcnow()
     if note is not None:
         letter.reason = note
-    session.add(LetterEvent(letter_id=letter.id, from_state=current, to_state=target,
-                            actor=actor, note=note, reason_code=code))
+    _log(session, letter_id=letter.id, from_state=current, to_state=target, actor=actor,
+         note=note, reason_code=code)
+
+
+_TOGETHER = "lifecycle.events_together"
+
+
+@contextmanager
+def events_together(session: Session) -> Iterator[None]:
+    """Within it, the events move() and annotate() write are kept and inserted in one
+    multi-row INSERT when it ends, in the same transaction as the moves (a batch's
+    outcomes: no ORM object for each). Nothing inside may read LetterEvent back; an
+    exception drops them with the transaction it rolls back."""
+    if _TOGETHER in session.info:  # an outer block writes them
+        yield
+        return
+    events: list[dict] = []
+    session.info[_TOGETHER] = events
+    try:
+        yield
+    finally:
+        del session.info[_TOGETHER]
+    if events:
+        session.execute(insert(LetterEvent), events)
+
+
+def _log(session: Session, **event) -> None:
+    together = session.info.get(_TOGETHER)
+    if together is None:
+        session.add(LetterEvent(**event))
+    else:
+        together.append(event)
 
 
 def claim(session: Session, letter_id: int, expected: Iterable[LetterState],
@@ -48,8 +79,8 @@ def claim(session: Session, letter_id: int, expected: Iterable[LetterState],
     session.refresh(letter)
     if note is not None:
         letter.reason = note
-    session.add(LetterEvent(letter_id=letter_id, from_state=current, to_state=target,
-                            actor=actor, note=note, reason_code=code))
+    _log(session, letter_id=letter_id, from_state=current, to_state=target, actor=actor,
+         note=note, reason_code=code)
     return letter
 
 
@@ -71,5 +102,5 @@ def claim_many(session: Session, letters: list[Letter], expected: LetterState,
 def annotate(session: Session, letter: Letter, text: str, *, actor: str = "system",
          code: str | None = None) -> None:
     """An event that changes no state (a replay asked for, a price that differs)."""
-    session.add(LetterEvent(letter_id=letter.id, from_state=letter.state, to_state=letter.state,
-                            actor=actor, note=text, reason_code=code))
+    _log(session, letter_id=letter.id, from_state=letter.state, to_state=letter.state,
+         actor=actor, note=text, reason_code=code)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -234,13 +234,15 @@ def _insert(session: Session, rows: list[tuple[Letter, dict]], sent: dict[str, i
         return True
 
     counts = dict(sent or {})
-    batch = [(letter, OutboundMail(**values)) for letter, values in rows
-             if allowed(letter, counts)]
+    batch = [(letter, values) for letter, values in rows if allowed(letter, counts)]
     if not batch:
         return {}
+    # Written with a multi-row INSERT (not as ORM objects: nothing reads them back here),
+    # the ids returned in the order given.
+    returning = insert(OutboundMail).returning(OutboundMail.id, sort_by_parameter_order=True)
     try:
         with session.begin_nested():
-            session.add_all([row for _, row in batch])
+            ids = list(session.scalars(returning, [values for _, values in batch]))
     except IntegrityError:
         if len(rows) == 1:
             return {}  # the one notice asked for exists already
@@ -249,17 +251,16 @@ def _insert(session: Session, rows: list[tuple[Letter, dict]], sent: dict[str, i
             if sent is not None and letter.sender_hash and \
                     counts.get(letter.sender_hash, 0) >= cap:
                 continue
-            row = OutboundMail(**values)
             try:
                 with session.begin_nested():
-                    session.add(row)
+                    [row_id] = session.scalars(returning, [values])
             except IntegrityError:
                 continue
             if letter.sender_hash:
                 counts[letter.sender_hash] = counts.get(letter.sender_hash, 0) + 1
-            queued[letter.id] = [row.id]
+            queued[letter.id] = [row_id]
         return queued
-    return {letter.id: [row.id] for letter, row in batch}
+    return {letter.id: [row_id] for (letter, _), row_id in zip(batch, ids, strict=True)}
 
 
 STILL_ON_ITS_WAY = (LetterState.READY, LetterState.SUBMITTING, LetterState.UNKNOWN,

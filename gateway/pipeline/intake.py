@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from imapclient import IMAPClient
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -56,26 +56,32 @@ def store_messages(session: Session, mailbox: Mailbox, uidvalidity: int,
         select(InboundMessage.uid).where(InboundMessage.mailbox == mailbox.label,
                                          InboundMessage.uidvalidity == uidvalidity,
                                          InboundMessage.uid.in_(fetched))))
-    letters: list[Letter] = []
+    inbound: list[dict] = []
     for uid, raw in fetched.items():
         digest = hashes[uid]
         if uid in seen_uids or digest in seen_hashes:
             continue
         seen_hashes.add(digest)
-        inbound = InboundMessage(mailbox=mailbox.label, uidvalidity=uidvalidity, uid=uid,
-                                 content_hash=digest, size=sizes.get(uid, len(raw)),
-                                 raw=keys.seal_bytes(raw))
-        session.add(inbound)
-        session.flush()
-        letter = Letter(public_id=new_public_id(), inbound_id=inbound.id,
-                        state=LetterState.RECEIVED)
-        session.add(letter)
-        letters.append(letter)
-    session.flush()
-    for letter in letters:
-        session.add(LetterEvent(letter_id=letter.id, from_state=None, to_state=LetterState.RECEIVED,
-                                note=f"taken from {mailbox.folder}", reason_code=Reason.RECEIVED))
-    return [letter.id for letter in letters]
+        inbound.append(dict(mailbox=mailbox.label, uidvalidity=uidvalidity, uid=uid,
+                            content_hash=digest, size=sizes.get(uid, len(raw)),
+                            raw=keys.seal_bytes(raw)))
+    if not inbound:
+        return []
+    # Three multi-row INSERTs for the batch rather than the ORM's unit of work (which took
+    # a flush a message to learn each id): nothing here needs the rows as objects, and the
+    # ids come back in the order the rows were given.
+    inbound_ids = list(session.scalars(
+        insert(InboundMessage).returning(InboundMessage.id, sort_by_parameter_order=True),
+        inbound))
+    letter_ids = list(session.scalars(
+        insert(Letter).returning(Letter.id, sort_by_parameter_order=True),
+        [dict(public_id=new_public_id(), inbound_id=inbound_id, state=LetterState.RECEIVED)
+         for inbound_id in inbound_ids]))
+    session.execute(insert(LetterEvent), [
+        dict(letter_id=letter_id, from_state=None, to_state=LetterState.RECEIVED,
+             note=f"taken from {mailbox.folder}", reason_code=Reason.RECEIVED)
+        for letter_id in letter_ids])
+    return letter_ids
 
 
 def ingest(session_factory: Callable[[], Session], mailbox: Mailbox, *, keys: Keyring,

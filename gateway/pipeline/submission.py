@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway import actions, faults
@@ -102,6 +102,8 @@ def build_submission(session: Session, letter: Letter, settings,
 
 def _photos(session: Session, letter_ids: list[int]) -> dict[int, tuple[Photo, ...]]:
     photos: dict[int, list[Photo]] = {}
+    if not letter_ids:
+        return {}
     for a in session.scalars(select(LetterAttachment).where(
             LetterAttachment.letter_id.in_(letter_ids)).order_by(LetterAttachment.id)):
         photos.setdefault(a.letter_id, []).append(Photo(a.filename, a.content_type, a.data))
@@ -143,16 +145,14 @@ def _take(session: Session, provider: Provider, letters: list[Letter], settings,
     taken = actions.start_attempts(session, letters, probe)
     if not taken:
         return []
-    photos = _photos(session, [le.id for le, _ in taken])
-    rows = []
-    for letter, was in taken:
-        attempt = SubmissionAttempt(letter_id=letter.id, provider=provider.name)
-        session.add(attempt)
-        rows.append((letter, attempt, was))
-    session.flush()
-    return [_Claim(letter.id, attempt.id, letter.public_id, letter.attempts, was,
+    # Photos are read only for the letters that have some (the count is written with them).
+    photos = _photos(session, [le.id for le, _ in taken if le.photos])
+    attempt_ids = list(session.scalars(
+        insert(SubmissionAttempt).returning(SubmissionAttempt.id, sort_by_parameter_order=True),
+        [dict(letter_id=letter.id, provider=provider.name) for letter, _ in taken]))
+    return [_Claim(letter.id, attempt_id, letter.public_id, letter.attempts, was,
                    build_submission(session, letter, settings, photos.get(letter.id, ())))
-            for letter, attempt, was in rows]
+            for (letter, was), attempt_id in zip(taken, attempt_ids, strict=True)]
 
 
 def _claim(session_factory: Callable[[], Session], provider: Provider, letter_ids: list[int],
@@ -256,6 +256,17 @@ def _call(session_factory: Callable[[], Session], provider: Provider, claims: li
     return calls, success
 
 
+@dataclass
+class _Attempt:
+    """A claim's attempt row as this batch writes it: one UPDATE for the batch at the end,
+    rather than the rows loaded as objects to be changed one by one."""
+    id: int
+    outcome: str = A.STARTED
+    http_status: int | None = None
+    error: str | None = None
+    finished_at: datetime | None = None
+
+
 def _record_all(session_factory: Callable[[], Session], provider: Provider, calls: list[_Call],
                 success: bool, settings, policy: SubmissionPolicy,
                 outcomes: dict[int, tuple[str, list[int]]]) -> None:
@@ -264,28 +275,29 @@ def _record_all(session_factory: Callable[[], Session], provider: Provider, call
             breaker.record_success(session, provider.name)
         letters = {le.id: le for le in session.scalars(select(Letter).where(
             Letter.id.in_([c.claim.letter_id for c in calls])))}
-        attempts = {a.id: a for a in session.scalars(select(SubmissionAttempt).where(
-            SubmissionAttempt.id.in_([c.claim.attempt_id for c in calls])))}
+        attempts: list[_Attempt] = []
         accepted: list[Letter] = []
-        for call in calls:
-            letter = letters[call.claim.letter_id]
-            attempt = attempts[call.claim.attempt_id]
-            attempt.finished_at = utcnow()
-            if call.given_back is not None:
-                outcome = _give_back(session, letter, attempt, call.claim, *call.given_back)
-            elif letter.state != S.SUBMITTING:
-                outcome = _late(session, letter, attempt, call.error, call.accepted, settings)
-            else:
-                outcome = _record(session, provider, letter, attempt, call.claim.attempts,
-                                  call.error, call.accepted, settings, policy)
-            outcomes[letter.id] = (outcome, [])
-            if outcome == "submitted":
-                accepted.append(letter)
-            elif outcome == "failed" and isinstance(call.error, PermanentError):
-                outcomes[letter.id] = (outcome, actions.notify_refused(
-                    session, settings, letter, refusals.explain(call.error)))
-        for letter_id, mail in actions.notify_sent(session, settings, accepted).items():
-            outcomes[letter_id] = ("submitted", mail)
+        with actions.outcomes_together(session):
+            for call in calls:
+                letter = letters[call.claim.letter_id]
+                attempt = _Attempt(call.claim.attempt_id, finished_at=utcnow())
+                attempts.append(attempt)
+                if call.given_back is not None:
+                    outcome = _give_back(session, letter, attempt, call.claim, *call.given_back)
+                elif letter.state != S.SUBMITTING:
+                    outcome = _late(session, letter, attempt, call.error, call.accepted, settings)
+                else:
+                    outcome = _record(session, provider, letter, attempt, call.claim.attempts,
+                                      call.error, call.accepted, settings, policy)
+                outcomes[letter.id] = (outcome, [])
+                if outcome == "submitted":
+                    accepted.append(letter)
+                elif outcome == "failed" and isinstance(call.error, PermanentError):
+                    outcomes[letter.id] = (outcome, actions.notify_refused(
+                        session, settings, letter, refusals.explain(call.error)))
+            for letter_id, mail in actions.notify_sent(session, settings, accepted).items():
+                outcomes[letter_id] = ("submitted", mail)
+        session.execute(update(SubmissionAttempt), [vars(a) for a in attempts])
         faults.point("submit.before_record")
         session.commit()
 
@@ -310,7 +322,7 @@ def submit_one(session_factory: Callable[[], Session], provider: Provider, lette
     return _submit(session_factory, provider, [letter_id], settings, policy)[letter_id]
 
 
-def _give_back(session: Session, letter: Letter, attempt: SubmissionAttempt, claim: _Claim,
+def _give_back(session: Session, letter: Letter, attempt: _Attempt, claim: _Claim,
                why: str, until: datetime) -> str:
     """The call was never made: the claim is undone and the letter returns where it was."""
     attempt.outcome, attempt.error = A.NOT_SENT, why[:500]
@@ -328,7 +340,7 @@ def _accept(session: Session, letter: Letter, accepted: Accepted, settings) -> N
         how="replayed key" if accepted.replayed else "by API", notify=False)
 
 
-def _late(session: Session, letter: Letter, attempt: SubmissionAttempt, error,
+def _late(session: Session, letter: Letter, attempt: _Attempt, error,
           accepted: Accepted | None, settings) -> str:
     """The sweeper took the letter back while our call was in flight (it judged us dead).
     A success still counts when the letter sits in UNKNOWN: the number is the answer the
@@ -342,7 +354,7 @@ def _late(session: Session, letter: Letter, attempt: SubmissionAttempt, error,
     return "skipped"
 
 
-def _record(session: Session, provider: Provider, letter: Letter, attempt: SubmissionAttempt,
+def _record(session: Session, provider: Provider, letter: Letter, attempt: _Attempt,
             attempts: int, error, accepted: Accepted | None, settings,
             policy: SubmissionPolicy) -> str:
     if error is None:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.models import Cursor, Letter, LetterEvent, OutboundMail, SubmissionAttempt, utcnow
 from gateway.pipeline import sweeper
@@ -441,3 +441,75 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(
     statements(1)  # the catalogue's first sync
     small, large = statements(2), statements(12)
     assert large <= small + 2, f"{small} statements for 2 letters, {large} for 12"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+def test_a_batch_of_letters_from_the_inbox_asks_for_no_postcard_greetings(
+        sessions, http, settings, policy, control, letters):
+    """Only a postcard's own letter (made from no message) can have greetings to send with
+    it: a batch of writers' letters costs no query for them, and each writer still gets
+    one 'sent' notice, with every outcome's events and attempts written."""
+    from sqlalchemy import event
+
+    engine = sessions.kw["bind"]
+    counted: list[str] = []
+
+    def count(_conn, _cursor, statement, *_a):
+        counted.append(statement)
+
+    ids = letters(3)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert submit_many(sessions, http, ids, settings, policy).submitted == ids
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert not [s for s in counted if "postcards" in s]
+    for letter_id in ids:
+        assert events(sessions, letter_id)[-2:] == [S.SUBMITTING, S.SUBMITTED]
+    with sessions() as session:
+        for letter_id in ids:
+            [attempt] = session.scalars(select(SubmissionAttempt).where(
+                SubmissionAttempt.letter_id == letter_id))
+            assert (attempt.outcome, attempt.http_status) == ("accepted", 201)
+            assert attempt.finished_at is not None
+            assert len(list(session.scalars(select(OutboundMail).where(
+                OutboundMail.letter_id == letter_id, OutboundMail.kind == "sent")))) == 1
+
+
+def test_outcomes_together_write_the_same_events_at_the_end_or_none_on_an_error(
+        sessions, letters):
+    """A batch's outcomes write their events in one INSERT when the block ends: the same
+    rows, in order, as move() one by one; an exception inside writes none of them."""
+    from gateway import actions
+
+    ids = letters(2)
+    with sessions() as session:
+        batch = [session.get(Letter, i) for i in ids]
+        with actions.outcomes_together(session):
+            for letter in batch:
+                actions.defer(session, letter, "anna", "later")
+            actions.replay_asked(session, batch[0], "anna")
+            session.flush()
+            assert session.scalar(select(func.count()).select_from(LetterEvent).where(
+                LetterEvent.letter_id.in_(ids))) == 2  # only make_letter's: at the block's end
+        session.commit()
+    assert [events(sessions, i) for i in ids] == [[S.READY, S.HELD, S.HELD], [S.READY, S.HELD]]
+    with sessions() as session:
+        [_, deferred, asked] = session.scalars(select(LetterEvent).where(
+            LetterEvent.letter_id == ids[0]).order_by(LetterEvent.id))
+        assert (deferred.from_state, deferred.actor, deferred.reason_code, deferred.note) == \
+            (S.READY, "anna", "deferred", "deferred: later")
+        assert (asked.actor, asked.reason_code) == ("anna", "replay_asked")
+
+    more = letters(1)
+    with pytest.raises(RuntimeError), sessions() as session:
+        letter = session.get(Letter, more[0])
+        with actions.outcomes_together(session):
+            actions.defer(session, letter, "anna", "later")
+            raise RuntimeError("a bug mid-batch")
+    assert events(sessions, more[0]) == [S.READY]
+    with sessions() as session:  # the session keeps no leftover to write later
+        letter = session.get(Letter, more[0])
+        actions.defer(session, letter, "anna", "later")
+        session.commit()
+    assert events(sessions, more[0]) == [S.READY, S.HELD]
