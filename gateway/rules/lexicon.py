@@ -130,10 +130,20 @@ class IndexSet:
                 self.phrases.setdefault(form, []).extend((k, e, sets) for e, sets in entries_)
         self.prefixed = [(k, i) for k, i in enumerate(indexes) if i.prefixes]
         self.prefixes = tuple(p for _, i in self.prefixed for p in i.prefixes)
+        # The words that can start a match here: a letter none of whose words is one (nor
+        # has a prefix) matches nothing, which a set intersection in C tells at once.
+        self.starts = frozenset(self.single) | frozenset(self.phrases)
 
     def find(self, tokens: list[Token]) -> list[list[Match]]:
+        return self.find_norms([t.norm for t in tokens])
+
+    def find_norms(self, norms: list[str]) -> list[list[Match]]:
+        """find() given the tokens' normalized words only."""
         found: list[list[Match]] = [[] for _ in self.indexes]
-        norms = [t.norm for t in tokens]
+        words = set(norms)
+        if words.isdisjoint(self.starts) and not (
+                self.prefixes and any(w.startswith(self.prefixes) for w in words)):
+            return found
         for i, word in enumerate(norms):
             for k, entry, sets in self.phrases.get(word, ()):
                 n = len(sets)

@@ -125,9 +125,11 @@ def _judge(word: str, lex: Lexicon, translit: bool) -> bool:
 def find(text: str, lex: Lexicon, translit: bool = True) -> list[tuple[int, int]]:
     """Spans of profane words in `text`."""
     spans: list[tuple[int, int]] = []
-    for m in OBFUSCATED_WORD.finditer(text):
-        if is_profane(m.group(), lex, translit):
-            spans.append((m.start(), m.end()))
+    # Each distinct word judged once; where each one stands only when one of them is profane.
+    if any(is_profane(word, lex, translit) for word in set(OBFUSCATED_WORD.findall(text))):
+        for m in OBFUSCATED_WORD.finditer(text):
+            if is_profane(m.group(), lex, translit):
+                spans.append((m.start(), m.end()))
     for m in _SPACED.finditer(text):
         positions = [m.start() + i for i, ch in enumerate(m.group()) if ch.isalpha()]
         span = _shortest_profane(text, positions, lex, translit)
@@ -154,6 +156,8 @@ def _shortest_profane(
 
 
 def find_masked(text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    if "*" not in text and "#" not in text:  # no mask: every match has a star or a hash
+        return []
     return [
         (m.start(), m.end())
         for m in _MASKED.finditer(text)
