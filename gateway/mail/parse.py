@@ -132,8 +132,29 @@ class _FetchOncePolicy(EmailPolicy):
         key = (name, value)
         found = self._parsed.get(key)
         if found is None:
-            found = self._parsed[key] = super().header_fetch_parse(name, value)
+            found = self._parsed[key] = _known_header(key, lambda: super(
+                _FetchOncePolicy, self).header_fetch_parse(name, value))
         return found
+
+
+# Header objects by (name, raw value) across messages too: most messages carry the same
+# Content-Type values ('text/plain; charset="utf-8"'), whose parse is a pure function of
+# the text. Only values of ordinary length, and a bounded number, so hostile mail cannot
+# fill the parse worker's memory.
+_KNOWN_HEADERS: dict[tuple[str, str], object] = {}
+_KNOWN_HEADERS_MAX = 2048
+_KNOWN_HEADER_CHARS = 300
+
+
+def _known_header(key: tuple[str, str], parse):
+    if len(key[1]) > _KNOWN_HEADER_CHARS:
+        return parse()
+    found = _KNOWN_HEADERS.get(key)
+    if found is None:
+        if len(_KNOWN_HEADERS) >= _KNOWN_HEADERS_MAX:
+            _KNOWN_HEADERS.clear()
+        found = _KNOWN_HEADERS[key] = parse()
+    return found
 
 
 def parse_message(raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
