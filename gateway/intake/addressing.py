@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from rapidfuzz import process
@@ -264,7 +264,23 @@ def _code_positions(codes: tuple[str | None, ...]) -> dict[str, tuple[int, ...]]
 
 
 def _code_index(directory: tuple[Candidate, ...]) -> _CodeIndex:
-    return _CodeIndex(directory)
+    return _last(_CODE_INDEX, directory, _CodeIndex)
+
+
+# The indexes of the last directory asked about, by identity: a check batch hands every
+# letter the same tuple, so its names and codes are not gathered and hashed again for each
+# letter's look-up of the cached index (a fresh tuple, however equal, is looked up afresh).
+_CODE_INDEX: list = [(None, None)]
+_NAME_INDEX: list = [(None, None)]
+
+
+def _last(slot: list, directory: tuple[Candidate, ...], build):
+    known, value = slot[0]  # one pair, replaced whole: threads may share the slot
+    if known is directory:
+        return value
+    value = build(directory)
+    slot[0] = (directory, value)
+    return value
 
 
 def least_written(pool: Sequence[Candidate], counts: dict[int, int] | None = None
@@ -320,12 +336,19 @@ class _Index:
     initials: dict[tuple[str, str], set[int]]  # (part, Cyrillic or Latin letter) -> persons
     form_keys: list[str]
     skeleton_keys: list[str]
+    # What each token seen so far matches here (read-only): subjects repeat their words
+    # ("письмо", the same names), and a word the names lack costs a typo search each time.
+    known: dict[_Token, dict[tuple[int, str], float]] = field(default_factory=dict)
+
+
+_KNOWN_MAX = 8192  # tokens remembered per index; then forgotten at once and relearned
 
 
 def _index(directory: tuple[Candidate, ...]) -> _Index:
     # Keyed by the names alone: letters_recent and can_receive change with every letter sent,
     # and must not cost a rebuild. Index positions are positions in the directory.
-    return _index_names(tuple((c.last_name, c.first_name, c.middle_name) for c in directory))
+    return _last(_NAME_INDEX, directory, lambda d: _index_names(
+        tuple((c.last_name, c.first_name, c.middle_name) for c in d)))
 
 
 @functools.lru_cache(maxsize=8)
@@ -414,6 +437,15 @@ def _token_matches(token: _Token, index: _Index) -> dict[tuple[int, str], float]
     return found
 
 
+def _known_matches(token: _Token, index: _Index) -> dict[tuple[int, str], float]:
+    found = index.known.get(token)
+    if found is None:
+        if len(index.known) >= _KNOWN_MAX:
+            index.known.clear()
+        found = index.known[token] = _token_matches(token, index)
+    return found
+
+
 def _score(group: list[tuple[_Token, dict]], person: int) -> float:
     """Best assignment of the group's tokens to distinct parts of one person's name; 0 if
     the group names someone else (an unexplained initial or given name) or holds neither a
@@ -440,7 +472,7 @@ def _groups(tokens: list[_Token], index: _Index) -> list[list[tuple[_Token, dict
     groups: list[list[tuple[_Token, dict]]] = []
     current: list[tuple[_Token, dict]] = []
     for token in tokens:
-        matches = _token_matches(token, index) if token is not None else {}
+        matches = _known_matches(token, index) if token is not None else {}
         if token is not None and (matches or token.initial):
             current.append((token, matches))
             continue

@@ -132,8 +132,29 @@ class _FetchOncePolicy(EmailPolicy):
         key = (name, value)
         found = self._parsed.get(key)
         if found is None:
-            found = self._parsed[key] = super().header_fetch_parse(name, value)
+            found = self._parsed[key] = _known_header(key, lambda: super(
+                _FetchOncePolicy, self).header_fetch_parse(name, value))
         return found
+
+
+# Header objects by (name, raw value) across messages too: most messages carry the same
+# Content-Type values ('text/plain; charset="utf-8"'), whose parse is a pure function of
+# the text. Only values of ordinary length, and a bounded number, so hostile mail cannot
+# fill the parse worker's memory.
+_KNOWN_HEADERS: dict[tuple[str, str], object] = {}
+_KNOWN_HEADERS_MAX = 2048
+_KNOWN_HEADER_CHARS = 300
+
+
+def _known_header(key: tuple[str, str], parse):
+    if len(key[1]) > _KNOWN_HEADER_CHARS:
+        return parse()
+    found = _KNOWN_HEADERS.get(key)
+    if found is None:
+        if len(_KNOWN_HEADERS) >= _KNOWN_HEADERS_MAX:
+            _KNOWN_HEADERS.clear()
+        found = _KNOWN_HEADERS[key] = parse()
+    return found
 
 
 def parse_message(raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
@@ -496,6 +517,8 @@ def _without_cover_lines(text: str) -> str:
                      if not (COVER_NOTE.search(line) and len(line) <= 120)).strip()
 
 
+# Control characters other than newline and tab: a sign of bytes decoded wrongly.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
 # Parser defects that mean the body was lost, not merely untidy.
 _BROKEN_BODY = ("undecodable part", "StartBoundaryNotFoundDefect", "CloseBoundaryNotFoundDefect",
                 "MultipartInvariantViolationDefect", "InvalidBase64", "MissingHeaderBodySeparator")
@@ -509,9 +532,9 @@ def _unreadable(text: str, defects: list[str], text_defects: list[str],
     if damaged and step.startswith(("detected", "replacement")):
         # Bytes shifted by broken base64 decode as mojibake in some charset: not the letter.
         return f"the text's base64 is damaged ({damaged[0]}) and what decodes is not readable"
-    letters = sum(ch.isalpha() for ch in text)
-    broken = text.count("\ufffd") + sum(1 for ch in text if ch < " " and ch not in "\n\t")
-    if broken and broken * 5 > letters + broken:
+    broken = text.count("\ufffd") + len(_CONTROL.findall(text))
+    # Letters are counted (a loop over every character) only for a text with broken ones.
+    if broken and broken * 5 > sum(ch.isalpha() for ch in text) + broken:
         return f"the text is mostly undecodable bytes ({broken} broken characters)"
     lost = [d for d in defects if d.startswith(_BROKEN_BODY)]
     if not text.strip() and lost:

@@ -18,6 +18,7 @@ from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import parseaddr
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -56,7 +57,19 @@ def decode_header_text(raw: str) -> str:
         return raw
 
 
+# Remembered: every letter names our own address, and writers write again. Only values of
+# ordinary length, so hostile headers cannot fill the parse worker's memory with keys.
+_REMEMBERED = 4096
+_REMEMBERED_CHARS = 1000
+
+
 def is_valid_address(addr: str, *, special_use_domain: bool = False) -> bool:
+    if len(addr) <= _REMEMBERED_CHARS:
+        return _known_valid(addr, special_use_domain)
+    return _is_valid_address(addr, special_use_domain)
+
+
+def _is_valid_address(addr: str, special_use_domain: bool) -> bool:
     try:
         validate_email(addr, check_deliverability=False, allow_quoted_local=False,
                        allow_domain_literal=False, allow_smtputf8=True)
@@ -68,6 +81,9 @@ def is_valid_address(addr: str, *, special_use_domain: bool = False) -> bool:
     return True
 
 
+_known_valid = lru_cache(maxsize=_REMEMBERED)(_is_valid_address)
+
+
 def _raw_values(msg: EmailMessage, name: str) -> list[str]:
     return [v for k, v in msg.raw_items() if k.lower() == name.lower()]
 
@@ -76,7 +92,11 @@ def sender_of(msg: EmailMessage) -> Sender:
     raw_froms = _raw_values(msg, "From")
     if len(raw_froms) != 1:
         return Sender(None, None, f"{len(raw_froms)} From headers")
-    raw = raw_froms[0]
+    raw = raw_froms[0]  # a writer's From is the same in each of their letters
+    return _known_sender(raw) if len(raw) <= _REMEMBERED_CHARS else _sender(raw)
+
+
+def _sender(raw: str) -> Sender:
     if _has_raw_8bit(raw):
         # Undeclared 8-bit (a raw UTF-8 or cp1251 display name): decode it by the charset
         # ladder first, then parse the text, so the header parser sees no undecodable bytes.
@@ -106,6 +126,9 @@ def sender_of(msg: EmailMessage) -> Sender:
     return Sender(addr.lower(), name, None)
 
 
+_known_sender = lru_cache(maxsize=_REMEMBERED)(_sender)
+
+
 def _display_name(raw_name: str) -> str | None:
     name = clean_header_text(decode_header_text(raw_name), limit=200).strip("\"' ")
     if not name or "@" in name:  # a name that is an address is no name (and would leak one)
@@ -123,20 +146,24 @@ def addresses_in(msg: EmailMessage, names: Iterable[str]) -> tuple[str, ...]:
     found: list[str] = []
     for name in names:
         for raw in _raw_values(msg, name):
-            for addr in _addresses_from_raw(name, raw):
+            read = _known_addresses if len(raw) <= _REMEMBERED_CHARS else _addresses_from_raw
+            for addr in read(name, raw):  # "To: letters@…" in every letter: read once
                 addr = addr.lower()
                 if addr not in found and is_valid_address(addr, special_use_domain=True):
                     found.append(addr)
     return tuple(found)
 
 
-def _addresses_from_raw(name: str, raw: str) -> list[str]:
+def _addresses_from_raw(name: str, raw: str) -> tuple[str, ...]:
     if _has_raw_8bit(raw):
         raw = decode_header_bytes(raw.encode("utf-8", "surrogateescape")).text
     try:
         header = policy.default.header_factory(name, raw)
-        return [a.addr_spec for a in header.addresses]
+        return tuple(a.addr_spec for a in header.addresses)
     except Exception:
         pass
     # Delivered-To and its kin carry a bare address; a crashing header yields what looks like one.
-    return re.findall(r"[\w.+\-=]+@[\w\-]+(?:\.[\w\-]+)+", raw)
+    return tuple(re.findall(r"[\w.+\-=]+@[\w\-]+(?:\.[\w\-]+)+", raw))
+
+
+_known_addresses = lru_cache(maxsize=_REMEMBERED)(_addresses_from_raw)

@@ -50,12 +50,14 @@ def letter_counts(session: Session, prisoner_ids: list[int] | None = None) -> di
     return dict(session.execute(query.group_by(Letter.prisoner_id)).all())
 
 
-def directory(session: Session) -> tuple[list[Candidate], dict[int, Prisoner]]:
-    """Who can be written to, and their rows (kept: the letters found for them need them)."""
+def directory(session: Session) -> tuple[tuple[Candidate, ...], dict[int, Prisoner]]:
+    """Who can be written to, and their rows (kept: the letters found for them need them).
+    A tuple: every letter of the batch is addressed against this one object, which
+    addressing recognizes without comparing it again (addressing._last)."""
     counts = letter_counts(session)
     prisoners = {p.id: p for p in session.scalars(
         select(Prisoner).where(Prisoner.status != "retired"))}
-    return [
+    return tuple(
         Candidate(id=p.id, last_name=p.last_name, first_name=p.first_name,
                   middle_name=p.middle_name, birth_year=p.birth_year,
                   facility_name=p.facility_name, code=p.code,
@@ -67,7 +69,7 @@ def directory(session: Session) -> tuple[list[Candidate], dict[int, Prisoner]]:
                   region=p.region or "",
                   letters_recent=counts.get(p.id, 0))
         for p in prisoners.values()
-    ], prisoners
+    ), prisoners
 
 
 def previous_texts(session: Session, letter: Letter) -> tuple[str, ...]:
@@ -135,7 +137,7 @@ class CheckBatch:
         self._history: dict[tuple[int, str], dict[int, object]] = {}
         self._history_truncated: set[tuple[int, str]] = set()
         self._history_writers: set[str] = set()  # writers whose history is read
-        self._directory: tuple[list[Candidate], dict[int, Prisoner]] | None = None
+        self._directory: tuple[tuple[Candidate, ...], dict[int, Prisoner]] | None = None
         self._spent: Decimal | None = None
         self._catalogues = Catalogues(session)
         self._censored: dict[str, tuple[PastCensorship, ...]] = {}
@@ -249,7 +251,7 @@ class CheckBatch:
 
     # -- prisoners -----------------------------------------------------------------------
 
-    def candidates(self) -> list[Candidate]:
+    def candidates(self) -> tuple[Candidate, ...]:
         if self._directory is None:
             self._directory = directory(self.session)
         return self._directory[0]

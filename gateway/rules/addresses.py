@@ -48,11 +48,30 @@ PO_BOX = re.compile(r"(?<![А-Яа-яЁё])(?:а/я|абонентский ящ�
 
 _JOIN = re.compile(r"[\s,;.]{0,3}")
 
+# What each pattern cannot match without, found far faster than the pattern itself is tried
+# at every position (most letters have no address, many not a digit): a street, a house, a
+# flat and a PO box all have a number, a postcode six digits, a place one of its words.
+_DIGIT = re.compile(r"\d")
+_SIX_DIGITS = re.compile(r"[1-6]\d{5}")
+_PLACE_WORD = re.compile(r"\.(?:(?<=(?<![А-ЯЁа-яё])[гд]\.)|(?<=(?<![А-ЯЁа-яё])(?:гор|дер|пос)\.))")
+
+
+def _patterns(text: str) -> list[re.Pattern[str]]:
+    """The patterns that can match in this text (the others cannot)."""
+    patterns = []
+    if _DIGIT.search(text):
+        patterns += [STREET, HOUSE_FLAT, PO_BOX]
+        if _SIX_DIGITS.search(text):
+            patterns.append(POSTCODE)
+    if "пгт" in text or _PLACE_WORD.search(text):
+        patterns.append(PLACE)
+    return patterns
+
 
 def find(text: str) -> list[tuple[int, int]]:
     """Spans of postal addresses, neighbouring parts joined, in order."""
     spans = sorted((m.start(), _trim(text, m.start(), m.end()))
-                   for pattern in (STREET, HOUSE_FLAT, PLACE, POSTCODE, PO_BOX)
+                   for pattern in _patterns(text)
                    for m in pattern.finditer(text))
     joined: list[tuple[int, int]] = []
     for start, end in spans:

@@ -42,15 +42,28 @@ def _phones(text: str) -> list[tuple[int, int]]:
     ]
 
 
+# A link has "://", "www." or a dot before a top-level domain's first letter (or a letter
+# that matches one case-insensitively: tests/rules/test_rules_shortcuts.py checks the class):
+# looked for with a literal first, in C, before the link pattern is tried at every position.
+_URL_HINT = re.compile(r"\.(?:[A-Za-zРрФфİıſ\u212a]|(?<=[Ww]{3}\.))")
+
+
+def _may_link(text: str) -> bool:
+    return "://" in text or _URL_HINT.search(text) is not None
+
+
 def find(text: str) -> dict[str, list[tuple[int, int]]]:
     found: dict[str, list[tuple[int, int]]] = {}
-    emails = [(m.start(), m.end()) for m in EMAIL.finditer(text)]
+    at = "@" in text  # every e-mail address and handle has one
+    emails = [(m.start(), m.end()) for m in EMAIL.finditer(text)] if at else []
 
     def outside_emails(a: int) -> bool:
         return not any(s <= a < e for s, e in emails)
 
-    urls = [(m.start(), m.end()) for m in URL.finditer(text) if outside_emails(m.start())]
-    handles = [(m.start(), m.end()) for m in HANDLE.finditer(text) if outside_emails(m.start())]
+    urls = [(m.start(), m.end()) for m in URL.finditer(text) if outside_emails(m.start())] \
+        if _may_link(text) else []
+    handles = [(m.start(), m.end()) for m in HANDLE.finditer(text)
+               if outside_emails(m.start())] if at else []
     for kind, spans in (
         ("phone", _phones(text)),
         ("email", emails),

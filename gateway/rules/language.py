@@ -46,6 +46,16 @@ _MIXED_MIN_SHARE = 0.3
 _SENTENCE = re.compile(r"[^\s.!?…][^.!?…]*[.!?…]*")
 _LATIN_WORD = re.compile(r"\b[A-Za-z][A-Za-z'’-]*[A-Za-z]\b")
 _URLISH = re.compile(r"\S+@\S+|https?://\S+|www\.\S+|\b\S+\.(?:ru|com|org|net|рф|me|io)\b\S*", re.I)
+# Every _URLISH match has "@", "://", "www." or a dot before one of its domains' first
+# letters (or a letter matching one case-insensitively): a literal first, found in C, before
+# the pattern is tried at every position.
+_URLISH_HINT = re.compile(r"\.(?:[CIMNORcimnorРрİı]|(?<=[Ww]{3}\.))")
+
+
+def _may_be_urlish(text: str) -> bool:
+    return "@" in text or "://" in text or _URLISH_HINT.search(text) is not None
+
+
 # Detecting a whole long letter adds nothing: the first few thousand characters decide.
 _SAMPLE = 3000
 
@@ -126,7 +136,9 @@ def check(draft: LetterDraft, settings: RuleSettings) -> list[Finding]:
     cleaned = clean_mapped(draft.text)
     # Addresses and links are the contacts rule's business, not a foreign language;
     # blanked to the same length so offsets still point into the letter.
-    prose = _URLISH.sub(lambda m: " " * len(m.group()), cleaned.text)
+    prose = cleaned.text
+    if _may_be_urlish(prose):
+        prose = _URLISH.sub(lambda m: " " * len(m.group()), prose)
     total, cyr, lat = letters(prose)
     if total == 0:
         return []

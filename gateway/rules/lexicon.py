@@ -7,7 +7,7 @@ then every extra directory from the settings, so organizers' files add to ours.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,11 +130,29 @@ class IndexSet:
                 self.phrases.setdefault(form, []).extend((k, e, sets) for e, sets in entries_)
         self.prefixed = [(k, i) for k, i in enumerate(indexes) if i.prefixes]
         self.prefixes = tuple(p for _, i in self.prefixed for p in i.prefixes)
+        # The words that can start a match here: a letter none of whose words is one (nor
+        # has a prefix) matches nothing, which a set intersection in C tells at once.
+        self.starts = frozenset(self.single) | frozenset(self.phrases)
 
     def find(self, tokens: list[Token]) -> list[list[Match]]:
+        return self.find_norms([t.norm for t in tokens])
+
+    def find_norms(self, norms: list[str]) -> list[list[Match]]:
+        """find() given the tokens' normalized words only."""
         found: list[list[Match]] = [[] for _ in self.indexes]
-        norms = [t.norm for t in tokens]
-        for i, word in enumerate(norms):
+        if self.prefixes:
+            words = set(norms)
+            if words.isdisjoint(self.starts) and not any(
+                    w.startswith(self.prefixes) for w in words):
+                return found
+            positions: Iterable[int] = range(len(norms))
+        else:  # without prefixes only a word that starts an entry can match where it stands
+            starting = self.starts.intersection(norms)
+            if not starting:
+                return found
+            positions = [i for i, word in enumerate(norms) if word in starting]
+        for i in positions:
+            word = norms[i]
             for k, entry, sets in self.phrases.get(word, ()):
                 n = len(sets)
                 if i + n <= len(norms) and all(_member(norms[i + j], sets[j]) for j in range(1, n)):

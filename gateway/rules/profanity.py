@@ -42,6 +42,11 @@ class Lexicon:
     verdicts: dict[tuple[str, bool], bool] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    # The words judged clean, by `translit`: a letter's words minus these (a set difference
+    # in C) are the only ones left to judge, usually none. Bounded like the verdicts.
+    clean: dict[bool, set[str]] = field(
+        default_factory=lambda: {True: set(), False: set()}, compare=False, hash=False, repr=False
+    )
 
 
 _VERDICTS_MAX = 200_000
@@ -125,9 +130,20 @@ def _judge(word: str, lex: Lexicon, translit: bool) -> bool:
 def find(text: str, lex: Lexicon, translit: bool = True) -> list[tuple[int, int]]:
     """Spans of profane words in `text`."""
     spans: list[tuple[int, int]] = []
-    for m in OBFUSCATED_WORD.finditer(text):
-        if is_profane(m.group(), lex, translit):
-            spans.append((m.start(), m.end()))
+    # Each distinct word judged once; where each one stands only when one of them is profane.
+    clean = lex.clean[translit]
+    profane = False
+    for word in set(OBFUSCATED_WORD.findall(text)) - clean:
+        if is_profane(word, lex, translit):
+            profane = True
+        else:
+            if len(clean) >= _VERDICTS_MAX:
+                clean.clear()
+            clean.add(word)
+    if profane:
+        for m in OBFUSCATED_WORD.finditer(text):
+            if is_profane(m.group(), lex, translit):
+                spans.append((m.start(), m.end()))
     for m in _SPACED.finditer(text):
         positions = [m.start() + i for i, ch in enumerate(m.group()) if ch.isalpha()]
         span = _shortest_profane(text, positions, lex, translit)
@@ -154,6 +170,8 @@ def _shortest_profane(
 
 
 def find_masked(text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    if "*" not in text and "#" not in text:  # no mask: every match has a star or a hash
+        return []
     return [
         (m.start(), m.end())
         for m in _MASKED.finditer(text)

@@ -5,18 +5,19 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from gateway.rules.base import Finding, LetterDraft, Rule, RuleSettings
 from gateway.rules.lexicon import IndexSet, WordIndex, entries, files, lexicon_dirs, metadata
-from gateway.rules.normalize import LATIN, Token, clean_mapped, deobfuscate, words
+from gateway.rules.normalize import LATIN, WORD, clean_mapped, deobfuscate, fold
 
 # Criminal-code articles ("ст. 207.3 УК", "статья 280") are case details in digits.
 _ARTICLE = re.compile(
     r"(?<!\w)(?:ст\.|статья|статье|статьи|статью|статьёй|статьей|ч\.\s*\d+\s*ст\.)\s*\d{3}(?:\.\d)?"
     r"|(?<!\w)\d{3}(?:\.\d)?\s*(?:УК|ук)(?!\w)",
 )
+_THREE_DIGITS = re.compile(r"\d{3}")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,14 @@ def _mixed(word: str) -> bool:
     return not word.isascii() and LATIN.search(word) is not None
 
 
+@lru_cache(maxsize=65536)
+def _norm(word: str) -> str:
+    """A word as the lists compare it: folded, and look-alike letters read as Cyrillic
+    ("вoйна" with Latin o). Once a word: letters reuse most of theirs."""
+    norm = fold(word).replace("‐", "-")
+    return deobfuscate(norm) if _mixed(norm) else norm
+
+
 @cache
 def harmless(dirs: tuple[Path, ...]) -> WordIndex:
     phrases: list[str] = []
@@ -71,17 +80,18 @@ def _all_indexes(dirs: tuple[Path, ...]) -> IndexSet:
 
 def find(text: str, dirs: tuple[Path, ...]) -> dict[str, list[tuple[int, int]]]:
     """Spans of risky words and phrases in `text`, by category."""
-    tokens = list(words(text))
-    # Look-alike letters must not hide a word from the lists either ("вoйна" with Latin o).
-    tokens = [
-        Token(t.start, t.end, t.text, deobfuscate(t.norm)) if _mixed(t.norm) else t for t in tokens
-    ]
-    safe_matches, *by_category = _all_indexes(dirs).find(tokens)
-    safe = [(tokens[m.start].start, tokens[m.end - 1].end) for m in safe_matches]
+    # The words alone first (the same run of words as normalize.words gives); their offsets
+    # only when a list matched something, which most letters never do.
+    norms = list(map(_norm, WORD.findall(text)))
+    safe_matches, *by_category = _all_indexes(dirs).find_norms(norms)
+    bounds: list[tuple[int, int]] = []
+    if safe_matches or any(by_category):
+        bounds = [m.span() for m in WORD.finditer(text)]
+    safe = [(bounds[m.start][0], bounds[m.end - 1][1]) for m in safe_matches]
     hits: dict[str, list[tuple[int, int]]] = {}
     for cat, matches in zip(categories(dirs), by_category, strict=True):
-        spans = [(tokens[m.start].start, tokens[m.end - 1].end) for m in matches]
-        if cat.name == "case":
+        spans = [(bounds[m.start][0], bounds[m.end - 1][1]) for m in matches]
+        if cat.name == "case" and _THREE_DIGITS.search(text):  # every article has 3 digits
             spans += [(m.start(), m.end()) for m in _ARTICLE.finditer(text)]
         spans = [(a, b) for a, b in spans if not any(s <= a and b <= e for s, e in safe)]
         if spans:

@@ -231,3 +231,33 @@ def test_a_letter_handed_to_two_workers_is_checked_once(pg_url: str) -> None:
             LetterEvent.letter_id == letter_id)).all()
     assert moves == ["RECEIVED", "READY"]
     engine_for(pg_url).dispose()
+
+
+def test_a_directory_edit_is_seen_by_the_next_batch(database) -> None:
+    """Addressing keeps the last directory's name and code indexes (and what each subject
+    word matched in them): a prisoner renamed or recoded between two batches is addressed
+    by the new name and code in the second, never by the old ones."""
+    from gateway.models import Prisoner
+
+    gw = gateway(database())
+    gw.settings.confirm_senders = False
+    gw.settings.confirm_failed_authentication = False
+
+    def prisoner_of(subject: str, n: int) -> tuple[str, int | None]:
+        [letter_id] = gw.send(signed(subject, LETTERS[n], f"W{n} <w{n}@example.org>"))
+        letter = gw.letter(letter_id)
+        return letter.state, letter.prisoner_id
+
+    with gw.sessions() as session:
+        petrova = session.scalar(select(Prisoner).where(Prisoner.code == "K102"))
+        ids = petrova.id
+    assert prisoner_of("Петровой Марии", 0) == ("READY", ids)
+    assert prisoner_of("K102", 1) == ("READY", ids)
+    with gw.sessions() as session:
+        petrova = session.get(Prisoner, ids)
+        petrova.last_name, petrova.code = "Соколова", "K777"
+        session.commit()
+    assert prisoner_of("Соколовой Марии", 2) == ("READY", ids)
+    assert prisoner_of("Петровой Марии", 3)[0] == "REJECTED"  # nobody of that name now
+    assert prisoner_of("K777", 4) == ("READY", ids)
+    assert prisoner_of("K102", 5)[0] == "REJECTED"

@@ -95,3 +95,22 @@ def test_our_address_on_a_special_use_domain_is_read_for_routing() -> None:
            "\r\nПривет!\r\n").encode()
     assert parse_message(raw).recipients == ("letters+vesna@gateway.local",)
     assert not is_valid_address("anna@gateway.local")  # as a writer's address: refused
+
+
+def test_a_header_read_before_is_read_the_same_and_a_long_one_is_not_kept() -> None:
+    """The parse worker remembers the From and address headers it has read (a writer's
+    From, our own To): the second reading is the first one's, safety checks included, and
+    headers longer than ordinary ones are read afresh rather than kept."""
+    from gateway.mail import senders
+
+    for from_header in ("Анна <anna@example.org>", "alice@example.org)<bob@example.org>"):
+        raw = f"From: {from_header}\r\nTo: letters@gateway.local\r\nSubject: x\r\n\r\nhi\r\n"
+        first, again = parse_message(raw.encode()), parse_message(raw.encode())
+        assert (again.sender, again.sender_name, again.sender_problem, again.recipients) \
+            == (first.sender, first.sender_name, first.sender_problem, first.recipients)
+    assert again.sender is None and first.recipients == ("letters@gateway.local",)
+    before = senders._known_sender.cache_info().currsize
+    name = "Я" * senders._REMEMBERED_CHARS
+    letter = parse_message(f"From: {name} <long@example.org>\r\nSubject: x\r\n\r\nhi\r\n".encode())
+    assert letter.sender == "long@example.org"
+    assert senders._known_sender.cache_info().currsize == before

@@ -48,8 +48,41 @@ def test_each_header_value_is_parsed_once(monkeypatch) -> None:
         return parse(self, name, value)
 
     monkeypatch.setattr(email.policy.EmailPolicy, "header_fetch_parse", counting)
+    monkeypatch.setattr(parse_module, "_KNOWN_HEADERS", {})  # nothing read before
     outcome(raw)
     assert seen and len(seen) == len(set(seen))
+
+
+def test_header_values_are_remembered_across_messages_within_bounds(monkeypatch) -> None:
+    """A header value read in one message is not parsed again in the next (the same
+    Content-Type in every letter), the letter read is the same; long values are parsed
+    afresh each time, and the memory holds a bounded number of values."""
+    seen: list[tuple[str, str]] = []
+    parse = email.policy.EmailPolicy.header_fetch_parse
+
+    def counting(self, name, value):
+        seen.append((name, value))
+        return parse(self, name, value)
+
+    monkeypatch.setattr(email.policy.EmailPolicy, "header_fetch_parse", counting)
+    monkeypatch.setattr(parse_module, "_KNOWN_HEADERS", {})
+    raw = mail("Петровой Марии", LETTERS[0])
+    first = outcome(raw)
+    assert seen
+    seen.clear()
+    assert outcome(raw) == first and seen == []
+    long_name = "x" * (parse_module._KNOWN_HEADER_CHARS + 1) + ".txt"
+    odd = raw.replace(b"Content-Type: text/plain; charset=\"utf-8\"",
+                      f'Content-Type: text/plain; charset="utf-8"; name="{long_name}"'.encode())
+    assert odd != raw
+    for _ in range(2):
+        seen.clear()
+        outcome(odd)
+        assert any(long_name in value for _, value in seen)
+    monkeypatch.setattr(parse_module, "_KNOWN_HEADERS_MAX", 3)
+    for text in LETTERS[:5]:
+        outcome(mail("Петровой Марии", text))
+        assert len(parse_module._KNOWN_HEADERS) <= 3
 
 
 # The definitions, one character at a time, as they were first written.

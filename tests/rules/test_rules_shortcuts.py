@@ -106,3 +106,92 @@ def test_a_cleaned_text_maps_spans_back_as_a_full_table_would(text: str) -> None
             expected = (table[start], table[start]) if start >= end \
                 else (table[start], table[end - 1] + 1)
             assert cleaned.span(start, end) == expected
+
+
+# -- the cheap tests that let a pattern be skipped: never skip one that would match ------
+
+_PIECES = ["письмо", "Привет", " ", " ", "\n", ".", ",", "@", "://", "www.", "WwW.", "г.",
+           "гор.", "пос.", "дер.", "д.", "д. 12", "пгт", "ул.", "ул Мира 5", "Невский проспект",
+           "кв. 5", "кв 7", "170100", "170100, г. Тверь", "индекс 170100", "а/я 12", "ст. 207",
+           "207.3 УК", "ч. 2 ст. 280", "*", "#", "х*й", "ru", "рф", "РФ", "com", "Ru", "ſu",
+           "İo", "ı", "\u212a", "ivan@mail.ru", "@ivan_petrov", "site.ru/x", "mail.Ru", "1",
+           "12", "2024", "٣", "\u00ad", "\u200b", "е\u0308", "ﬁ", "①", "vk.com", "t.me/x",
+           "Иванову", "Тверь,", "Москва", "д.Мирная,", "xг. Тверь"]
+
+
+def _random_texts(count: int = 3000) -> list[str]:
+    rng = random.Random(16)
+    return [*LETTERS, "", *("".join(rng.choice(_PIECES) for _ in range(rng.randrange(1, 30)))
+                            for _ in range(count))]
+
+
+def test_an_address_pattern_is_skipped_only_where_it_cannot_match() -> None:
+    from gateway.rules import addresses
+
+    every = (addresses.STREET, addresses.HOUSE_FLAT, addresses.PLACE, addresses.POSTCODE,
+             addresses.PO_BOX)
+    matched = set()
+    for text in _random_texts():
+        tried = addresses._patterns(text)
+        for pattern in every:
+            if pattern.search(text):
+                matched.add(pattern.pattern)
+                assert pattern in tried, (pattern.pattern[:40], text)
+    assert len(matched) == len(every)  # the texts exercise every pattern
+
+
+def test_links_e_mail_and_handles_are_skipped_only_where_they_cannot_match() -> None:
+    from gateway.rules import language, profanity, topics
+
+    seen = {"url": 0, "urlish": 0, "email": 0, "article": 0, "masked": 0}
+    for text in _random_texts():
+        if contacts.URL.search(text):
+            seen["url"] += 1
+            assert contacts._may_link(text), text
+        if language._URLISH.search(text):
+            seen["urlish"] += 1
+            assert language._may_be_urlish(text), text
+        if contacts.EMAIL.search(text) or contacts.HANDLE.search(text):
+            seen["email"] += 1
+            assert "@" in text
+        if topics._ARTICLE.search(text):
+            seen["article"] += 1
+            assert topics._THREE_DIGITS.search(text)
+        if profanity._MASKED.search(text):
+            seen["masked"] += 1
+            assert "*" in text or "#" in text
+    assert all(seen.values()), seen
+
+
+def test_the_link_hints_take_every_letter_a_domain_can_start_with() -> None:
+    """The patterns are case-insensitive: a dot before any character that matches a
+    domain's first letter so must pass the hint (İ, ı, ſ and the Kelvin sign included)."""
+    from gateway.rules import language
+
+    everything = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    for firsts, hint in ((contacts._TLDS, contacts._URL_HINT),
+                         ("ru|com|org|net|рф|me|io", language._URLISH_HINT)):
+        letters_ = "".join(sorted({tld[0] for tld in firsts.split("|")}))
+        for ch in re.findall(f"[{letters_}]", everything, re.IGNORECASE):
+            assert hint.search("x." + ch), (hint.pattern, ch)
+    for www in ("www.1", "WWW.!", "wWw.-"):
+        assert contacts._may_link(www) and language._may_be_urlish(www)
+
+
+def test_topic_words_are_normalized_as_the_tokens_were() -> None:
+    from gateway.rules.normalize import WORD, deobfuscate
+    from gateway.rules.topics import _mixed, _norm
+
+    for text in _random_texts(500) + ["вoйна ВОЙНА‐СВО xyй пи3да Ёлка", "İstanbul ſun"]:
+        tokens = [deobfuscate(t.norm) if _mixed(t.norm) else t.norm for t in words(text)]
+        assert list(map(_norm, WORD.findall(text))) == tokens
+        assert [m.span() for m in WORD.finditer(text)] == [(t.start, t.end) for t in words(text)]
+
+
+def test_a_text_already_clean_is_returned_as_the_long_way_returns_it() -> None:
+    import unicodedata
+
+    from gateway.rules.normalize import _INVISIBLE, clean
+
+    for text in _random_texts(1000) + ["ﬁ", "е\u0308", "\u00ad", "①", "Å", ""]:
+        assert clean(text) == unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
