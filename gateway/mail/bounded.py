@@ -10,12 +10,10 @@ from __future__ import annotations
 import atexit
 import queue
 import resource
-import socket
-import subprocess
-import sys
 import threading
 from multiprocessing.connection import Connection
 
+from gateway.child import Child
 from gateway.mail.parse import (
     ParsedLetter,
     ParseLimits,
@@ -55,45 +53,8 @@ def serve_fd(fd: int, memory_bytes: int) -> None:
     _worker_main(Connection(fd), memory_bytes)
 
 
-# A fresh interpreter rather than multiprocessing: no fork of a threaded Celery worker, no
-# re-import of the caller's __main__ (forkserver/spawn), no "daemonic processes are not
-# allowed to have children" inside a prefork pool.
+# A fresh interpreter (gateway/child.py says why not multiprocessing).
 _WORKER_CODE = "import sys; from gateway.mail.bounded import serve_fd; serve_fd(int(sys.argv[1]), int(sys.argv[2]))"
-
-
-class _Worker:
-    def __init__(self, memory_bytes: int):
-        parent, child = socket.socketpair()
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _WORKER_CODE, str(child.fileno()), str(memory_bytes)],
-                pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
-            )
-        finally:
-            child.close()
-        self.conn = Connection(parent.detach())
-        self.used = 0
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def exit_code(self) -> int | None:
-        try:
-            return self.process.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self) -> None:
-        try:
-            self.conn.close()
-        except OSError:
-            pass
-        if self.process.poll() is None:
-            self.process.kill()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 class BoundedParser:
@@ -104,12 +65,12 @@ class BoundedParser:
                  letters_per_worker: int = 5000, batch_bytes: int = 4 * 1024 * 1024):
         self._memory = memory_bytes
         self._slots = threading.BoundedSemaphore(workers)
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._idle: queue.SimpleQueue[Child] = queue.SimpleQueue()
         self._letters_per_worker = letters_per_worker
         # parse_many ships at most this many bytes of messages in one request (one larger
         # message goes alone): the worker holds them all under its address-space limit.
         self._batch_bytes = batch_bytes
-        self._all: set[_Worker] = set()
+        self._all: set[Child] = set()
         self._lock = threading.Lock()
 
     def parse(self, raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
@@ -181,23 +142,23 @@ class BoundedParser:
                         self._give_back(worker, done)
             chunk = chunk[done:]
 
-    def _take(self, memory_bytes: int) -> _Worker:
+    def _take(self, memory_bytes: int) -> Child:
         try:
             return self._idle.get_nowait()
         except queue.Empty:
-            worker = _Worker(memory_bytes)
+            worker = Child(_WORKER_CODE, memory_bytes)
             with self._lock:
                 self._all.add(worker)
             return worker
 
-    def _give_back(self, worker: _Worker, letters: int = 1) -> None:
+    def _give_back(self, worker: Child, letters: int = 1) -> None:
         worker.used += letters
         if worker.used >= self._letters_per_worker or not worker.alive():
             self._discard(worker)
         else:
             self._idle.put(worker)
 
-    def _discard(self, worker: _Worker) -> None:
+    def _discard(self, worker: Child) -> None:
         with self._lock:
             self._all.discard(worker)
         worker.stop()

@@ -16,9 +16,6 @@ import os
 import queue
 import resource
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +25,7 @@ import puremagic
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from gateway import faults
+from gateway.child import Child
 
 DEFAULT_MAX_PAGES = 20
 MAX_PIXELS = 40_000_000  # one page; an A4 page at 600 dpi is ~35 M
@@ -176,7 +174,7 @@ IDLE_EXIT_S = 60.0
 _MAX_ANSWER = 64 * 1024
 _MAX_PAGE = MAX_PIXELS * 3  # no JPEG of a page we allow is larger than its raw pixels
 _CHILD = ("import sys; from gateway.replies.scan_safety import serve_fd; "
-          "serve_fd(*map(int, sys.argv[1:4]), float(sys.argv[4]))")
+          "serve_fd(*map(int, sys.argv[1:4]), float(sys.argv[4]))")  # run by gateway.child
 
 
 def serve_fd(fd: int, memory_bytes: int, cpu_seconds: int, idle_s: float) -> None:
@@ -235,39 +233,6 @@ def serve_fd(fd: int, memory_bytes: int, cpu_seconds: int, idle_s: float) -> Non
             return
 
 
-class _Child:
-    def __init__(self, memory_bytes: int, cpu_seconds: int, idle_s: float):
-        parent, child = socket.socketpair()
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _CHILD, str(child.fileno()), str(memory_bytes),
-                 str(cpu_seconds), str(idle_s)],
-                pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
-            )
-        finally:
-            child.close()
-        self.conn = Connection(parent.detach())
-        self.used = 0
-
-    def exit_code(self) -> int | None:
-        try:
-            return self.process.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self) -> None:
-        try:
-            self.conn.close()
-        except OSError:
-            pass
-        if self.process.poll() is None:
-            self.process.kill()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-
-
 class _Died(Exception):
     def __init__(self, code: int | None, *, before_reading: bool):
         super().__init__(code)
@@ -289,8 +254,8 @@ class ScanReader:
         self.memory_bytes, self.cpu_seconds, self.idle_s = memory_bytes, cpu_seconds, idle_s
         self.scans_per_child = scans_per_child
         self._slots = threading.BoundedSemaphore(children)
-        self._idle: queue.SimpleQueue[_Child] = queue.SimpleQueue()
-        self._all: set[_Child] = set()
+        self._idle: queue.SimpleQueue[Child] = queue.SimpleQueue()
+        self._all: set[Child] = set()
         self._lock = threading.Lock()
         self._owner = os.getpid()
 
@@ -324,7 +289,7 @@ class ScanReader:
                 return pages
         raise UnsafeScan("the scan reader would not start")  # pragma: no cover
 
-    def _ask(self, child: _Child, data: bytes, max_pages: int,
+    def _ask(self, child: Child, data: bytes, max_pages: int,
              timeout_s: float) -> tuple[dict, list[ScanPage]]:
         deadline = time.monotonic() + timeout_s
 
@@ -357,7 +322,7 @@ class ScanReader:
             raise UnsafeScan("the scan reader returned something that is not a JPEG") from None
         return answer, pages
 
-    def _take(self) -> _Child:
+    def _take(self) -> Child:
         while True:
             try:
                 child = self._idle.get_nowait()
@@ -366,19 +331,19 @@ class ScanReader:
             if child.process.poll() is None:
                 return child
             self._discard(child)  # left while idle
-        child = _Child(self.memory_bytes, self.cpu_seconds, self.idle_s)
+        child = Child(_CHILD, self.memory_bytes, self.cpu_seconds, self.idle_s)
         with self._lock:
             self._all.add(child)
         return child
 
-    def _give_back(self, child: _Child, *, last: bool = False) -> None:
+    def _give_back(self, child: Child, *, last: bool = False) -> None:
         child.used += 1
         if last or child.used >= self.scans_per_child or child.process.poll() is not None:
             self._discard(child)
         else:
             self._idle.put(child)
 
-    def _discard(self, child: _Child) -> None:
+    def _discard(self, child: Child) -> None:
         with self._lock:
             self._all.discard(child)
         child.stop()
