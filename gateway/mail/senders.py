@@ -59,7 +59,7 @@ def decode_header_text(raw: str) -> str:
 
 # Remembered: every letter names our own address, and writers write again. Only values of
 # ordinary length, so hostile headers cannot fill the parse worker's memory with keys.
-_REMEMBERED = 4096
+_REMEMBERED = 256
 _REMEMBERED_CHARS = 1000
 
 
