@@ -5,6 +5,7 @@ the processes the memory budget was measured with (bench/README.md, proposal 9).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,14 +60,17 @@ def test_the_watcher_opens_the_inbox_the_ingest_task_opens():
 
 @pytest.fixture
 def execvp(monkeypatch):
-    calls = []
+    calls, envs = [], []
     monkeypatch.setattr(cli.os, "execvp", lambda path, argv: calls.append(argv))
+    monkeypatch.setattr(cli.os, "execvpe", lambda path, argv, env: calls.append(argv)
+                        or envs.append(env))
 
     def invoke(*args: str) -> list[str]:
         result = CliRunner().invoke(cli.app, list(args))
         assert result.exit_code == 0, result.output
         (argv,) = calls
         return argv
+    invoke.envs = envs
     return invoke
 
 
@@ -106,3 +110,27 @@ def test_web_is_one_process_with_threads_by_default(execvp):
 def test_the_worker_is_one_threaded_process_by_default(execvp):
     argv = execvp("worker")
     assert argv[argv.index("-P") + 1] == "threads" and argv[argv.index("-c") + 1] == "4"
+
+
+@pytest.mark.perf
+@pytest.mark.parametrize("command", ["worker", "web"])
+def test_threaded_processes_run_with_two_malloc_arenas_unless_told_otherwise(
+        execvp, monkeypatch, command):
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    execvp(command)
+    assert execvp.envs[-1]["MALLOC_ARENA_MAX"] == "2"
+    assert execvp.envs[-1]["PATH"] == os.environ["PATH"]
+
+
+@pytest.mark.perf
+def test_an_operators_malloc_arena_max_wins(execvp, monkeypatch):
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+    execvp("worker")
+    assert execvp.envs[-1]["MALLOC_ARENA_MAX"] == "8"
+
+
+@pytest.mark.perf
+def test_one_parse_worker_serves_a_worker_process():
+    from gateway.mail import bounded
+    bounded.parse_message_bounded(b"From: a@example.org\r\nSubject: x\r\n\r\nhello\r\n")
+    assert bounded._default_parser()._slots._value <= 1 and len(bounded._default_parser()._all) == 1
