@@ -27,6 +27,7 @@ class Child:
             child.close()
         self.conn = Connection(parent.detach())
         self.used = 0  # the owner's count of work done, to replace it after so much
+        self.idle_since = 0.0  # time.monotonic() when the owner last gave it back
 
     def alive(self) -> bool:
         return self.process.poll() is None

@@ -11,6 +11,7 @@ import atexit
 import queue
 import resource
 import threading
+import time
 from multiprocessing.connection import Connection
 
 from gateway.child import Child
@@ -62,7 +63,8 @@ class BoundedParser:
     replaced, and its message becomes UnparseableMessage."""
 
     def __init__(self, workers: int = 2, *, memory_bytes: int | None = None,
-                 letters_per_worker: int = 5000, batch_bytes: int = 4 * 1024 * 1024):
+                 letters_per_worker: int = 5000, batch_bytes: int = 4 * 1024 * 1024,
+                 idle_stop_s: float | None = 60.0):
         self._memory = memory_bytes
         self._slots = threading.BoundedSemaphore(workers)
         self._idle: queue.SimpleQueue[Child] = queue.SimpleQueue()
@@ -72,6 +74,12 @@ class BoundedParser:
         self._batch_bytes = batch_bytes
         self._all: set[Child] = set()
         self._lock = threading.Lock()
+        # A worker idle this long is stopped (its ~25 MB PSS handed back while no mail
+        # comes: an evening's lull, the hours between letters); the next parse starts one.
+        # The parent decides, not the worker, so no request is ever sent to one that left.
+        self._idle_stop_s = idle_stop_s
+        self._reaper: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def parse(self, raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
               limits: ParseLimits = ParseLimits()) -> ParsedLetter:
@@ -156,7 +164,38 @@ class BoundedParser:
         if worker.used >= self._letters_per_worker or not worker.alive():
             self._discard(worker)
         else:
+            worker.idle_since = time.monotonic()
             self._idle.put(worker)
+            self._start_reaper()
+
+    def _start_reaper(self) -> None:
+        if self._idle_stop_s is None:
+            return
+        with self._lock:
+            if self._reaper is None or not self._reaper.is_alive():
+                self._reaper = threading.Thread(target=self._reap, name="parse-reaper",
+                                                daemon=True)
+                self._reaper.start()
+
+    def _reap(self) -> None:
+        assert self._idle_stop_s is not None
+        while not self._closed.wait(min(self._idle_stop_s / 4, 15.0)):
+            kept: list[Child] = []
+            while True:  # a parse that finds the queue empty meanwhile starts a worker
+                try:
+                    worker = self._idle.get_nowait()
+                except queue.Empty:
+                    break
+                if time.monotonic() - worker.idle_since >= self._idle_stop_s:
+                    self._discard(worker)
+                else:
+                    kept.append(worker)
+            for worker in kept:
+                self._idle.put(worker)
+            with self._lock:
+                if not self._all:
+                    self._reaper = None  # nothing to watch: the next give-back starts one
+                    return
 
     def _discard(self, worker: Child) -> None:
         with self._lock:
@@ -164,6 +203,7 @@ class BoundedParser:
         worker.stop()
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             workers = list(self._all)
             self._all.clear()

@@ -179,3 +179,33 @@ def test_parse_many_ships_at_most_batch_bytes_at_once() -> None:
         assert sent == [2, 2, 1]
     finally:
         pool.close()
+
+
+def test_an_idle_worker_is_stopped_and_the_next_letter_starts_another() -> None:
+    pool = BoundedParser(workers=1, idle_stop_s=0.4)
+    try:
+        assert pool.parse(GOOD) == parse_message(GOOD)
+        (first,) = pool._all
+        assert first.alive()
+        deadline = time.monotonic() + 10
+        while first.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not first.alive() and not pool._all  # handed back while no mail came
+        assert pool.parse(GOOD) == parse_message(GOOD)
+        (second,) = pool._all
+        assert second.process.pid != first.process.pid
+    finally:
+        pool.close()
+
+
+def test_a_busy_worker_is_not_stopped_for_idleness() -> None:
+    pool = BoundedParser(workers=1, idle_stop_s=0.6)
+    try:
+        pool.parse(GOOD)
+        (worker,) = pool._all
+        for _ in range(12):  # 1.8 s of work, never 0.6 s idle
+            time.sleep(0.15)
+            assert pool.parse(GOOD) == parse_message(GOOD)
+        assert pool._all == {worker} and worker.alive()
+    finally:
+        pool.close()
