@@ -3,8 +3,6 @@ one: the default service's adapter if it has a catalogue, else the only one stor
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
