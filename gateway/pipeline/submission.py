@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway import actions, faults
@@ -454,7 +455,14 @@ def refresh_catalogue(session_factory: Callable[[], Session], provider: Provider
             session.add(Cursor(name=tried_name, value=now.isoformat()))
         else:
             tried.value = now.isoformat()
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:
+            # Another submission task wrote the first try at this same moment: it syncs.
+            # Raising here left its batch READY until the sweeper re-drove it (~40 s, seen
+            # with the threaded worker's four tasks starting together).
+            session.rollback()
+            return False
     try:
         with session_factory() as session:
             catalogue.sync_catalogue(session, provider)

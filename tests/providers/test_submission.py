@@ -318,6 +318,33 @@ def test_stale_catalogue_is_synced_before_submitting_and_a_failed_sync_does_not_
         assert catalogue.synced_at(session, "http") is not None
 
 
+# PostgreSQL only: SQLite has one writer at a time (BEGIN IMMEDIATE), no race to lose.
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_two_batches_starting_together_one_tries_the_catalogue_and_both_submit(
+        sessions, http, settings, policy, control, letters, monkeypatch):
+    """Four threads' first submit tasks start at once: the one that loses the race to
+    write the catalogue's first try must still submit its batch, not raise (its letters
+    then waited for the sweeper)."""
+    from sqlalchemy.orm import Session
+    ids = letters(2)
+    real_get = Session.get
+
+    def get_while_another_task_writes_the_try(self, entity, key, *a, **kw):
+        found = real_get(self, entity, key, *a, **kw)
+        if entity is Cursor and key == "provider:http:catalogue_tried" and found is None:
+            with sessions() as other:  # the other task, committing first
+                other.add(Cursor(name=key, value=utcnow().isoformat()))
+                other.commit()
+        return found
+
+    monkeypatch.setattr(Session, "get", get_while_another_task_writes_the_try)
+    result = submit_many(sessions, http, ids, settings, policy)
+    assert result.submitted == ids
+    monkeypatch.undo()
+    with sessions() as session:
+        assert session.get(Cursor, "provider:http:catalogue_tried") is not None
+
+
 def test_sync_all_fills_every_adapters_catalogue_and_survives_a_failing_one(
         sessions, settings, control):
     control.faults(error_rate=1.0, status=503, method="GET", path_prefix="/v1/facilities")
