@@ -166,5 +166,11 @@ def test_two_workers_cannot_both_spend_the_campaigns_last_roubles(march, monkeyp
         w.start()
     for w in workers:
         w.join(30)
+    # PostgreSQL may answer one batch with a deadlock (the campaign's row and the batch's
+    # other rows taken in different orders): that batch is rolled back whole, and the
+    # sweeper checks it again. Do what the sweeper does; the budget must hold all the same.
+    left = [i for ids in batches for i in ids if march.letter(i).state == S.RECEIVED]
+    if left:
+        march.check(left)
     states = [march.letter(i).state for ids in batches for i in ids]
     assert states.count(S.READY) == 4 and states.count(S.HELD) == 4, states
