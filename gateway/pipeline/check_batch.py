@@ -285,8 +285,10 @@ class CheckBatch:
         ids = sorted(c.id for c in pool if c.can_receive)
         missing = [i for i in ids if i not in self._claimed]
         if missing:
+            # NO KEY UPDATE for the reason campaign_budget gives: letters pointing at these
+            # prisoners hold KEY SHARE on their rows.
             list(self.session.scalars(select(Prisoner.id).where(Prisoner.id.in_(missing))
-                                      .order_by(Prisoner.id).with_for_update()))
+                                      .order_by(Prisoner.id).with_for_update(key_share=True)))
             fresh = letter_counts(self.session, missing)
             self._claimed.update({i: fresh.get(i, 0) for i in missing})
         return least_written(pool, self._claimed)
@@ -392,8 +394,13 @@ class CheckBatch:
             budget = self.session.scalar(select(Campaign.budget_rub)
                                          .where(Campaign.id == campaign_id))
             if budget is not None:  # read again under the lock: an organizer may change it
+                # FOR NO KEY UPDATE (SQLAlchemy's key_share=True), not FOR UPDATE: the
+                # batch's letters already point at the campaign, so their foreign keys hold
+                # KEY SHARE on its row; two batches each holding that and both asking FOR
+                # UPDATE deadlock. NO KEY UPDATE still queues budget checkers (and an
+                # organizer's edit) one after another.
                 budget = self.session.scalar(select(Campaign.budget_rub).where(
-                    Campaign.id == campaign_id).with_for_update())
+                    Campaign.id == campaign_id).with_for_update(key_share=True))
             if budget is None:
                 self._campaign_spend[campaign_id] = None
             else:
