@@ -418,9 +418,9 @@ def _few_malloc_arenas() -> dict[str, str]:
 
 @app.command()
 def worker(concurrency: int = typer.Option(
-               4, help="Tasks at once: threads (the default pool) or processes (prefork)."),
+               4, "--concurrency", "-c", help="Tasks at once: threads (the default pool) or processes (prefork)."),
            pool: str = typer.Option(
-               "threads", help="threads (one process: a small server) or prefork (a process "
+               "threads", "--pool", "-P", help="threads (one process: a small server) or prefork (a process "
                "a task: more cores and memory)."),
            queues: str = typer.Option("letters,submit,intake,mail")) -> None:
     """Run a Celery worker.

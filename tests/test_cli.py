@@ -124,3 +124,16 @@ def test_campaigns_created_by_code_or_filter_and_listed_with_progress(run):
     assert "for 6 prisoners" in out  # nobody has had a letter yet
     listed = run("campaigns", "list")
     assert "8marta" in listed and "Тихие" in listed
+
+
+@pytest.mark.parametrize("args", [["--pool", "prefork", "-c", "2"], ["-P", "prefork", "--concurrency", "2"]])
+def test_the_worker_takes_the_options_its_help_names(monkeypatch, args):
+    """`gateway worker --help` and the docs say `--pool prefork -c N`: Celery's own short
+    options work too, and reach Celery as given."""
+    execs = []
+    monkeypatch.setattr("gateway.cli.os.execvpe", lambda *a: execs.append(a))
+    result = CliRunner().invoke(app, ["worker", *args])
+    assert result.exit_code == 0, result.output
+    [(_, argv, env)] = execs
+    assert argv[argv.index("-P") + 1] == "prefork" and argv[argv.index("-c") + 1] == "2"
+    assert env["MALLOC_ARENA_MAX"]
