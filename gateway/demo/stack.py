@@ -139,7 +139,7 @@ def run_demo(base: Path, *, web_port: int = 8000) -> None:
                            env=env, check=True, capture_output=True)
         procs: dict[str, ProcessGroup] = {}
         for name, argv in {
-            "worker": [*gw, "worker"],  # the default: one process, four threads
+            "worker": [*gw, "worker"],  # the default: one process, eight threads
             # Beat watches the inbox too: one process less on a laptop (~50 MB).
             "beat": [*gw, "beat", "--schedule", str(base / "celerybeat-schedule"),
                      "--watch-inbox"],

@@ -31,7 +31,7 @@ def test_the_default_threaded_worker_keeps_every_letter_once_and_to_its_own_writ
         lambda r: r if len(r) == N and all(x["state"] == "SUBMITTED" for x in r) else None)(
         stack.query("SELECT id, provider_number, state FROM letters")), timeout=240)
     banner = (stack.root / "worker.log").read_text(errors="replace")
-    assert "concurrency: 4 (thread" in banner, banner[:3000]
+    assert "concurrency: 8 (thread" in banner, banner[:3000]
 
     at_provider = stack.sim_letters()
     assert len(at_provider) == N and all(m["charges"] == 1 for m in at_provider)
