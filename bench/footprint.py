@@ -9,6 +9,7 @@ small server actually has to hold. Both are reported; the headline is the RSS su
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psutil
@@ -42,6 +43,9 @@ class Sampler:
         self.interval = interval
         self.pss_every = pss_every
         self.roots: dict[str, int] = {}
+        # Roles counted for CPU only, by a function giving their pids at each sample (not
+        # their children): the servers beside the gateway, which the ratio's CPU shares.
+        self.others: dict[str, Callable[[], list[int]]] = {}
         self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, last cumulative CPU s)
         self.peaks = Peaks()
         self._stop = threading.Event()
@@ -52,6 +56,11 @@ class Sampler:
     def watch(self, role: str, pid: int) -> None:
         with self._lock:
             self.roots[role] = pid
+
+    def watch_cpu(self, role: str, pids: Callable[[], list[int]]) -> None:
+        """Count the CPU of the processes `pids()` names at each sample under `role`."""
+        with self._lock:
+            self.others[role] = pids
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds used so far by each role's processes (alive or gone), as last sampled."""
@@ -117,10 +126,39 @@ class Sampler:
             if role in GATEWAY_ROLES:
                 total_rss += rss
                 total_pss += pss
+        self._sample_others()
         p.total_rss = max(p.total_rss, total_rss)
         if with_pss:
             p.total_pss = max(p.total_pss, total_pss)
         p.samples += 1
+
+    def _sample_others(self) -> None:
+        with self._lock:
+            others = dict(self.others)
+        for role, pids in others.items():
+            for pid in pids():
+                try:
+                    times = psutil.Process(pid).cpu_times()
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+                with self._lock:
+                    self._cpu[pid] = (role, times.user + times.system)
+
+
+def backends_of(database_url: str) -> Callable[[], list[int]]:
+    """The PostgreSQL backends serving this database (their titles name it) and the server's
+    own helpers (WAL writer, checkpointer: they write what these backends commit)."""
+    name = database_url.rsplit("/", 1)[-1].split("?")[0]
+
+    def pids() -> list[int]:
+        out = []
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = proc.info["cmdline"] or []
+            title = cmdline[0] if cmdline else ""
+            if title.startswith("postgres:") and (f" {name} " in title or "(" not in title):
+                out.append(proc.pid)
+        return out
+    return pids
 
 
 # -- `python -m bench.footprint`: the memory part alone -------------------------------------

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench import directory_import, footprint, machine
 from bench import overview as overview_part
@@ -102,7 +103,21 @@ class CpuMeter:
         out = {role: (after[role] - self.before.get(role, 0.0)) * 1000 / max(letters, 1)
                for role in after}
         out["gateway"] = sum(v for k, v in out.items() if k in footprint.GATEWAY_ROLES)
+        out["all"] = sum(v for k, v in out.items() if k != "gateway")
         return {k: round(v, 2) for k, v in out.items() if v > 0.005}
+
+
+def say_cpu(cpu: dict[str, float], lps: float) -> None:
+    """Where the machine's CPU went, a letter: every process the part used, the servers too.
+    At `all` ms a letter the two cores could carry at most 2000/all letters/s; `busy` is the
+    share of them the part kept busy."""
+    roles = sorted(((k, v) for k, v in cpu.items() if k not in ("gateway", "all")),
+                   key=lambda kv: -kv[1])
+    whole = cpu.get("all", 0.0)
+    cores = psutil.cpu_count() or 1
+    say("  CPU ms a letter: " + ", ".join(f"{k} {v:.2f}" for k, v in roles)
+        + f"; all {whole:.2f} (at most {cores * 1000 / whole:.0f} letters/s on {cores} cores;"
+        f" busy {whole * lps / (cores * 10):.0f}%)" if whole else "")
 
 
 def wait_settled(gw: Gateway, expected: int, what: str, stall_s: float = 120.0,
@@ -388,6 +403,11 @@ def main(argv: list[str] | None = None) -> int:
         servers = start_servers(stack, root)
         dovecot, sim, sink = servers.dovecot, servers.simulator, servers.sink
         sampler.watch("simulator", sim.proc.pid)
+        # The servers' CPU too: the ratio compares what the machine spends a letter.
+        sampler.watch_cpu("postgres", footprint.backends_of(servers.database_url))
+        sampler.watch_cpu("redis", servers.redis_pids)
+        sampler.watch_cpu("dovecot", dovecot.pids)
+        sampler.watch_cpu("bench", lambda: [os.getpid()])  # the SMTP sink, polling, sampling
         gw = Gateway(root, database_url=servers.database_url, redis_url=servers.redis_url,
                      dovecot=dovecot, sink=sink, simulator=sim)
         gw.on_start = lambda name, proc: sampler.watch(name, proc.pid)
@@ -422,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
             results["naive"] = naive(dovecot, sim, csv_path, sampler)
             say(f"  {results['naive']['lps']:.1f} letters/s "
                 f"(posted {results['naive']['posted']}, refused {results['naive']['failed']})")
+            say_cpu(results["naive"]["cpu_ms_per_letter"], results["naive"]["lps"])
 
         if gateway_parts:
             say("gateway: worker, beat and web in the default configuration")
@@ -436,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
             results["throughput"] = throughput(gw, dovecot, sink, batch, sampler, profile)
             t = results["throughput"]
             say(f"  {t['submitted']} submitted in {t['seconds']:.1f}s: {t['lps']:.1f} letters/s")
+            say_cpu(t["cpu_ms_per_letter"], t["lps"])
         elif gateway_parts:
             sampler.watch("watch", gw.start("watch").pid)
             time.sleep(3)

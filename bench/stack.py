@@ -146,6 +146,7 @@ class Servers:
     database_url: str
     simulator: Simulator
     sink: CountingSink
+    redis_pids: Callable[[], list[int]]
 
 
 def start_servers(stack: ExitStack, root: Path) -> Servers:
@@ -165,7 +166,7 @@ def start_servers(stack: ExitStack, root: Path) -> Servers:
                       json={"amount": "100000000.00"}).raise_for_status()
     sink = CountingSink().start()
     stack.callback(sink.stop)
-    return Servers(dovecot, redis_server.url, database_url, simulator, sink)
+    return Servers(dovecot, redis_server.url, database_url, simulator, sink, redis_server.pids)
 
 
 def _stop_group(proc: subprocess.Popen, sig: int) -> None:
