@@ -78,13 +78,21 @@ def _read_image(data: bytes, max_pages: int) -> list[Image.Image]:
     try:
         with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
             frames = []
+            one_page = getattr(image, "n_frames", 1) == 1
             for n, frame in enumerate(ImageSequence.Iterator(image), start=1):
                 if n > max_pages:
                     raise UnsafeScan(f"more than {max_pages} pages")
                 _check_size(frame.size)
                 frame.load()
-                # Upright as the scanner meant it, then the metadata is left behind.
-                frames.append(_plain(ImageOps.exif_transpose(frame)))
+                # Upright as the scanner meant it, then the metadata is left behind. One
+                # page is turned where it lies (a copy of the pixels is the reader's peak
+                # memory); each page of several is a copy, as the next one reuses `frame`.
+                if one_page:
+                    ImageOps.exif_transpose(frame, in_place=True)
+                    page = frame
+                else:
+                    page = ImageOps.exif_transpose(frame)
+                frames.append(_plain(page, own=True))
                 if image.format in ("GIF", "WEBP"):
                     break  # an animation is not pages: its first frame is the picture
             return frames
@@ -133,14 +141,18 @@ def _check_size(size: tuple[int, int]) -> None:
         raise UnsafeScan(f"an image of {size[0]}x{size[1]} pixels is not a page")
 
 
-def _plain(image: Image.Image) -> Image.Image:
-    """Pixels only, in a mode JPEG takes: no palette, no alpha (flattened on white)."""
+def _plain(image: Image.Image, *, own: bool = False) -> Image.Image:
+    """Pixels only, in a mode JPEG takes: no palette, no alpha (flattened on white). A new
+    image, unless `own` (the pixels are already ours alone) and JPEG takes them as they are;
+    pdfium's pages are views of its own buffer, freed with the page, so they are copied."""
     if image.mode in ("RGBA", "LA", "P", "PA"):
         image = image.convert("RGBA")
         background = Image.new("RGB", image.size, (255, 255, 255))
         background.paste(image, mask=image.getchannel("A"))
         return background
-    return image.convert("L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB")
+    if own and image.mode in ("L", "RGB"):
+        return image  # no second copy of the pixels: the reader's peak memory
+    return image.convert("L" if image.mode in ("1", "I;16", "I", "F") else "RGB")
 
 
 def _jpeg(image: Image.Image) -> bytes:

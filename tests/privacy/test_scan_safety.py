@@ -62,6 +62,23 @@ def test_a_multipage_tiff_and_a_pdf_give_one_jpeg_a_page():
     assert (width, abs(height - 1754) <= 1) == (1240, True)  # A4 at 150 dpi
 
 
+def test_each_page_of_several_keeps_its_own_pixels_and_a_sideways_photo_is_turned():
+    """A single page is turned in place (no copy: the reader's peak memory); pages of a
+    multi-page file are copies, since the file's next page reuses the same image."""
+    from PIL import ImageStat
+    frames = [Image.new("L", (300, 400), c) for c in (0, 128, 255)]
+    out = io.BytesIO()
+    frames[0].save(out, "TIFF", save_all=True, append_images=frames[1:])
+    means = [round(ImageStat.Stat(Image.open(io.BytesIO(p.data))).mean[0])
+             for p in reencode_scan(out.getvalue())]
+    assert [abs(m - c) <= 2 for m, c in zip(means, (0, 128, 255), strict=True)] == [True] * 3
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the phone was held sideways
+    [page] = reencode_scan(_image("JPEG", size=(800, 600), exif=exif.tobytes()))
+    upright = Image.open(io.BytesIO(page.data))
+    assert upright.size == (600, 800) and not upright.info.get("exif")
+
+
 def test_a_pdf_link_is_not_in_the_rendered_page():
     [page] = reencode_scan(pdf_with_remote_references("http://127.0.0.1:9/beacon"))
     assert b"beacon" not in page.data and b"/URI" not in page.data
