@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from gateway.models import Letter, utcnow
@@ -44,13 +44,22 @@ def over_cap(session: Session, letter: Letter, cap: Decimal | None,
     return committed + Decimal(letter.price or 0) > cap, committed
 
 
+# pg_advisory_xact_lock's key for "claiming against the daily cap" (any fixed bigint).
+_CAP_LOCK = 0x6761_7465_6361_70  # "gatecap"
+
+
 class DailyCap:
     """The cap for one batch of claims: today's committed spend is read once, and each
     letter the batch lets through is added to it (it is SUBMITTING, i.e. committed, by the
-    time anyone else looks)."""
+    time anyone else looks). While a cap is set, batches claiming at once take turns (a
+    transaction lock on PostgreSQL, held until the claim commits): each reads the spend
+    after the one before committed its claims, so two batches cannot both fill the last
+    roubles. SQLite's claims already go one at a time (BEGIN IMMEDIATE)."""
 
     def __init__(self, session: Session, cap: Decimal | None, now: datetime | None = None):
         self.cap = cap
+        if cap is not None and session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CAP_LOCK})
         self.committed = committed_today(session, now) if cap is not None else Decimal(0)
 
     def admit(self, letter: Letter) -> bool:

@@ -259,6 +259,51 @@ def test_daily_spend_cap_holds_the_rest_in_ready_with_a_reason(
     assert len(control.ledger()) == 2
 
 
+# PostgreSQL only: SQLite has one writer at a time (BEGIN IMMEDIATE), no race to lose.
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_two_batches_claiming_at_once_stay_within_the_daily_spend_cap(
+        sessions, http, settings, control, letters, monkeypatch):
+    """Two submit tasks of a threaded worker claim at once with room for three letters
+    left: without taking turns both read the same spend and pay for three each."""
+    import threading
+
+    from gateway.providers import spending
+    batches = [letters(3), letters(3)]
+    with sessions() as session:
+        price = session.get(Letter, batches[0][0]).price
+    policy = SubmissionPolicy(daily_spend_cap=price * 3 + Decimal("1.00"))
+    barrier = threading.Barrier(2)
+    real = spending.committed_today
+
+    def read_then_meet(session, now=None):
+        committed = real(session, now)
+        try:
+            barrier.wait(timeout=3)  # both have read the spend before either claims
+        except threading.BrokenBarrierError:
+            pass  # the other waits for its turn: go on alone
+        return committed
+
+    monkeypatch.setattr(spending, "committed_today", read_then_meet)
+    failed: list[BaseException] = []
+
+    def submit(ids):
+        try:
+            submit_many(sessions, http, ids, settings, policy)
+        except BaseException as exc:
+            failed.append(exc)
+
+    workers = [threading.Thread(target=submit, args=(ids,)) for ids in batches]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+    assert not failed, failed
+    assert len(control.ledger()) == 3  # paid: three letters, not six
+    with sessions() as session:
+        states = [session.get(Letter, i).state for ids in batches for i in ids]
+    assert states.count(S.SUBMITTED) == 3 and states.count(S.READY) == 3, states
+
+
 def test_409_idempotency_conflict_goes_to_a_person_not_to_failed(
         sessions, http, settings, policy, control, letters):
     [letter_id] = letters(1)
