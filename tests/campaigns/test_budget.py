@@ -20,6 +20,7 @@ from gateway.states import Reason as R
 # SQLite and PostgreSQL; `march` (conftest) is the campaign of 8 March for five women.
 from tests.campaigns.test_joining import gateway_settings, to  # noqa: F401
 from tests.intake.conftest import GATEWAY
+from tests.together import run_together
 
 pytestmark = pytest.mark.campaigns
 
@@ -161,19 +162,7 @@ def test_two_workers_cannot_both_spend_the_campaigns_last_roubles(march, monkeyp
                 pass
 
     monkeypatch.setattr(checking.faults, "point", meet)
-    failed: list[BaseException] = []
-
-    def check(ids):
-        try:
-            march.check(ids)
-        except BaseException as exc:  # a deadlock here was the lock taken in the wrong mode
-            failed.append(exc)
-
-    workers = [threading.Thread(target=check, args=(ids,)) for ids in batches]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(30)
+    failed = run_together(march.check, [(ids,) for ids in batches])
     # Both batches end checked, neither rolled back: the letters' foreign keys hold KEY
     # SHARE on the campaign row, and FOR UPDATE on top of that deadlocked the two batches
     # (in most runs on PostgreSQL 15); FOR NO KEY UPDATE queues them.

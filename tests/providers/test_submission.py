@@ -21,6 +21,7 @@ from gateway.providers import breaker, catalogue
 from gateway.providers.policy import SubmissionPolicy
 from gateway.states import LetterState as S
 from tests.providers.conftest import states
+from tests.together import run_together
 
 pytestmark = [pytest.mark.providers, pytest.mark.timeout(120)]
 
@@ -284,19 +285,8 @@ def test_two_batches_claiming_at_once_stay_within_the_daily_spend_cap(
         return committed
 
     monkeypatch.setattr(spending, "committed_today", read_then_meet)
-    failed: list[BaseException] = []
-
-    def submit(ids):
-        try:
-            submit_many(sessions, http, ids, settings, policy)
-        except BaseException as exc:
-            failed.append(exc)
-
-    workers = [threading.Thread(target=submit, args=(ids,)) for ids in batches]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(30)
+    failed = run_together(submit_many, [(sessions, http, ids, settings, policy)
+                                        for ids in batches])
     assert not failed, failed
     assert len(control.ledger()) == 3  # paid: three letters, not six
     with sessions() as session:
