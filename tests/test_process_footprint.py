@@ -109,7 +109,7 @@ def test_web_is_one_process_with_threads_by_default(execvp):
 @pytest.mark.perf
 def test_the_worker_is_one_threaded_process_by_default(execvp):
     argv = execvp("worker")
-    assert argv[argv.index("-P") + 1] == "threads" and argv[argv.index("-c") + 1] == "4"
+    assert argv[argv.index("-P") + 1] == "threads" and argv[argv.index("-c") + 1] == "8"
 
 
 @pytest.mark.perf
