@@ -133,4 +133,4 @@ def test_an_operators_malloc_arena_max_wins(execvp, monkeypatch):
 def test_one_parse_worker_serves_a_worker_process():
     from gateway.mail import bounded
     bounded.parse_message_bounded(b"From: a@example.org\r\nSubject: x\r\n\r\nhello\r\n")
-    assert bounded._default_parser()._slots._value <= 1 and len(bounded._default_parser()._all) == 1
+    assert bounded._default_parser()._slots._value <= 1 and len(bounded._default_parser().workers) == 1

@@ -8,13 +8,11 @@ the caller goes on. A batch of messages goes in one round trip, each timed on it
 from __future__ import annotations
 
 import atexit
-import queue
 import resource
 import threading
-import time
 from multiprocessing.connection import Connection
 
-from gateway.child import Child
+from gateway.child import Child, ChildPool
 from gateway.mail.parse import (
     ParsedLetter,
     ParseLimits,
@@ -67,13 +65,11 @@ class BoundedParser:
                  idle_stop_s: float | None = 60.0):
         self._memory = memory_bytes
         self._slots = threading.BoundedSemaphore(workers)
-        self._idle: queue.SimpleQueue[Child] = queue.SimpleQueue()
-        self._letters_per_worker = letters_per_worker
+        self._pool = ChildPool(_WORKER_CODE, letters_per_worker)
         # parse_many ships at most this many bytes of messages in one request (one larger
         # message goes alone): the worker holds them all under its address-space limit.
         self._batch_bytes = batch_bytes
-        self._all: set[Child] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the reaper's start
         # A worker idle this long is stopped (its ~25 MB PSS handed back while no mail
         # comes: an evening's lull, the hours between letters); the next parse starts one.
         # The parent decides, not the worker, so no request is ever sent to one that left.
@@ -121,12 +117,12 @@ class BoundedParser:
         while chunk:
             done = 0
             with self._slots:
-                worker = self._take(self._memory or limits.memory_bytes)
+                worker = self._pool.take(self._memory or limits.memory_bytes)
                 try:
                     worker.conn.send(([raw for _, raw in chunk], own, limits))
                     for i, _ in chunk:
                         if not worker.conn.poll(limits.wall_seconds):
-                            self._discard(worker)
+                            self._pool.discard(worker)
                             worker = None
                             results[i] = UnparseableMessage(
                                 f"reading the message took longer than {limits.wall_seconds:g} s"
@@ -139,34 +135,21 @@ class BoundedParser:
                 except (EOFError, OSError):
                     code = worker.exit_code() if worker else None
                     if worker:
-                        self._discard(worker)
+                        self._pool.discard(worker)
                     worker = None
                     results[chunk[done][0]] = UnparseableMessage(
                         f"the parser process died reading the message (exit code {code})"
                     )
                     done += 1
                 finally:
-                    if worker is not None:
-                        self._give_back(worker, done)
+                    if worker is not None and self._pool.give_back(worker, done):
+                        self._start_reaper()
             chunk = chunk[done:]
 
-    def _take(self, memory_bytes: int) -> Child:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            worker = Child(_WORKER_CODE, memory_bytes)
-            with self._lock:
-                self._all.add(worker)
-            return worker
-
-    def _give_back(self, worker: Child, letters: int = 1) -> None:
-        worker.used += letters
-        if worker.used >= self._letters_per_worker or not worker.alive():
-            self._discard(worker)
-        else:
-            worker.idle_since = time.monotonic()
-            self._idle.put(worker)
-            self._start_reaper()
+    @property
+    def workers(self) -> set[Child]:
+        """The parse workers started and not yet stopped (for tests)."""
+        return self._pool.children()
 
     def _start_reaper(self) -> None:
         if self._idle_stop_s is None:
@@ -180,35 +163,15 @@ class BoundedParser:
     def _reap(self) -> None:
         assert self._idle_stop_s is not None
         while not self._closed.wait(min(self._idle_stop_s / 4, 15.0)):
-            kept: list[Child] = []
-            while True:  # a parse that finds the queue empty meanwhile starts a worker
-                try:
-                    worker = self._idle.get_nowait()
-                except queue.Empty:
-                    break
-                if time.monotonic() - worker.idle_since >= self._idle_stop_s:
-                    self._discard(worker)
-                else:
-                    kept.append(worker)
-            for worker in kept:
-                self._idle.put(worker)
-            with self._lock:
-                if not self._all:
-                    self._reaper = None  # nothing to watch: the next give-back starts one
+            self._pool.stop_idle(self._idle_stop_s)
+            with self._lock:  # a worker taken from now on starts a new reaper when given back
+                if self._pool.empty():
+                    self._reaper = None  # nothing to watch
                     return
-
-    def _discard(self, worker: Child) -> None:
-        with self._lock:
-            self._all.discard(worker)
-        worker.stop()
 
     def close(self) -> None:
         self._closed.set()
-        with self._lock:
-            workers = list(self._all)
-            self._all.clear()
-        for worker in workers:
-            worker.stop()
+        self._pool.close()
 
 
 _default: BoundedParser | None = None

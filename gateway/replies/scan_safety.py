@@ -13,7 +13,6 @@ import atexit
 import io
 import json
 import os
-import queue
 import resource
 import signal
 import threading
@@ -25,7 +24,7 @@ import puremagic
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from gateway import faults
-from gateway.child import Child
+from gateway.child import Child, ChildPool
 
 DEFAULT_MAX_PAGES = 20
 MAX_PIXELS = 40_000_000  # one page; an A4 page at 600 dpi is ~35 M
@@ -264,11 +263,8 @@ class ScanReader:
                  cpu_seconds: int = ISOLATED_CPU_S, scans_per_child: int = SCANS_PER_CHILD,
                  idle_s: float = IDLE_EXIT_S, children: int = 2):
         self.memory_bytes, self.cpu_seconds, self.idle_s = memory_bytes, cpu_seconds, idle_s
-        self.scans_per_child = scans_per_child
         self._slots = threading.BoundedSemaphore(children)
-        self._idle: queue.SimpleQueue[Child] = queue.SimpleQueue()
-        self._all: set[Child] = set()
-        self._lock = threading.Lock()
+        self._pool = ChildPool(_CHILD, scans_per_child)
         self._owner = os.getpid()
 
     def reencode(self, data: bytes, *, max_pages: int = DEFAULT_MAX_PAGES,
@@ -279,15 +275,15 @@ class ScanReader:
             raise UnsafeScan("the file is empty")
         with self._slots:
             for _ in range(2):
-                child = self._take()
+                child = self._pool.take(self.memory_bytes, self.cpu_seconds, self.idle_s)
                 try:
                     answer, pages = self._ask(child, data, max_pages, timeout_s)
                 except _TooLong:
-                    self._discard(child)
+                    self._pool.discard(child)
                     raise UnsafeScan(f"the scan took longer than {timeout_s:.0f} s to read") \
                         from None
                 except _Died as died:
-                    self._discard(child)
+                    self._pool.discard(child)
                     if died.before_reading:
                         continue  # it had left, or was killed, before it saw this scan
                     if died.code == -signal.SIGXCPU:
@@ -295,7 +291,7 @@ class ScanReader:
                                          "CPU to read") from None
                     raise UnsafeScan("reading the scan failed within the limits "
                                      f"(exit {died.code})") from None
-                self._give_back(child, last=answer.get("last") is not False)
+                self._pool.give_back(child, last=answer.get("last") is not False)
                 if not answer.get("ok"):
                     raise UnsafeScan(str(answer.get("reason", "refused")))
                 return pages
@@ -330,49 +326,18 @@ class ScanReader:
         except (EOFError, OSError):
             raise _Died(child.exit_code(), before_reading=not reading) from None
         except (ValueError, TypeError):  # a garbled answer: the child is not to be trusted again
-            self._discard(child)
+            self._pool.discard(child)
             raise UnsafeScan("the scan reader returned something that is not a JPEG") from None
         return answer, pages
 
-    def _take(self) -> Child:
-        while True:
-            try:
-                child = self._idle.get_nowait()
-            except queue.Empty:
-                break
-            if child.process.poll() is None:
-                return child
-            self._discard(child)  # left while idle
-        child = Child(_CHILD, self.memory_bytes, self.cpu_seconds, self.idle_s)
-        with self._lock:
-            self._all.add(child)
-        return child
-
-    def _give_back(self, child: Child, *, last: bool = False) -> None:
-        child.used += 1
-        if last or child.used >= self.scans_per_child or child.process.poll() is not None:
-            self._discard(child)
-        else:
-            self._idle.put(child)
-
-    def _discard(self, child: Child) -> None:
-        with self._lock:
-            self._all.discard(child)
-        child.stop()
-
     def pids(self) -> set[int]:
         """The children alive now (for tests and the benchmark)."""
-        with self._lock:
-            return {c.process.pid for c in self._all if c.process.poll() is None}
+        return self._pool.pids()
 
     def close(self) -> None:
         if os.getpid() != self._owner:
             return  # a forked process's inherited copy: the children are its parent's
-        with self._lock:
-            children = list(self._all)
-            self._all.clear()
-        for child in children:
-            child.stop()
+        self._pool.close()
 
 
 _readers: dict[int, ScanReader] = {}

@@ -68,7 +68,7 @@ def world(tmp_path_factory):
 
 def _peak_rss(parser: BoundedParser) -> int:
     peak = 0
-    for worker in list(parser._all):
+    for worker in list(parser.workers):
         try:
             status = Path(f"/proc/{worker.process.pid}/status").read_text()
         except OSError:

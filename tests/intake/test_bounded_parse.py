@@ -47,7 +47,7 @@ def test_timeout_kills_the_worker_and_the_next_letter_goes_through(parser: Bound
 
 def test_a_worker_that_dies_is_replaced(parser: BoundedParser) -> None:
     parser.parse(GOOD)  # start the worker
-    (worker,) = list(parser._all)
+    (worker,) = list(parser.workers)
     result: list[object] = []
 
     def parse_slow() -> None:
@@ -90,7 +90,7 @@ def test_memory_limit_turns_a_huge_attachment_into_unparseable() -> None:
 def test_size_limit_is_checked_before_shipping(parser: BoundedParser) -> None:
     with pytest.raises(UnparseableMessage, match="MB"):
         parser.parse(GOOD + b"x" * 2_000_000, limits=ParseLimits(max_bytes=1_000_000))
-    assert not parser._all  # no worker was needed
+    assert not parser.workers  # no worker was needed
 
 
 def test_concurrent_callers_share_the_pool() -> None:
@@ -102,7 +102,7 @@ def test_concurrent_callers_share_the_pool() -> None:
             t.start()
         for t in threads:
             t.join(timeout=30)
-        assert len(results) == 8 and len(pool._all) <= 2
+        assert len(results) == 8 and len(pool.workers) <= 2
     finally:
         pool.close()
 
@@ -118,7 +118,7 @@ def test_parse_many_gives_each_message_its_own_result_in_order(parser: BoundedPa
     assert [r.sender if not isinstance(r, UnparseableMessage) else r.reason for r in results] \
         == ["nina@example.org", "olga@example.org", "the message is empty", "nina@example.org"]
     assert results[0] == parse_message(GOOD)
-    (worker,) = list(parser._all)
+    (worker,) = list(parser.workers)
     assert worker.used == 3  # one worker, one request: the empty one never left this process
 
 
@@ -131,7 +131,7 @@ def test_parse_many_a_hanging_message_fails_alone(parser: BoundedParser) -> None
 
 def test_parse_many_a_message_that_kills_the_worker_fails_alone(parser: BoundedParser) -> None:
     parser.parse(GOOD)  # start the worker
-    (worker,) = list(parser._all)
+    (worker,) = list(parser.workers)
     limits = ParseLimits(wall_seconds=30, max_header_bytes=10**7, max_header_line_bytes=10**7,
                          max_line_bytes=10**7)
     killer = threading.Timer(0.5, worker.process.kill)  # as a segfault in the parser would
@@ -143,7 +143,7 @@ def test_parse_many_a_message_that_kills_the_worker_fails_alone(parser: BoundedP
     assert results[0].sender == "nina@example.org"
     assert isinstance(results[1], UnparseableMessage) and "died" in results[1].reason
     assert results[2].sender == "olga@example.org"
-    assert worker not in parser._all
+    assert worker not in parser.workers
 
 
 def test_parse_many_the_memory_limit_still_holds_per_message() -> None:
@@ -165,7 +165,7 @@ def test_parse_many_ships_at_most_batch_bytes_at_once() -> None:
     sent: list[int] = []
     try:
         pool.parse(GOOD)
-        (worker,) = list(pool._all)
+        (worker,) = list(pool.workers)
         send = worker.conn.send
 
         def counting_send(request):
@@ -185,14 +185,14 @@ def test_an_idle_worker_is_stopped_and_the_next_letter_starts_another() -> None:
     pool = BoundedParser(workers=1, idle_stop_s=0.4)
     try:
         assert pool.parse(GOOD) == parse_message(GOOD)
-        (first,) = pool._all
+        (first,) = pool.workers
         assert first.alive()
         deadline = time.monotonic() + 10
         while first.alive() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not first.alive() and not pool._all  # handed back while no mail came
+        assert not first.alive() and not pool.workers  # handed back while no mail came
         assert pool.parse(GOOD) == parse_message(GOOD)
-        (second,) = pool._all
+        (second,) = pool.workers
         assert second.process.pid != first.process.pid
     finally:
         pool.close()
@@ -202,10 +202,10 @@ def test_a_busy_worker_is_not_stopped_for_idleness() -> None:
     pool = BoundedParser(workers=1, idle_stop_s=0.6)
     try:
         pool.parse(GOOD)
-        (worker,) = pool._all
+        (worker,) = pool.workers
         for _ in range(12):  # 1.8 s of work, never 0.6 s idle
             time.sleep(0.15)
             assert pool.parse(GOOD) == parse_message(GOOD)
-        assert pool._all == {worker} and worker.alive()
+        assert pool.workers == {worker} and worker.alive()
     finally:
         pool.close()
