@@ -109,7 +109,7 @@ class CpuMeter:
 
 def say_cpu(cpu: dict[str, float], lps: float) -> None:
     """Where the machine's CPU went, a letter: every process the part used, the servers too.
-    At `all` ms a letter the two cores could carry at most 2000/all letters/s; `busy` is the
+    At `all` ms a letter N cores could carry at most N x 1000 / all letters/s; `busy` is the
     share of them the part kept busy."""
     roles = sorted(((k, v) for k, v in cpu.items() if k not in ("gateway", "all")),
                    key=lambda kv: -kv[1])

@@ -5,7 +5,6 @@ commit and the move, a UIDVALIDITY change, or a message copied back, all end as 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gateway import faults
 from gateway.crypto import Keyring
+from gateway.db import advisory_key
 from gateway.mail.imap import Mailbox, connect, ensure_folder
 from gateway.models import Cursor, InboundMessage, Letter, LetterEvent
 from gateway.states import LetterState, Reason
@@ -109,8 +109,7 @@ def exclusive_ingest(session_factory: Callable[[], Session], mailbox: Mailbox) -
     if engine.dialect.name != "postgresql":
         yield True
         return
-    key = int.from_bytes(hashlib.sha256(f"ingest:{mailbox.label}".encode()).digest()[:8],
-                         "big", signed=True)
+    key = advisory_key(f"ingest:{mailbox.label}")
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()

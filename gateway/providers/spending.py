@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
+from gateway.db import advisory_key
 from gateway.models import Letter, utcnow
 from gateway.providers.services import human_carried_adapters
 from gateway.states import LetterState as S
@@ -35,17 +36,7 @@ def committed_today(session: Session, now: datetime | None = None) -> Decimal:
     return Decimal(total or 0)
 
 
-def over_cap(session: Session, letter: Letter, cap: Decimal | None,
-             now: datetime | None = None) -> tuple[bool, Decimal]:
-    """Would paying for this letter pass today's cap? Also returns what is committed."""
-    if cap is None:
-        return False, Decimal(0)
-    committed = committed_today(session, now)
-    return committed + Decimal(letter.price or 0) > cap, committed
-
-
-# pg_advisory_xact_lock's key for "claiming against the daily cap" (any fixed bigint).
-_CAP_LOCK = 0x6761_7465_6361_70  # "gatecap"
+_CAP_LOCK = advisory_key("daily-spend-cap")
 
 
 class DailyCap:
