@@ -12,6 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import urllib3
 from sqlalchemy import func, select
 
 from gateway.models import Cursor, Letter, LetterEvent, OutboundMail, SubmissionAttempt, utcnow
@@ -138,7 +139,7 @@ def test_a_worker_swept_as_dead_still_records_its_late_success_once(
     outcome: list = []
     worker = threading.Thread(target=lambda: outcome.append(
         submit_one(sessions, http, letter_id, settings, policy)))
-    http.client.timeout = http.client.timeout.__class__(5.0)
+    http.timeout = urllib3.Timeout(5.0)
     worker.start()
     time.sleep(0.5)
     with sessions() as session:  # the sweeper thinks the worker died mid-call
