@@ -172,10 +172,14 @@ def _normalize(text: str) -> str:
 
 
 def _is_attribution(line: str, following: str) -> bool:
-    if _ATTRIBUTION.match(line) or _ADDRESS_ATTRIBUTION.match(line):
+    # Both patterns end in a colon: the test of the last character spares the regexes on
+    # nearly every line of a letter (they were ~7% of a parse).
+    if line.rstrip().endswith(":") and (_ATTRIBUTION.match(line)
+                                        or _ADDRESS_ATTRIBUTION.match(line)):
         return True
     # Gmail and others wrap long attribution lines in plain text.
-    if following and not line.lstrip().startswith(">") and len(line) > 10:
+    if following and following.rstrip().endswith(":") and not line.lstrip().startswith(">") \
+            and len(line) > 10:
         joined = f"{line} {following.strip()}"
         return bool(_ATTRIBUTION.match(joined) or _ADDRESS_ATTRIBUTION.match(joined))
     return False
