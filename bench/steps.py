@@ -76,7 +76,7 @@ def timed(name: str, n: int, out: dict, profiler: str | None):
         print(prof.output_text(unicode=True, color=False, show_all=False)[:6000])
     elif profiler == "cprofile":
         prof.disable()
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(int(os.environ.get("BENCH_STATS", "25")))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,6 @@ from gateway.replies import intake as replies
 from workers.celery_app import app
 
 log = logging.getLogger(__name__)
-BATCH = 25
 LOCK_TTL_S = 30
 
 
@@ -62,7 +61,8 @@ def reply_mailbox() -> Mailbox:
     return Mailbox.replies(_settings())
 
 
-def _chunks(ids: list[int], size: int = BATCH):
+def _chunks(ids: list[int], size: int | None = None):
+    size = size or _settings().task_batch
     for i in range(0, len(ids), size):
         yield ids[i:i + size]
 

@@ -82,9 +82,11 @@ def previous_texts(session: Session, letter: Letter) -> tuple[str, ...]:
         .order_by(Letter.id.desc()).limit(HISTORY)) if t)
 
 
-# Messages up to this size are read and parsed with their batch; a larger one alone, at its
-# turn (25 of them at 30 MB must not sit in memory together).
+# Messages up to this size are read and parsed with their batch, up to this many bytes for
+# the batch; a larger one, or one past the batch's bytes, alone at its turn (a batch of
+# messages at 30 MB, or of fifty at 1 MB, must not sit in memory together).
 _INLINE_BYTES = 1024 * 1024
+_BATCH_INLINE_BYTES = 8 * 1024 * 1024
 HISTORY = 20  # the writer's latest letters to the prisoner the duplicate rule compares with
 _NOT_HISTORY = (S.REJECTED, S.DISCARDED, S.IGNORED)
 # The batch's history query keeps memory bounded: bodies longer than this, and the whole
@@ -172,24 +174,34 @@ class CheckBatch:
     def _prepare(self, ids: list[int]) -> None:
         ids = [i for i in dict.fromkeys(ids) if i not in self._parsed and
                (i not in self.letters or self.letters[i].state == S.RECEIVED)]
-        raw = case((func.length(InboundMessage.raw) <= _INLINE_BYTES, InboundMessage.raw))
         # Locked in id order: a second worker handed the same letter waits, then sees where
-        # this one left it.
+        # this one left it. The sizes first (read from the stored length, not the bytes),
+        # then the messages that fit the batch.
         rows = self.session.execute(
-            select(Letter, raw).join(InboundMessage, InboundMessage.id == Letter.inbound_id)
+            select(Letter, Letter.inbound_id, func.length(InboundMessage.raw))
+            .join(InboundMessage, InboundMessage.id == Letter.inbound_id)
             .where(Letter.id.in_(ids)).order_by(Letter.id).with_for_update(of=Letter)).all()
-        inline: list[tuple[int, bytes]] = []
-        for letter, data in rows:
+        batch_bytes, wanted = 0, {}
+        for letter, inbound_id, size in rows:
             self.letters[letter.id] = letter
             if letter.state != S.RECEIVED:
                 continue
-            self._parsed[letter.id] = None
-            if data is not None:
-                try:
-                    inline.append((letter.id, self._open(data)))
-                except UnparseableMessage as exc:
-                    self._parsed[letter.id] = exc
+            self._parsed[letter.id] = None  # read alone at its turn, unless read below
+            if size is not None and size <= _INLINE_BYTES \
+                    and batch_bytes + size <= _BATCH_INLINE_BYTES:
+                batch_bytes += size
+                wanted[inbound_id] = letter.id
         del rows
+        inline: list[tuple[int, bytes]] = []
+        stored = dict(self.session.execute(
+            select(InboundMessage.id, InboundMessage.raw)
+            .where(InboundMessage.id.in_(wanted))).tuples().all()) if wanted else {}
+        for inbound_id, letter_id in wanted.items():
+            try:
+                inline.append((letter_id, self._open(stored.pop(inbound_id))))
+            except UnparseableMessage as exc:
+                self._parsed[letter_id] = exc
+        del stored
         results = parse_many_bounded([data for _, data in inline], own_addresses=self.own)
         fresh: dict[int, tuple[str, ParsedLetter]] = {}
         for (letter_id, _), parsed in zip(inline, results, strict=True):

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -109,6 +109,30 @@ def _photos(session: Session, letter_ids: list[int]) -> dict[int, tuple[Photo, .
             LetterAttachment.letter_id.in_(letter_ids)).order_by(LetterAttachment.id)):
         photos.setdefault(a.letter_id, []).append(Photo(a.filename, a.content_type, a.data))
     return {letter_id: tuple(p) for letter_id, p in photos.items()}
+
+
+# A round holds its letters' photos in memory until its calls are made: past this many
+# bytes the rest of the batch waits for the next round of the same task (a batch of letters
+# with many large photos would otherwise hold them all at once).
+PHOTO_BYTES_AT_ONCE = 48 * 1024 * 1024
+
+
+def _within_photo_budget(session: Session, letters: list[Letter]) -> tuple[list[Letter], list[Letter]]:
+    """The letters, in order, whose photos fit PHOTO_BYTES_AT_ONCE together (always the
+    first), and the ones left for the next round. One query, only when some carry photos."""
+    with_photos = [le.id for le in letters if le.photos]
+    if not with_photos:
+        return letters, []
+    sizes = dict(session.execute(
+        select(LetterAttachment.letter_id, func.sum(func.length(LetterAttachment.data)))
+        .where(LetterAttachment.letter_id.in_(with_photos))
+        .group_by(LetterAttachment.letter_id)).tuples().all())
+    total = 0
+    for i, letter in enumerate(letters):
+        total += sizes.get(letter.id) or 0
+        if i and total > PHOTO_BYTES_AT_ONCE:
+            return letters[:i], letters[i:]
+    return letters, []
 
 
 def _due(letter: Letter | None, now: datetime) -> bool:
@@ -199,6 +223,8 @@ def _claim(session_factory: Callable[[], Session], provider: Provider, letter_id
                     break
                 outcomes[letter.id] = ("skipped", [])
         elif permit is not None:
+            go, later = _within_photo_budget(session, go)
+            rest = [le.id for le in later]
             claims = _take(session, provider, go, settings)
             claimed = {c.letter_id for c in claims}
             for letter in go:
@@ -307,7 +333,7 @@ def _submit(session_factory: Callable[[], Session], provider: Provider, letter_i
             settings, policy: SubmissionPolicy) -> dict[int, tuple[str, list[int]]]:
     outcomes: dict[int, tuple[str, list[int]]] = {}
     todo = list(dict.fromkeys(letter_ids))
-    while todo:  # one round, or a probe's round and then the rest
+    while todo:  # one round; or a probe's round, or a round of photos at most, then the rest
         claims, todo = _claim(session_factory, provider, todo, settings, policy, outcomes)
         if claims:
             calls, success = _call(session_factory, provider, claims, settings, policy)

@@ -35,7 +35,9 @@ def ten_prisoners(path) -> str:
 
 
 def test_fifty_anyone_letters_over_two_workers_spread_evenly(make_stack, database_url):
-    stack: Stack = make_stack(database_url, extra_env={"GATEWAY_SENDER_DAILY_LIMIT": "1000"})
+    # Batches of 25, so that the fifty letters make two batches for the two workers.
+    stack: Stack = make_stack(database_url, extra_env={"GATEWAY_SENDER_DAILY_LIMIT": "1000",
+                                                       "GATEWAY_TASK_BATCH": "25"})
     stack.COMMANDS = {**Stack.COMMANDS, "worker2": Stack.COMMANDS["worker"]}
     stack.start(processes=())
     stack.gateway("prisoners", "import", ten_prisoners(stack.root / "ten.csv"))

@@ -261,3 +261,32 @@ def test_a_directory_edit_is_seen_by_the_next_batch(database) -> None:
     assert prisoner_of("Петровой Марии", 3)[0] == "REJECTED"  # nobody of that name now
     assert prisoner_of("K777", 4) == ("READY", ids)
     assert prisoner_of("K102", 5)[0] == "REJECTED"
+
+
+def test_messages_past_the_batchs_bytes_are_read_alone_with_the_same_outcome(
+        database, monkeypatch) -> None:
+    """A batch reads its messages together up to a number of bytes (fifty letters at 1 MB
+    must not sit in memory at once); the rest are read one at a time, at their turn, and
+    decided exactly as they would have been with the batch."""
+    from gateway.pipeline import check_batch
+
+    def scenario(gw: Gateway) -> list[int]:
+        gw.settings.confirm_senders = False
+        gw.settings.confirm_failed_authentication = False
+        gw.settings.sender_daily_limit = 100
+        return gw.receive(*[mail("Петровой Марии" if i % 2 else "Иванову Ивану",
+                                 f"{LETTERS[i % len(LETTERS)]}\n\nПисьмо {i}.",
+                                 sender=f"Writer {i} <w{i}@example.org>") for i in range(6)])
+
+    roomy, tight = gateway(database()), gateway(database())
+    roomy.check(scenario(roomy))
+    alone: list[bytes] = []
+    read_alone = check_batch.parse_message_bounded
+    monkeypatch.setattr(check_batch, "parse_message_bounded",
+                        lambda raw, **kw: alone.append(raw) or read_alone(raw, **kw))
+    size = len(mail("Петровой Марии", f"{LETTERS[0]}\n\nПисьмо 0.", sender="w@example.org"))
+    monkeypatch.setattr(check_batch, "_BATCH_INLINE_BYTES", 2 * size + 200)  # two of six
+    result = tight.check(scenario(tight))
+    assert len(alone) == 4  # the batch read two together, the other four alone
+    assert len(result.ready) == 6
+    assert outcome(tight) == outcome(roomy)

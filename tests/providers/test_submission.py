@@ -576,3 +576,35 @@ def test_outcomes_together_write_the_same_events_at_the_end_or_none_on_an_error(
         actions.defer(session, letter, "anna", "later")
         session.commit()
     assert events(sessions, more[0]) == [S.READY, S.HELD]
+
+
+def test_a_batch_with_many_photos_goes_in_rounds_each_letter_once(
+        sessions, http, settings, policy, control, letters, monkeypatch):
+    """A round holds its letters' photos until its calls are made: past the budget the
+    rest of the batch waits for the next round of the same task, and nothing goes twice."""
+    from gateway.models import LetterAttachment
+    from gateway.pipeline import submission
+
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(60_000)  # what the simulator checks: the signature
+    ids = letters(5)
+    with sessions() as session:
+        for letter_id in ids:
+            session.add(LetterAttachment(letter_id=letter_id, filename="photo-1.jpg",
+                                         content_type="image/jpeg", data=jpeg))
+            session.get(Letter, letter_id).photos = 1
+        session.commit()
+    rounds: list[int] = []
+    take = submission._take
+
+    def counted(session, provider, taken, *a, **kw):
+        rounds.append(len(taken))
+        return take(session, provider, taken, *a, **kw)
+
+    monkeypatch.setattr(submission, "_take", counted)
+    monkeypatch.setattr(submission, "PHOTO_BYTES_AT_ONCE", 130_000)  # two photos a round
+    assert submit_many(sessions, http, ids, settings, policy).submitted == ids
+    assert rounds == [2, 2, 1]
+    assert states(sessions, ids) == ["SUBMITTED"] * 5
+    sent = control.letters()
+    assert len(sent) == 5 and all(s["photos"] == 1 for s in sent)
+    assert len(control.ledger()) == 5
