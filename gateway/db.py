@@ -7,9 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str) -> Engine:
@@ -53,6 +56,10 @@ def engine_for(url: str) -> Engine:
 
 
 def session_factory(url: str) -> sessionmaker[Session]:
+    # The ORM is imported here, not at the top: the inbox watcher needs only an engine for
+    # its heartbeat (Core), and loading the ORM cost it ~6 MB.
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(engine_for(url), expire_on_commit=False)
 
 

@@ -1,8 +1,9 @@
 """The inbox watcher as its own small process (`gateway imap-watch` runs this): IMAP IDLE
 on the shared inbox, a bell (`fetch_inbox`, sent by name) when mail arrives, a heartbeat
-row. It loads neither the command line (typer, rich) nor the pipeline and its ORM models:
-~50 MB PSS instead of ~75 (bench/README.md); it needs only imapclient, the settings, the
-slim Celery app and SQLAlchemy Core for the heartbeat."""
+row. It loads neither the command line (typer, rich) nor the pipeline, its ORM models or
+the ORM itself (gateway/db.py imports it only for sessions): ~60 MB PSS at its peak
+(bench/README.md, run 14: 65 with the ORM); it needs only imapclient, the settings, the slim
+Celery app and SQLAlchemy Core for the heartbeat."""
 
 from __future__ import annotations
 
