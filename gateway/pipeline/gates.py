@@ -102,9 +102,11 @@ class Gates:
             limits = {r.facility_id: catalogue.limits_of(r, synced=True) for r in rows}
         cap = spending.DailyCap(session, policy.daily_spend_cap) if any(
             le.state == S.READY for le in letters) else spending.DailyCap(session, None)
-        with_photos = [le.id for le in letters if le.state == S.READY and le.photos]
+        # Every photo's type and size, for the facility's limits and for the submission's
+        # memory budget (a round's photos are held until its calls are made).
+        with_photos = [le.id for le in letters if le.photos]
         found: dict[int, list[tuple[str, int]]] = {}
-        if limits and with_photos:
+        if with_photos:
             for letter_id, content_type, size in session.execute(
                     select(LetterAttachment.letter_id, LetterAttachment.content_type,
                            func.length(LetterAttachment.data))

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -117,19 +117,13 @@ def _photos(session: Session, letter_ids: list[int]) -> dict[int, tuple[Photo, .
 PHOTO_BYTES_AT_ONCE = 48 * 1024 * 1024
 
 
-def _within_photo_budget(session: Session, letters: list[Letter]) -> tuple[list[Letter], list[Letter]]:
-    """The letters, in order, whose photos fit PHOTO_BYTES_AT_ONCE together (always the
-    first), and the ones left for the next round. One query, only when some carry photos."""
-    with_photos = [le.id for le in letters if le.photos]
-    if not with_photos:
-        return letters, []
-    sizes = dict(session.execute(
-        select(LetterAttachment.letter_id, func.sum(func.length(LetterAttachment.data)))
-        .where(LetterAttachment.letter_id.in_(with_photos))
-        .group_by(LetterAttachment.letter_id)).tuples().all())
+def _within_photo_budget(letters: list[Letter], photos: dict[int, tuple[tuple[str, int], ...]]
+                         ) -> tuple[list[Letter], list[Letter]]:
+    """The letters, in order, whose photos (`photos`: Gates.photos, each (type, size)) fit
+    PHOTO_BYTES_AT_ONCE together (always the first), and the ones left for the next round."""
     total = 0
     for i, letter in enumerate(letters):
-        total += sizes.get(letter.id) or 0
+        total += sum(size for _, size in photos.get(letter.id, ()))
         if i and total > PHOTO_BYTES_AT_ONCE:
             return letters[:i], letters[i:]
     return letters, []
@@ -223,7 +217,7 @@ def _claim(session_factory: Callable[[], Session], provider: Provider, letter_id
                     break
                 outcomes[letter.id] = ("skipped", [])
         elif permit is not None:
-            go, later = _within_photo_budget(session, go)
+            go, later = _within_photo_budget(go, gates.photos)
             rest = [le.id for le in later]
             claims = _take(session, provider, go, settings)
             claimed = {c.letter_id for c in claims}
