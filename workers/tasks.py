@@ -61,8 +61,8 @@ def reply_mailbox() -> Mailbox:
     return Mailbox.replies(_settings())
 
 
-def _chunks(ids: list[int], size: int | None = None):
-    size = size or _settings().task_batch
+def _chunks(ids: list[int]):
+    size = _settings().task_batch
     for i in range(0, len(ids), size):
         yield ids[i:i + size]
 

@@ -41,13 +41,12 @@ def _month_start():
     return utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def letter_counts(session: Session, prisoner_ids: list[int] | None = None) -> dict[int, int]:
-    """Letters each prisoner has had lately (this month), including this transaction's own."""
-    query = select(Letter.prisoner_id, func.count()).where(
-        Letter.created_at >= _month_start(), Letter.prisoner_id.is_not(None))
-    if prisoner_ids is not None:
-        query = query.where(Letter.prisoner_id.in_(prisoner_ids))
-    return dict(session.execute(query.group_by(Letter.prisoner_id)).all())
+def letter_counts(session: Session, prisoner_ids: list[int]) -> dict[int, int]:
+    """Letters these prisoners have had lately (this month), including this transaction's own."""
+    return dict(session.execute(
+        select(Letter.prisoner_id, func.count())
+        .where(Letter.created_at >= _month_start(), Letter.prisoner_id.in_(prisoner_ids))
+        .group_by(Letter.prisoner_id)).all())
 
 
 def directory(session: Session) -> tuple[tuple[Candidate, ...], dict[int, Prisoner]]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+from collections.abc import Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -36,13 +38,13 @@ from gateway.providers.base import (
 from gateway.providers.profiles import ProviderProfile, load_profiles
 
 
+@dataclass(frozen=True, slots=True)
 class Answer:
     """The provider's answer, read in full (within the size limit) and its connection freed."""
 
-    __slots__ = ("status_code", "headers", "content")
-
-    def __init__(self, status_code: int, headers, content: bytes) -> None:
-        self.status_code, self.headers, self.content = status_code, headers, content
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
 
     @property
     def text(self) -> str:
@@ -87,9 +89,15 @@ class ResponseTooLarge(TransientError):
     pass
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def _origin(url: str, scheme: str = "") -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL; `scheme` for a scheme-relative one ("//host/x")."""
     parts = urlsplit(url)
-    return parts.scheme, (parts.hostname or ""), parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    scheme = parts.scheme or scheme
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # not a port: no origin of ours
+    return scheme, parts.hostname or "", port or {"http": 80, "https": 443}.get(scheme)
 
 
 @contextmanager
@@ -287,13 +295,8 @@ class HttpProvider:
         (gateway.replies.scan_safety)."""
         where = urlsplit(page.url)
         if where.netloc:  # absolute (or scheme-relative): it must be the provider's own origin
-            scheme = where.scheme or self.origin[0]
-            try:
-                port = where.port
-            except ValueError:
-                port = -1  # not a port: not ours
-            host = where.hostname or ""
-            if (scheme, host, port or {"http": 80, "https": 443}.get(scheme)) != self.origin:
+            scheme, host, _port = origin = _origin(page.url, self.origin[0])
+            if origin != self.origin:
                 raise RefusedPage(f"the page is on another origin ({scheme}://{host}), "
                                   "not the provider's; not fetched", code="foreign_origin")
             page_path, from_root = urlunsplit(("", "", where.path, where.query, "")), True
