@@ -141,8 +141,9 @@ class HttpProvider:
         pool_kw = {"ca_certs": certifi.where()} if self.origin[0] == "https" else {}
         self.pool = urllib3.connection_from_url(
             self.base_url, maxsize=connections, block=False, retries=False,
-            headers={"Authorization": f"Bearer {token}", "Accept-Encoding": "identity",
-                     "User-Agent": "prison-letters-gateway"},
+            # The library's own User-Agent, as before with httpx: nothing that names this
+            # software or the organization's setup goes to an adversary who needs not know.
+            headers={"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"},
             **pool_kw)
 
     @classmethod
