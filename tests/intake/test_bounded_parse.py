@@ -199,12 +199,13 @@ def test_an_idle_worker_is_stopped_and_the_next_letter_starts_another() -> None:
 
 
 def test_a_busy_worker_is_not_stopped_for_idleness() -> None:
-    pool = BoundedParser(workers=1, idle_stop_s=0.6)
+    # Gaps of a fifth of idle_stop_s: a loaded machine's slow parse cannot make one idle.
+    pool = BoundedParser(workers=1, idle_stop_s=1.5)
     try:
         pool.parse(GOOD)
         (worker,) = pool.workers
-        for _ in range(12):  # 1.8 s of work, never 0.6 s idle
-            time.sleep(0.15)
+        for _ in range(10):  # 3 s of work, never 1.5 s idle
+            time.sleep(0.3)
             assert pool.parse(GOOD) == parse_message(GOOD)
         assert pool.workers == {worker} and worker.alive()
     finally:

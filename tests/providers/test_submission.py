@@ -142,7 +142,10 @@ def test_a_worker_swept_as_dead_still_records_its_late_success_once(
         submit_one(sessions, http, letter_id, settings, policy)))
     http.timeout = urllib3.Timeout(5.0)
     worker.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10  # mid-call: claimed, the provider's answer 1.2 s away
+    while states(sessions, [letter_id]) != ["SUBMITTING"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # past stuck_after_s since the claim
     with sessions() as session:  # the sweeper thinks the worker died mid-call
         found = sweeper.sweep(session, stuck_after_s=0.1)
         session.commit()
