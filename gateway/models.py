@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -118,6 +119,16 @@ class InboundMessage(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# letters' columns indexed only where they hold a value (see Letter.__table_args__)
+_MOSTLY_EMPTY = ("part_of_id", "provider_number", "submitted_at", "campaign_id", "evening_id",
+                 "postcard_id")
+
+
+def _where_set(table: str, column: str) -> Index:
+    where = text(f"{column} IS NOT NULL")
+    return Index(f"ix_{table}_{column}", column, postgresql_where=where, sqlite_where=where)
+
+
 class Letter(Base):
     __tablename__ = "letters"
     __table_args__ = (
@@ -126,6 +137,11 @@ class Letter(Base):
         # The overview's in-flight counts per service and per facility read this index
         # alone; lookups by state alone use its leading column.
         Index("ix_letters_state_provider_prisoner", "state", "provider", "prisoner_id"),
+        # Columns empty for most letters or most of a letter's life: their indexes hold only
+        # the rows that have a value, so a letter's every move (an UPDATE that changes the
+        # indexed state, hence writes an entry in every index) skips them. Lookups by a
+        # value (=, <, >) imply IS NOT NULL, and both databases use these indexes for them.
+        *(_where_set("letters", column) for column in _MOSTLY_EMPTY),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True)  # the idempotency key
@@ -135,7 +151,7 @@ class Letter(Base):
     # A letter longer than its facility takes, split (GATEWAY_SPLIT_MAX_PARTS): each part
     # is a letter of its own (own public id, so its own idempotency key and charge); the
     # first part is the letter the writer sent, the others point to it.
-    part_of_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), index=True)
+    part_of_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"))  # indexed where set
     part_no: Mapped[int | None]
     parts: Mapped[int | None]
     state: Mapped[str] = mapped_column(String(20))  # indexed: see __table_args__
@@ -157,21 +173,21 @@ class Letter(Base):
     photos: Mapped[int] = mapped_column(default=0)
     price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     currency: Mapped[str | None] = mapped_column(String(3))
-    provider_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    provider_number: Mapped[str | None] = mapped_column(String(64))  # indexed where set
     provider_status: Mapped[str | None] = mapped_column(String(30))
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    submitted_at: Mapped[datetime | None] = mapped_column(index=True)  # spend sums
+    submitted_at: Mapped[datetime | None]  # spend sums; indexed where set
     # Retention forgot its text and its writer (gateway/retention.py); counts stay.
     purged_at: Mapped[datetime | None]
     # The campaign or letter evening the writer joined (its plus-address or [tag]).
-    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
-    evening_id: Mapped[int | None] = mapped_column(ForeignKey("evenings.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))  # indexed where set
+    evening_id: Mapped[int | None] = mapped_column(ForeignKey("evenings.id"))  # indexed where set
     # A short greeting gathered into a postcard (gateway/postcards.py): the postcard it
     # joined. The postcard's own letter (Postcard.letter_id) is the one that is paid for.
-    postcard_id: Mapped[int | None] = mapped_column(ForeignKey("postcards.id"), index=True)
+    postcard_id: Mapped[int | None] = mapped_column(ForeignKey("postcards.id"))  # indexed where set
 
     prisoner: Mapped[Prisoner | None] = relationship(lazy="joined")
     events: Mapped[list[LetterEvent]] = relationship(
