@@ -198,6 +198,8 @@ def submit_letters(letter_ids: list[int]) -> int:
         sent += len(result.submitted)
         if result.mail:
             publish_mail(result.mail)
+        if result.again:  # a slow provider: the rest of the batch, to any free worker now
+            _publish(submit_letters, result.again)
     return sent
 
 

@@ -72,6 +72,9 @@ class SubmitResult:
     held: list[int] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
     returned: list[int] = field(default_factory=list)  # the facility cannot take them as they are
+    # Given back uncalled because the batch ran long (a slow provider): due now, for the
+    # caller to publish again at once rather than leave to the next sweep.
+    again: list[int] = field(default_factory=list)
 
 
 def backoff(attempt: int, retry_after: float | None = None, base: float = 5.0,
@@ -154,6 +157,7 @@ class _Call:
     error: Exception | None = None
     accepted: Accepted | None = None
     given_back: tuple[str, datetime] | None = None  # never called: (why, come back at)
+    ran_long: bool = False  # given back because the batch ran long, not for the provider
 
 
 def _take(session: Session, provider: Provider, letters: list[Letter], settings,
@@ -249,12 +253,14 @@ def _call(session_factory: Callable[[], Session], provider: Provider, claims: li
     started = time.monotonic()
     calls: list[_Call] = []
     stop: tuple[str, datetime] | None = None
+    ran_long = False
     success = False
     for claim in claims:
         if stop is None and time.monotonic() - started > settings.stuck_after_s / 2:
             stop = ("the batch ran long: the claim is given back, to be tried again", utcnow())
+            ran_long = True
         if stop is not None:
-            calls.append(_Call(claim, given_back=stop))
+            calls.append(_Call(claim, given_back=stop, ran_long=ran_long))
             continue
         call = _Call(claim)
         faults.point("submit.before_call")
@@ -304,7 +310,8 @@ def _record_all(session_factory: Callable[[], Session], provider: Provider, call
                 attempt = _Attempt(call.claim.attempt_id, finished_at=utcnow())
                 attempts.append(attempt)
                 if call.given_back is not None:
-                    outcome = _give_back(session, letter, attempt, call.claim, *call.given_back)
+                    outcome = _give_back(session, letter, attempt, call.claim, *call.given_back,
+                                         again=call.ran_long)
                 elif letter.state != S.SUBMITTING:
                     outcome = _late(session, letter, attempt, call.error, call.accepted, settings)
                 else:
@@ -338,19 +345,19 @@ def _submit(session_factory: Callable[[], Session], provider: Provider, letter_i
 def submit_one(session_factory: Callable[[], Session], provider: Provider, letter_id: int,
                settings, policy: SubmissionPolicy | None = None) -> tuple[str, list[int]]:
     """Returns (outcome, outbound mail ids). Outcome: submitted | retry | unknown | failed |
-    desk | held | returned | deferred | skipped."""
+    desk | held | returned | deferred | again | skipped."""
     policy = policy or SubmissionPolicy.from_settings(settings)
     return _submit(session_factory, provider, [letter_id], settings, policy)[letter_id]
 
 
 def _give_back(session: Session, letter: Letter, attempt: _Attempt, claim: _Claim,
-               why: str, until: datetime) -> str:
+               why: str, until: datetime, *, again: bool = False) -> str:
     """The call was never made: the claim is undone and the letter returns where it was."""
     attempt.outcome, attempt.error = A.NOT_SENT, why[:500]
     if letter.state != S.SUBMITTING:
         return "skipped"  # the sweeper took it back meanwhile: its replay decides
     actions.give_back(session, letter, claim.was, why, until)
-    return "deferred"
+    return "again" if again else "deferred"
 
 
 def _accept(session: Session, letter: Letter, accepted: Accepted, settings) -> None:
@@ -501,7 +508,7 @@ def submit_many(session_factory, provider: Provider, letter_ids: list[int], sett
     result = SubmitResult()
     buckets = {"submitted": result.submitted, "retry": result.retry, "unknown": result.retry,
                "desk": result.desk, "held": result.held, "deferred": result.deferred,
-               "returned": result.returned}
+               "returned": result.returned, "again": result.again}
     for letter_id in dict.fromkeys(letter_ids):
         outcome, mail = outcomes[letter_id]
         result.mail += mail
