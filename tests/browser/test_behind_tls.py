@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.stack import letter
+from tests.pages import image_width
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, Organizer, running_stack
 from .test_organizer import row, states, warm
@@ -213,7 +214,7 @@ def test_totp_login_in_chromium(proxied, person):
     page.get_by_role("link", name="Two-factor").click()
     qr = page.get_by_alt_text("QR code for the authenticator app")
     expect(qr).to_be_visible()
-    assert page.evaluate("img => img.naturalWidth", qr.element_handle()) > 0
+    assert image_width(qr) > 0
     secret = page.locator("#totp-secret").inner_text()
     totp = pyotp.TOTP(secret)
     page.fill("#code", totp.now())

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from sqlalchemy import text
 
 from tests.e2e.stack import letter
+from tests.pages import image_width
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -132,7 +133,7 @@ def test_an_evening_at_the_dashboard(stack, organizer, tmp_path):
     expect(card_r).to_contain_text("XX-0000-1")
     scan = card_r.locator(".scans img").first
     expect(scan).to_be_visible()
-    assert scan.evaluate("img => img.naturalWidth") > 0
+    assert image_width(scan) > 0
     mod1.shot("replies")
     card_r.locator("input[name=number]").fill(number)
     card_r.get_by_role("button", name="Match").click()

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from tests.pages import image_width
+
 from .conftest import HELD_FINDINGS, PASSWORD
 
 pytestmark = [pytest.mark.dashboard, pytest.mark.browser]
@@ -115,7 +117,7 @@ def test_log_in_see_overview_and_approve_a_held_letter(served, browser_page, see
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     page.goto(f"{served}/replies")
     expect(page.locator(".scans img")).to_have_count(1)
-    assert page.locator(".scans img").evaluate("img => img.naturalWidth") == 300
+    assert image_width(page.locator(".scans img")) == 300
 
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.goto(served + "/")
