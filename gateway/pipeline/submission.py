@@ -156,8 +156,9 @@ class _Call:
     claim: _Claim
     error: Exception | None = None
     accepted: Accepted | None = None
-    given_back: tuple[str, datetime] | None = None  # never called: (why, come back at)
-    ran_long: bool = False  # given back because the batch ran long, not for the provider
+    # Never called: (why, come back at, the outcome: 'deferred' for the provider's sake,
+    # 'again' when the batch ran long and the letter is due at once).
+    given_back: tuple[str, datetime, str] | None = None
 
 
 def _take(session: Session, provider: Provider, letters: list[Letter], settings,
@@ -252,15 +253,14 @@ def _call(session_factory: Callable[[], Session], provider: Provider, claims: li
     to record (a success resets its count)."""
     started = time.monotonic()
     calls: list[_Call] = []
-    stop: tuple[str, datetime] | None = None
-    ran_long = False
+    stop: tuple[str, datetime, str] | None = None
     success = False
     for claim in claims:
         if stop is None and time.monotonic() - started > settings.stuck_after_s / 2:
-            stop = ("the batch ran long: the claim is given back, to be tried again", utcnow())
-            ran_long = True
+            stop = ("the batch ran long: the claim is given back, to be tried again", utcnow(),
+                    "again")
         if stop is not None:
-            calls.append(_Call(claim, given_back=stop, ran_long=ran_long))
+            calls.append(_Call(claim, given_back=stop))
             continue
         call = _Call(claim)
         faults.point("submit.before_call")
@@ -272,12 +272,12 @@ def _call(session_factory: Callable[[], Session], provider: Provider, claims: li
         calls.append(call)
         if isinstance(call.error, PaymentRequired):
             until = utcnow() + timedelta(minutes=policy.pause_on_402_minutes)
-            stop = (paused_reason(provider.name, until), until)
+            stop = (paused_reason(provider.name, until), until, "deferred")
         elif call.error is not None and not isinstance(call.error, PermanentError):
             state = _count_failure(session_factory, provider.name, policy, call.error, success)
             success = False
             if state.state == "open":
-                stop = (open_reason(provider.name, state.until), state.until)
+                stop = (open_reason(provider.name, state.until), state.until, "deferred")
         else:  # accepted, or refused for good: the provider answered, it is not failing
             success = True
     return calls, success
@@ -310,8 +310,7 @@ def _record_all(session_factory: Callable[[], Session], provider: Provider, call
                 attempt = _Attempt(call.claim.attempt_id, finished_at=utcnow())
                 attempts.append(attempt)
                 if call.given_back is not None:
-                    outcome = _give_back(session, letter, attempt, call.claim, *call.given_back,
-                                         again=call.ran_long)
+                    outcome = _give_back(session, letter, attempt, call.claim, *call.given_back)
                 elif letter.state != S.SUBMITTING:
                     outcome = _late(session, letter, attempt, call.error, call.accepted, settings)
                 else:
@@ -351,13 +350,13 @@ def submit_one(session_factory: Callable[[], Session], provider: Provider, lette
 
 
 def _give_back(session: Session, letter: Letter, attempt: _Attempt, claim: _Claim,
-               why: str, until: datetime, *, again: bool = False) -> str:
+               why: str, until: datetime, outcome: str) -> str:
     """The call was never made: the claim is undone and the letter returns where it was."""
     attempt.outcome, attempt.error = A.NOT_SENT, why[:500]
     if letter.state != S.SUBMITTING:
         return "skipped"  # the sweeper took it back meanwhile: its replay decides
     actions.give_back(session, letter, claim.was, why, until)
-    return "again" if again else "deferred"
+    return outcome
 
 
 def _accept(session: Session, letter: Letter, accepted: Accepted, settings) -> None:
