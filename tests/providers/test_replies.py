@@ -252,6 +252,34 @@ def test_a_page_failing_mid_poll_keeps_the_replies_before_it_and_fetches_nothing
         assert session.get(Cursor, "replies:http") is not None
 
 
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+def test_a_batch_of_mixed_outcomes_records_each_and_leaves_the_connection_transactional(
+        sessions, http, settings, policy, letters, sink):
+    """A sent mail is marked in autocommit on PostgreSQL (one round trip); a bounce between
+    two sent ones still writes its row, suppression and alert in one transaction, and the
+    pooled connection goes back in its usual transactional mode."""
+    writers = ["a@example.org", "gone@example.org", "b@example.org", "later@example.org",
+               "c@example.org"]
+    for writer in writers:
+        submit(sessions, http, settings, policy, letters, writer=writer)
+    notices = pending_mail(sessions, "sent")
+    sink.fail_codes = {"gone@example.org": "550 5.1.1 no such user",
+                       "later@example.org": "451 4.3.0 try again later"}
+    counts = send_pending(sessions, settings, notices)
+    assert (counts["sent"], counts["bounced"], counts["retry"]) == (3, 1, 1)
+    with sessions() as session:
+        states = [session.get(OutboundMail, i).state for i in notices]
+        assert states == ["SENT", "FAILED", "SENT", "PENDING", "SENT"]
+        assert session.scalar(select(func.count()).select_from(Suppression)) == 1
+        assert session.scalar(select(Cursor).where(Cursor.name.like("alert:mail:bounce:%")))
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            assert connection.connection.driver_connection.autocommit is False
+    assert send_pending(sessions, settings, notices)["sent"] == 0  # each sent once
+    assert sorted(r for m in sink.messages for r in m.rcpt_tos) == [
+        "a@example.org", "b@example.org", "c@example.org"]
+
+
 def test_a_batch_sends_each_mail_once_and_gives_back_what_its_lease_no_longer_covers(
         sessions, http, settings, policy, letters, sink, monkeypatch):
     from gateway.pipeline import outbox
