@@ -53,3 +53,43 @@ def describe(pg_version: str | None = None) -> dict:
 
 def load() -> tuple[float, float, float]:
     return os.getloadavg()
+
+
+def speed(samples: list[bytes], seconds: float = 1.0) -> float:
+    """How fast this machine runs Python like the gateway's right now: messages of the run
+    parsed a second of this thread's CPU (`policy.default`; the benchmark's sampler thread
+    does not count), once the machine is idle.
+    Taken before and after the naive and throughput parts: a cloud machine's speed drifts
+    (2.5x between sessions here, ±20% within one), and their ratio is only a figure of the
+    code when the machine ran both at the same speed."""
+    import email
+    import gc
+    import time
+    from email import policy
+
+    if not samples:
+        return 0.0
+    _wait_idle()  # another process on the same core slows the probe, not the machine
+    # Without the collector: its passes over everything the benchmark holds by then would
+    # make the same parse slower later in the run.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        parsed, started = 0, time.thread_time()
+        while (elapsed := time.thread_time() - started) < seconds:
+            email.message_from_bytes(samples[parsed % len(samples)], policy=policy.default)
+            parsed += 1
+    finally:
+        if collecting:
+            gc.enable()
+    return parsed / elapsed
+
+
+def _wait_idle(busy_pct: float = 15.0, limit_s: float = 20.0) -> None:
+    """Until the machine is under `busy_pct` busy for half a second (a part's processes
+    still finishing, a server warming up), for at most `limit_s`."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while psutil.cpu_percent(interval=0.5) > busy_pct and time.monotonic() < deadline:
+        pass

@@ -435,7 +435,15 @@ def main(argv: list[str] | None = None) -> int:
             say("raw fetch: imapclient, batches of 500")
             results["raw"] = raw_fetch(dovecot)
             say(f"  {results['raw']['mps']:.0f} messages/s")
+        probe = batch[:200]  # the machine's speed between parts (machine.speed)
+        speeds = results["machine_speed"] = {}
+
+        def measure_speed(when: str) -> None:
+            speeds[when] = round(machine.speed(probe), 1)
+            say(f"  the machine's speed {when}: {speeds[when]:.0f} messages parsed a second")
+
         if "naive" in run:
+            measure_speed("before naive")
             deliver_maildir(dovecot, "naive", batch)
             prime_index(dovecot, "naive")
             say("naive gateway: imaplib one at a time, parse, POST")
@@ -453,11 +461,18 @@ def main(argv: list[str] | None = None) -> int:
             gw.wait_web_ready()
             time.sleep(2)  # let beat's first due tasks run on an empty inbox
         if "throughput" in run:
+            if probe:
+                measure_speed("before throughput")
             profile = RESULTS / f"{stamp}-worker.pyspy.txt" if args.profile else None
             results["throughput"] = throughput(gw, dovecot, sink, batch, sampler, profile)
             t = results["throughput"]
             say(f"  {t['submitted']} submitted in {t['seconds']:.1f}s: {t['lps']:.1f} letters/s")
             say_cpu(t["cpu_ms_per_letter"], t["lps"])
+            if probe:
+                measure_speed("after throughput")
+                if drift := speed_drift(speeds):
+                    say(f"  the machine's speed moved {drift:.0%} across the naive and "
+                        "throughput parts: their ratio is as uncertain")
         elif gateway_parts:
             sampler.watch("watch", gw.start("watch").pid)
             time.sleep(3)
@@ -520,6 +535,16 @@ def main(argv: list[str] | None = None) -> int:
     say(f"figures kept in {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
     print(line, flush=True)
     return 0
+
+
+def speed_drift(speeds: dict[str, float]) -> float | None:
+    """(fastest - slowest) / slowest of the machine's speeds taken around the naive and
+    throughput parts; None below 10%, which is within a quiet machine's own spread."""
+    values = [v for v in speeds.values() if v > 0]
+    if len(values) < 2:
+        return None
+    drift = (max(values) - min(values)) / min(values)
+    return drift if drift >= 0.10 else None
 
 
 def _fmt(value, digits: int = 1) -> str:
