@@ -136,8 +136,13 @@ def _mark_sent(session: Session, row_id: int) -> None:
         try:
             connection.execute(_SENT, params)
             connection.commit()  # ends SQLAlchemy's own transaction; nothing is sent
+        except BaseException:
+            connection.rollback()  # so the error raised is the database's, not a misuse
+            raise
         finally:
-            connection.execution_options(isolation_level=connection.default_isolation_level)
+            if not connection.invalidated:  # a lost connection is discarded, not reused
+                connection.execution_options(
+                    isolation_level=connection.default_isolation_level)
         return
     session.connection().execute(_SENT, params)
 

@@ -280,6 +280,46 @@ def test_a_batch_of_mixed_outcomes_records_each_and_leaves_the_connection_transa
         "a@example.org", "b@example.org", "c@example.org"]
 
 
+@pytest.mark.postgres
+def test_marking_a_sent_mail_fails_with_the_databases_own_error_and_leaves_no_autocommit(
+        pg_url, monkeypatch):
+    """The autocommit mark (outbox._mark_sent) must not hide what went wrong: a statement
+    that fails leaves the connection transactional and usable, and a lost connection raises
+    the driver's error (the mail, sent but not marked, is re-sent after its lease, as after
+    a crash), not a complaint about the isolation level."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.orm import Session
+
+    from gateway.db import make_engine
+    from gateway.migrate import upgrade
+    from gateway.pipeline import outbox
+
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as connection, Session(bind=connection) as session:
+            with monkeypatch.context() as patch:
+                patch.setattr(outbox, "_SENT", text("SELECT 1 / (:row_id - :row_id) "
+                                                     "WHERE :sent_at IS NOT NULL"))
+                with pytest.raises(DBAPIError, match="division by zero"):
+                    outbox._mark_sent(session, 1)
+            assert connection.connection.driver_connection.autocommit is False
+            assert session.scalar(text("SELECT 2")) == 2  # usable, in a transaction again
+            assert connection.in_transaction()
+            session.commit()
+
+            backend = connection.scalar(text("SELECT pg_backend_pid()"))
+            connection.commit()
+            with engine.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+                other.commit()
+            with pytest.raises(DBAPIError, match="terminat|closed"):
+                outbox._mark_sent(session, 1)
+    finally:
+        engine.dispose()
+
+
 def test_a_batch_sends_each_mail_once_and_gives_back_what_its_lease_no_longer_covers(
         sessions, http, settings, policy, letters, sink, monkeypatch):
     from gateway.pipeline import outbox
