@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import email
+import gc
 import os
 import platform
 import re
 import subprocess
+import time
+from email import policy
 from importlib import metadata
 from pathlib import Path
 
@@ -62,11 +66,6 @@ def speed(samples: list[bytes], seconds: float = 1.0) -> float:
     Taken before and after the naive and throughput parts: a cloud machine's speed drifts
     (2.5x between sessions here, ±20% within one), and their ratio is only a figure of the
     code when the machine ran both at the same speed."""
-    import email
-    import gc
-    import time
-    from email import policy
-
     if not samples:
         return 0.0
     _wait_idle()  # another process on the same core slows the probe, not the machine
@@ -88,8 +87,6 @@ def speed(samples: list[bytes], seconds: float = 1.0) -> float:
 def _wait_idle(busy_pct: float = 15.0, limit_s: float = 20.0) -> None:
     """Until the machine is under `busy_pct` busy for half a second (a part's processes
     still finishing, a server warming up), for at most `limit_s`."""
-    import time
-
     deadline = time.monotonic() + limit_s
     while psutil.cpu_percent(interval=0.5) > busy_pct and time.monotonic() < deadline:
         pass

@@ -461,18 +461,16 @@ def main(argv: list[str] | None = None) -> int:
             gw.wait_web_ready()
             time.sleep(2)  # let beat's first due tasks run on an empty inbox
         if "throughput" in run:
-            if probe:
-                measure_speed("before throughput")
+            measure_speed("before throughput")
             profile = RESULTS / f"{stamp}-worker.pyspy.txt" if args.profile else None
             results["throughput"] = throughput(gw, dovecot, sink, batch, sampler, profile)
             t = results["throughput"]
             say(f"  {t['submitted']} submitted in {t['seconds']:.1f}s: {t['lps']:.1f} letters/s")
             say_cpu(t["cpu_ms_per_letter"], t["lps"])
-            if probe:
-                measure_speed("after throughput")
-                if drift := speed_drift(speeds):
-                    say(f"  the machine's speed moved {drift:.0%} across the naive and "
-                        "throughput parts: their ratio is as uncertain")
+            measure_speed("after throughput")
+            if drift := speed_drift(speeds):
+                say(f"  the machine's speed moved {drift:.0%} across the naive and "
+                    "throughput parts: their ratio is as uncertain")
         elif gateway_parts:
             sampler.watch("watch", gw.start("watch").pid)
             time.sleep(3)

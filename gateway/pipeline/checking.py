@@ -382,10 +382,8 @@ def _confirms(sender: Sender, parsed: ParsedLetter, answered, settings) -> bool:
     """This message answers our confirm notice, or carries the writer's pending token."""
     if answered is not None and answered.kind == "confirm":
         return True
-    if not sender.token_hash:  # no code pending (most writers): the text is not scanned
-        return False
-    return writers.token_matches(sender, keyring(settings),
-                                 writers.tokens_in(parsed.subject, parsed.text), utcnow())
+    return writers.token_matches(sender, keyring(settings), (parsed.subject, parsed.text),
+                                 utcnow())
 
 
 def _only_confirmation(parsed: ParsedLetter, answered, text: str) -> bool:

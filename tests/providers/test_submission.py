@@ -494,7 +494,6 @@ def test_a_batch_that_runs_long_gives_back_the_claims_it_has_not_called(
     control.faults()
     assert submit_many(sessions, http, result.again, settings, policy).submitted == ids[1:]
     assert charges_by_key(control) == Counter({k: 1 for k in public_ids(sessions, ids)})
-    assert charges_by_key(control) == Counter({k: 1 for k in public_ids(sessions, ids)})
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # SQLite inserts row by row
