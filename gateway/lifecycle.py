@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
+from gateway.db import one_of
 from gateway.models import Letter, LetterEvent, utcnow
 from gateway.states import LetterState, check_transition
 
@@ -93,7 +94,7 @@ def claim_many(session: Session, letters: list[Letter], expected: LetterState,
     if not ids:
         return {}
     return dict(session.execute(
-        update(Letter).where(Letter.id.in_(ids), Letter.state == expected)
+        update(Letter).where(one_of(session, Letter.id, ids), Letter.state == expected)
         .values(state=target, **values)
         .returning(Letter.id, Letter.attempts)
         .execution_options(synchronize_session=False)).tuples().all())

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.crypto import keyring
+from gateway.db import one_of
 from gateway.intake.names import inflect_full_name
 from gateway.mail.authentication import authenticate
 from gateway.mail.compose import Page, compose_bytes
@@ -103,7 +104,7 @@ def _sent_today(session: Session, writer_hashes: set[str]) -> dict[str, int]:
     start = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     return dict(session.execute(
         select(OutboundMail.writer_hash, func.count()).where(
-            OutboundMail.writer_hash.in_(writer_hashes), OutboundMail.created_at >= start,
+            one_of(session, OutboundMail.writer_hash, writer_hashes), OutboundMail.created_at >= start,
             OutboundMail.kind.not_in(NOT_CAPPED), OutboundMail.state != MS.SUPERSEDED)
         .group_by(OutboundMail.writer_hash)).all())
 
@@ -112,13 +113,13 @@ def _suppressed(session: Session, writer_hashes: set[str]) -> set[str]:
     if not writer_hashes:
         return set()
     return set(session.scalars(select(Suppression.address_hash).where(
-        Suppression.address_hash.in_(writer_hashes))))
+        one_of(session, Suppression.address_hash, writer_hashes))))
 
 
 def _supersede_received(session: Session, letter_ids: list[int]) -> None:
     """A still-waiting 'received' notice for these letters is dropped, and its daily slot freed."""
     for row in session.scalars(select(OutboundMail).where(
-            OutboundMail.letter_id.in_(letter_ids), OutboundMail.kind == "received",
+            one_of(session, OutboundMail.letter_id, letter_ids), OutboundMail.kind == "received",
             OutboundMail.state == MS.PENDING, OutboundMail.next_attempt_at > utcnow())):
         session.execute(update(OutboundMail).where(OutboundMail.id == row.id,
                                                    OutboundMail.state == MS.PENDING)

@@ -11,11 +11,13 @@ import functools
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import String, any_, bindparam, case, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.types import ARRAY
 
 from gateway import campaigns
 from gateway.crypto import BytesSealingError, keyring
+from gateway.db import one_of
 from gateway.intake import writers
 from gateway.intake.addressing import Candidate, least_written
 from gateway.mail.bounded import parse_many_bounded, parse_message_bounded
@@ -99,15 +101,17 @@ _LONG = object()  # a body too long for the batch query
 
 
 @functools.cache
-def _history_query():
-    """Built once: a window query costs more to build than to run."""
+def _history_query(postgresql: bool):
+    """Built once: a window query costs more to build than to run. The writers are one
+    array parameter on PostgreSQL (see gateway.db.one_of)."""
+    of_writers = Letter.sender_hash == any_(bindparam("writers", type_=ARRAY(String))) \
+        if postgresql else Letter.sender_hash.in_(bindparam("writers", expanding=True))
     rank = func.row_number().over(partition_by=(Letter.prisoner_id, Letter.sender_hash),
                                   order_by=Letter.id.desc()).label("rank")
     length = func.length(Letter.body).label("length")
     body = case((length <= _HISTORY_MAX_CHARS, Letter.body)).label("body")
     ranked = select(Letter.id, Letter.prisoner_id, Letter.sender_hash, body, length,
-                    rank).where(Letter.sender_hash.in_(bindparam("writers", expanding=True)),
-                                Letter.prisoner_id.is_not(None),
+                    rank).where(of_writers, Letter.prisoner_id.is_not(None),
                                 Letter.state.not_in(_NOT_HISTORY)).subquery()
     return (select(ranked.c.id, ranked.c.prisoner_id, ranked.c.sender_hash, ranked.c.body,
                    ranked.c.length).where(ranked.c.rank <= bindparam("per_pair"))
@@ -182,7 +186,8 @@ class CheckBatch:
         rows = self.session.execute(
             select(Letter, Letter.inbound_id, func.length(InboundMessage.raw))
             .join(InboundMessage, InboundMessage.id == Letter.inbound_id)
-            .where(Letter.id.in_(ids)).order_by(Letter.id).with_for_update(of=Letter)).all()
+            .where(one_of(self.session, Letter.id, ids)).order_by(Letter.id)
+            .with_for_update(of=Letter)).all()
         batch_bytes, wanted = 0, {}
         for letter, inbound_id, size in rows:
             self.letters[letter.id] = letter
@@ -197,7 +202,7 @@ class CheckBatch:
         inline: list[tuple[int, bytes]] = []
         stored = dict(self.session.execute(
             select(InboundMessage.id, InboundMessage.raw)
-            .where(InboundMessage.id.in_(wanted))).tuples().all()) if wanted else {}
+            .where(one_of(self.session, InboundMessage.id, wanted))).tuples().all()) if wanted else {}
         for inbound_id, letter_id in wanted.items():
             try:
                 inline.append((letter_id, self._open(stored.pop(inbound_id))))
@@ -352,7 +357,8 @@ class CheckBatch:
             return
         self._history_writers |= writers_
         per_pair = HISTORY + len(self.letters) + 5
-        rows = self.session.execute(_history_query(), {
+        postgresql = self.session.get_bind().dialect.name == "postgresql"
+        rows = self.session.execute(_history_query(postgresql), {
             "writers": sorted(writers_), "per_pair": per_pair}).all()
         if len(rows) > _HISTORY_MAX_ROWS:
             self._history_writers -= writers_  # too much to hold: one query a letter

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway import actions
+from gateway.db import one_of
 from gateway.models import (
     Cursor,
     Letter,
@@ -97,7 +98,7 @@ class Gates:
         if facilities and catalogue.synced_at(session, provider) is not None:
             rows = list(session.scalars(select(ProviderFacility).where(
                 ProviderFacility.provider == provider,
-                ProviderFacility.facility_id.in_(facilities))))
+                one_of(session, ProviderFacility.facility_id, facilities))))
             reached = {r.facility_id for r in rows}
             limits = {r.facility_id: catalogue.limits_of(r, synced=True) for r in rows}
         cap = spending.DailyCap(session, policy.daily_spend_cap) if any(
@@ -110,7 +111,7 @@ class Gates:
             for letter_id, content_type, size in session.execute(
                     select(LetterAttachment.letter_id, LetterAttachment.content_type,
                            func.length(LetterAttachment.data))
-                    .where(LetterAttachment.letter_id.in_(with_photos))
+                    .where(one_of(session, LetterAttachment.letter_id, with_photos))
                     .order_by(LetterAttachment.id)):
                 found.setdefault(letter_id, []).append((content_type, size))
         return cls(paused_until(session, provider), reached, cap, limits,

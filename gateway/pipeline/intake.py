@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from gateway import faults
 from gateway.crypto import Keyring
-from gateway.db import advisory_key
+from gateway.db import advisory_key, one_of
 from gateway.mail.imap import Mailbox, connect, ensure_folder
 from gateway.models import Cursor, InboundMessage, Letter, LetterEvent
 from gateway.states import LetterState, Reason
@@ -51,11 +51,12 @@ def store_messages(session: Session, mailbox: Mailbox, uidvalidity: int,
     confirm that a message they have (or guessed) passed through here."""
     hashes = {uid: keys.content_hash(raw) for uid, raw in fetched.items()}
     seen_hashes = set(session.scalars(
-        select(InboundMessage.content_hash).where(InboundMessage.content_hash.in_(hashes.values()))))
+        select(InboundMessage.content_hash).where(
+            one_of(session, InboundMessage.content_hash, hashes.values()))))
     seen_uids = set(session.scalars(
         select(InboundMessage.uid).where(InboundMessage.mailbox == mailbox.label,
                                          InboundMessage.uidvalidity == uidvalidity,
-                                         InboundMessage.uid.in_(fetched))))
+                                         one_of(session, InboundMessage.uid, fetched))))
     inbound: list[dict] = []
     for uid, raw in fetched.items():
         digest = hashes[uid]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from gateway import connection_health, faults
 from gateway.crypto import Keyring, keyring
+from gateway.db import one_of
 from gateway.mail.bounces import record_bounce, verp_address
 from gateway.mail.transport import TransportError, open_smtp
 from gateway.models import OutboundMail, utcnow
@@ -156,7 +157,7 @@ def _claim(session: Session, ids: list[int], lease: timedelta) -> list[OutboundM
     now = utcnow()
     claimed = list(session.scalars(
         update(OutboundMail)
-        .where(OutboundMail.id.in_(ids), OutboundMail.state == MS.PENDING,
+        .where(one_of(session, OutboundMail.id, ids), OutboundMail.state == MS.PENDING,
                or_(OutboundMail.next_attempt_at.is_(None), OutboundMail.next_attempt_at <= now))
         .values(next_attempt_at=now + lease, attempts=OutboundMail.attempts + 1)
         .returning(OutboundMail.id)
@@ -164,7 +165,7 @@ def _claim(session: Session, ids: list[int], lease: timedelta) -> list[OutboundM
     session.commit()
     if not claimed:
         return []
-    rows = session.scalars(select(OutboundMail).where(OutboundMail.id.in_(claimed))
+    rows = session.scalars(select(OutboundMail).where(one_of(session, OutboundMail.id, claimed))
                            .order_by(OutboundMail.id)
                            .execution_options(populate_existing=True))
     return list(rows)

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway import actions, faults
+from gateway.db import one_of
 from gateway.models import (
     Cursor,
     Letter,
@@ -109,7 +110,7 @@ def _photos(session: Session, letter_ids: list[int]) -> dict[int, tuple[Photo, .
     if not letter_ids:
         return {}
     for a in session.scalars(select(LetterAttachment).where(
-            LetterAttachment.letter_id.in_(letter_ids)).order_by(LetterAttachment.id)):
+            one_of(session, LetterAttachment.letter_id, letter_ids)).order_by(LetterAttachment.id)):
         photos.setdefault(a.letter_id, []).append(Photo(a.filename, a.content_type, a.data))
     return {letter_id: tuple(p) for letter_id, p in photos.items()}
 
@@ -189,7 +190,7 @@ def _claim(session_factory: Callable[[], Session], provider: Provider, letter_id
     rest: list[int] = []
     with session_factory() as session:
         found = {le.id: le for le in session.scalars(
-            select(Letter).where(Letter.id.in_(letter_ids))
+            select(Letter).where(one_of(session, Letter.id, letter_ids))
             .execution_options(populate_existing=True))}
         due = []
         for letter_id in letter_ids:
@@ -301,7 +302,7 @@ def _record_all(session_factory: Callable[[], Session], provider: Provider, call
         if success:
             breaker.record_success(session, provider.name)
         letters = {le.id: le for le in session.scalars(select(Letter).where(
-            Letter.id.in_([c.claim.letter_id for c in calls])))}
+            one_of(session, Letter.id, [c.claim.letter_id for c in calls])))}
         attempts: list[_Attempt] = []
         accepted: list[Letter] = []
         with actions.outcomes_together(session):
