@@ -176,12 +176,16 @@ def check_letters(letter_ids: list[int]) -> int:
 
 @app.task(name="workers.tasks.submit_letters")
 def submit_letters(letter_ids: list[int]) -> int:
+    from sqlalchemy import select
+
+    from gateway.db import one_of
     from gateway.models import Letter
 
     by_provider: dict[str, list[int]] = {}
-    with _sessions()() as session:
-        for letter in session.query(Letter).filter(Letter.id.in_(letter_ids)):
-            by_provider.setdefault(letter.provider or "http", []).append(letter.id)
+    with _sessions()() as session:  # two columns, not the letters (submit_many reads them)
+        for letter_id, provider in session.execute(
+                select(Letter.id, Letter.provider).where(one_of(session, Letter.id, letter_ids))):
+            by_provider.setdefault(provider or "http", []).append(letter_id)
     sent = 0
     for name, ids in by_provider.items():
         try:
