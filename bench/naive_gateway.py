@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--provider", required=True)
     ap.add_argument("--token", required=True)
     ap.add_argument("--directory", required=True, help="prisoners CSV")
+    ap.add_argument("--key-prefix", default="naive-",
+                    help="of each POST's idempotency key: a second run over the same mailbox "
+                         "is new letters to the provider, not answers it has stored")
     args = ap.parse_args(argv)
 
     # The only "addressing": a directory code or a surname anywhere in the subject or the
@@ -79,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
                           "birth_year": int(p["birth_year"]) if p["birth_year"] else None},
             "author": {"name": "Друг", "email": "replies@gateway.local", "phone": "+70000000000"},
             "text": text, "photos": photos, "reply_ordered": True,
-            "client_ref": f"naive-{uid.decode()}",
+            "client_ref": f"{args.key_prefix}{uid.decode()}",
         }
         conn.request("POST", "/v1/letters", body=json.dumps(payload).encode(), headers={
             "Content-Type": "application/json", "Authorization": f"Bearer {args.token}",
-            "Idempotency-Key": f"naive-{uid.decode()}"})
+            "Idempotency-Key": f"{args.key_prefix}{uid.decode()}"})
         response = conn.getresponse()
         response.read()
         if response.status in (200, 201):
