@@ -72,7 +72,6 @@ def top_statements(url: str, letters: int, top: int) -> list[tuple[float, float,
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             "SELECT s.total_exec_time, s.calls, s.query FROM pg_stat_statements s "
-            "JOIN pg_roles r ON r.oid = s.userid "
             "WHERE s.dbid <> (SELECT oid FROM pg_database WHERE datname = 'postgres') "
             "AND s.query !~* '^\\s*(CREATE|ALTER|DROP|COMMENT)' "
             "ORDER BY s.total_exec_time DESC LIMIT %s", (top,)).fetchall()

@@ -72,7 +72,7 @@ def raw_fetch(dovecot: DovecotServer, batch: int = 500) -> dict:
 
 
 def naive(dovecot: DovecotServer, sim: Simulator, csv_path: Path, sampler,
-          key_prefix: str = "naive-") -> dict:
+          key_prefix: str) -> dict:
     meter = CpuMeter(sampler)
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("naive_gateway.py")),
@@ -444,15 +444,18 @@ def main(argv: list[str] | None = None) -> int:
             speeds[when] = round(machine.speed(probe), 1)
             say(f"  the machine's speed {when}: {speeds[when]:.0f} messages parsed a second")
 
+        def run_naive(key: str, key_prefix: str) -> None:
+            results[key] = found = naive(dovecot, sim, csv_path, sampler, key_prefix)
+            say(f"  {found['lps']:.1f} letters/s "
+                f"(posted {found['posted']}, refused {found['failed']})")
+            say_cpu(found["cpu_ms_per_letter"], found["lps"])
+
         if "naive" in run:
             measure_speed("before naive")
             deliver_maildir(dovecot, "naive", batch)
             prime_index(dovecot, "naive")
             say("naive gateway: imaplib one at a time, parse, POST")
-            results["naive"] = naive(dovecot, sim, csv_path, sampler)
-            say(f"  {results['naive']['lps']:.1f} letters/s "
-                f"(posted {results['naive']['posted']}, refused {results['naive']['failed']})")
-            say_cpu(results["naive"]["cpu_ms_per_letter"], results["naive"]["lps"])
+            run_naive("naive", "naive-")
 
         if gateway_parts:
             say("gateway: worker, beat and web in the default configuration")
@@ -479,9 +482,7 @@ def main(argv: list[str] | None = None) -> int:
                 # through the run is cancelled out rather than counted for or against.
                 say(f"  the stack settles: {gw.quiesce():.0f}s until no task is queued")
                 say("naive gateway again, after the throughput part")
-                results["naive_after"] = naive(dovecot, sim, csv_path, sampler, "naive-again-")
-                say(f"  {results['naive_after']['lps']:.1f} letters/s")
-                say_cpu(results["naive_after"]["cpu_ms_per_letter"], results["naive_after"]["lps"])
+                run_naive("naive_after", "naive-again-")
                 before, after = results["naive"]["lps"], results["naive_after"]["lps"]
                 say(f"  ratio to the naive runs' mean {t['lps'] / naive_rate(results):.2f} "
                     f"(to the one before {t['lps'] / before:.2f}, after {t['lps'] / after:.2f})")

@@ -9,12 +9,13 @@ from functools import lru_cache
 import redis
 from celery import signals
 from imapclient.exceptions import IMAPClientError
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from gateway import connection_health
 from gateway.config import get_settings
 from gateway.crypto import keyring
-from gateway.db import session_factory
+from gateway.db import one_of, session_factory
 from gateway.notices import queue_late_received
 from gateway.pipeline import checking, outbox, statuses, submission, sweeper
 from gateway.pipeline.budget_holds import release_budget_holds
@@ -176,9 +177,6 @@ def check_letters(letter_ids: list[int]) -> int:
 
 @app.task(name="workers.tasks.submit_letters")
 def submit_letters(letter_ids: list[int]) -> int:
-    from sqlalchemy import select
-
-    from gateway.db import one_of
     from gateway.models import Letter
 
     by_provider: dict[str, list[int]] = {}
