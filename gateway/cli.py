@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.config import get_settings
+from workers.queues import QUEUES
 
 app = typer.Typer(help="Letters of support to political prisoners: intake, checks, "
                        "submission, replies.", no_args_is_help=True)
@@ -423,7 +424,9 @@ def worker(concurrency: int = typer.Option(
            pool: str = typer.Option(
                "threads", "--pool", "-P", help="threads (one process: a small server) or "
                "prefork (a process a task: more cores and memory)."),
-           queues: str = typer.Option("letters,submit,intake,mail")) -> None:
+           queues: str = typer.Option(
+               ",".join(QUEUES), help="Queues to serve, in the order they are served "
+               "(first the one that feeds the pipeline, last the writers' mail).")) -> None:
     """Run a Celery worker.
 
     Eight threads by default: one process holds the pipeline once (~190 MB PSS against ~310

@@ -5,7 +5,8 @@ whole pipeline (rules, lingua, pymorphy, providers): ~50 MB less in each of them
 acks_late + prefetch 1: a task whose worker dies is redelivered; every task is idempotent
 (it checks the state it expects), so a redelivery is harmless. No ETAs or countdowns:
 retries are scheduled in SQL and re-driven by the sweeper. The one countdown, a reply poll
-that failed after progress asking again in 5 s, may be lost harmlessly: beat polls too."""
+that failed after progress asking again in 5 s, may be lost harmlessly: beat polls too.
+The worker serves its queues in a fixed order, not in turn: `workers.queues`."""
 
 from __future__ import annotations
 
@@ -25,14 +26,14 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
-    broker_transport_options={"visibility_timeout": 600},
+    broker_transport_options={"visibility_timeout": 600, "queue_order_strategy": "priority"},
     task_default_queue="letters",
     task_routes={
         "workers.tasks.fetch_inbox": {"queue": "intake"},
         "workers.tasks.poll_replies": {"queue": "intake"},
         "workers.tasks.send_mail": {"queue": "mail"},
-        # Its own queue: during a burst, submissions interleave with the checks instead of
-        # waiting behind every one of them (the worker takes from its queues in turn).
+        # Its own queue, served before the checks: during a burst a checked letter goes
+        # out instead of waiting behind every check still queued.
         "workers.tasks.submit_letters": {"queue": "submit"},
     },
     beat_schedule={

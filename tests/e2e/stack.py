@@ -23,6 +23,7 @@ from gateway.devstack.dovecot import DovecotServer
 from gateway.devstack.smtp import SmtpSink
 from gateway.directory import DEMO_CSV
 from gateway.simulator.server import SimulatorServer
+from workers.queues import QUEUES
 
 GATEWAY = "letters@gateway.local"
 REPLIES = "replies@gateway.local"
@@ -105,7 +106,7 @@ class Stack:
 
     COMMANDS = {
         "worker": ["-m", "celery", "-A", "workers.celery_app", "worker", "-Q",
-                   "letters,submit,intake,mail", "-c", "2", "--without-gossip", "--without-mingle",
+                   ",".join(QUEUES), "-c", "2", "--without-gossip", "--without-mingle",
                    "-l", "INFO"],
         "beat": ["-m", "gateway.cli", "beat", "--schedule", "{root}/beat-schedule"],
         "watch": ["-m", "gateway.cli", "imap-watch"],
