@@ -9,6 +9,7 @@ from functools import lru_cache
 import redis
 from celery import signals
 from imapclient.exceptions import IMAPClientError
+from kombu.exceptions import OperationalError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
@@ -110,10 +111,17 @@ def fetch_inbox() -> int:
     """One ingester per mailbox at a time, whoever asks (watcher, beat, a person)."""
     # A short lock, renewed after each batch: a worker killed mid-ingest blocks intake for
     # at most LOCK_TTL_S, never for the length of a long lock.
-    lock = _redis().lock(f"gateway:lock:ingest:{_settings().imap_user}", timeout=LOCK_TTL_S,
-                         blocking_timeout=0)
+    user = _settings().imap_user
+    lock = _redis().lock(f"gateway:lock:ingest:{user}", timeout=LOCK_TTL_S, blocking_timeout=0)
+    # A ring while an ingest runs may be for mail that came after that ingest's SEARCH: it
+    # is left as a request, and the ingester rings again when it is done. Without it the
+    # last letters of a burst waited for the backstop poll (a minute).
+    again = f"gateway:ingest-again:{user}"
     if not lock.acquire(blocking=False):
-        return 0
+        _redis().set(again, 1, ex=LOCK_TTL_S * 4)
+        if not lock.acquire(blocking=False):  # still held: its holder will see the request
+            return 0
+    _redis().delete(again)  # this ingest's SEARCH comes after every request made so far
 
     def stored(ids: list[int]) -> None:
         publish_checks(ids)
@@ -130,6 +138,16 @@ def fetch_inbox() -> int:
                               batch=_settings().imap_batch, on_stored=stored))
     finally:
         _release(lock)
+        _ring_again_if_asked(again)
+
+
+def _ring_again_if_asked(again: str) -> None:
+    try:
+        if _redis().delete(again):  # someone rang while we held the lock
+            fetch_inbox.delay()
+    except (redis.exceptions.RedisError, OperationalError) as exc:
+        # The broker is away: what is in the inbox waits for the backstop poll, not lost.
+        log.warning("could not ring the inbox again after an ingest: %s", exc)
 
 
 def _transport_health(channel: str):
