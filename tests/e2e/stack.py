@@ -152,13 +152,24 @@ class Stack:
         self.sink.stop()
         self.engine.dispose()
 
-    def log(self, name: str) -> str:
+    def log(self, name: str, tail: int | None = 4000) -> str:
+        """The end of a process's log (for failure messages), or all of it with tail=None."""
         path = self.root / f"{name}.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return text[-tail:] if tail else text
 
     # -- acting ------------------------------------------------------------------
     def send(self, raw: bytes) -> None:
         self.dovecot.append("letters", raw)
+
+    def send_tasks(self, *calls: tuple[str, tuple]) -> None:
+        """Queue (task name, args) in order, by name through the slim app, as beat and the
+        watcher do, in this stack's environment (its broker)."""
+        code = "from workers.sender import send\n" + "".join(
+            f"send({name!r}, *{tuple(args)!r})\n" for name, args in calls)
+        done = subprocess.run([sys.executable, "-c", code], env=self.env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
 
     def sim(self, method: str, path: str, **kw) -> httpx.Response:
         return httpx.request(method, self.simulator.url + path, timeout=10,

@@ -30,7 +30,7 @@ def test_the_default_threaded_worker_keeps_every_letter_once_and_to_its_own_writ
     rows = stack.wait("all letters SUBMITTED", lambda: (
         lambda r: r if len(r) == N and all(x["state"] == "SUBMITTED" for x in r) else None)(
         stack.query("SELECT id, provider_number, state FROM letters")), timeout=240)
-    banner = (stack.root / "worker.log").read_text(errors="replace")
+    banner = stack.log("worker", tail=None)
     assert "concurrency: 8 (thread" in banner, banner[:3000]
 
     at_provider = stack.sim_letters()

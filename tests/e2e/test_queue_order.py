@@ -6,8 +6,6 @@ a burst the 'sent' notices would take turns with the letters they report on."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -20,31 +18,22 @@ TASKS = {"intake": "workers.tasks.fetch_inbox", "submit": "workers.tasks.submit_
          "letters": "workers.tasks.check_letters", "mail": "workers.tasks.send_mail"}
 EACH = 3
 
-# Queued in the reverse of the order they are served, and interleaved, so that neither
-# "first in, first out" nor taking the queues in turn could give the order asserted.
-SEND = """
-from workers.sender import send
-for _ in range({each}):
-    for name, args in {tasks!r}:
-        send(name, *args)
-"""
-
 
 def test_the_worker_serves_intake_then_submissions_then_checks_then_mail(make_stack, tmp_path):
     stack: Stack = make_stack(f"sqlite:///{tmp_path / 'gateway.db'}")
     # One thread: it takes one task at a time, so the order received is the order served.
     stack.COMMANDS = {**Stack.COMMANDS, "worker": ["-m", "gateway.cli", "worker", "-c", "1"]}
     stack.start(processes=())
-    # No letter has these ids: each task finds nothing to do and ends at once.
+    # No letter has these ids: each task finds nothing to do and ends at once. Queued in
+    # the reverse of the order they are served, and interleaved, so that neither "first in,
+    # first out" nor taking the queues in turn could give the order asserted.
     tasks = [(TASKS[q], () if q == "intake" else ([10**9],)) for q in reversed(QUEUES)]
-    done = subprocess.run([sys.executable, "-c", SEND.format(each=EACH, tasks=tasks)],
-                          env=stack.env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+    stack.send_tasks(*tasks * EACH)
     stack.start_process("worker")
 
     def received() -> list[str] | None:
-        log = (stack.root / "worker.log").read_text(errors="replace")
-        names = re.findall(r"Task (workers\.tasks\.\w+)\[[^\]]+\] received", log)
+        names = re.findall(r"Task (workers\.tasks\.\w+)\[[^\]]+\] received",
+                           stack.log("worker", tail=None))
         return names if len(names) == EACH * len(QUEUES) else None
 
     served = stack.wait("every task received", received, timeout=120)
