@@ -173,14 +173,14 @@ def submitted_times(gw: Gateway, where: str) -> list[datetime]:
 
 
 def throughput(gw: Gateway, dovecot: DovecotServer, sink: CountingSink, raws: list[bytes],
-               sampler, profile: Path | None) -> dict:
+               sampler, profile: Path | None, gil: bool = False) -> dict:
     deliver_maildir(dovecot, "letters", raws)
     assert prime_index(dovecot, "letters") == len(raws)
     spy = None
     if profile is not None:
         spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(gw.procs["worker"].pid),
                                 "--subprocesses", "--rate", "50", "--format", "raw",
-                                "--output", str(profile)],
+                                "--output", str(profile), *(["--gil"] if gil else [])],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     say(f"throughput: {len(raws)} letters in the inbox; the clock starts at the first fetch")
     meter = CpuMeter(sampler)
@@ -381,8 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replies", type=int, default=1000)
     ap.add_argument("--overview-rows", type=int, default=1_000_000)
     ap.add_argument("--import-rows", type=int, default=5000)
-    ap.add_argument("--profile", action="store_true",
-                    help="py-spy the worker tree during throughput (raw stacks in results/)")
+    ap.add_argument("--profile", nargs="?", const="cpu", choices=("cpu", "gil"),
+                    help="py-spy the worker tree during throughput (raw stacks in results/); "
+                         "'gil' samples only the thread holding each process's GIL: where "
+                         "the CPU goes, without the threads waiting on sockets")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--worker-args", default="",
                     help='extra `gateway worker` options to compare, e.g. "--pool prefork"')
@@ -475,7 +477,8 @@ def main(argv: list[str] | None = None) -> int:
         if "throughput" in run:
             measure_speed("before throughput")
             profile = RESULTS / f"{stamp}-worker.pyspy.txt" if args.profile else None
-            results["throughput"] = throughput(gw, dovecot, sink, batch, sampler, profile)
+            results["throughput"] = throughput(gw, dovecot, sink, batch, sampler, profile,
+                                               gil=args.profile == "gil")
             t = results["throughput"]
             say(f"  {t['submitted']} submitted in {t['seconds']:.1f}s: {t['lps']:.1f} letters/s")
             if t["notices_done_s"]:
