@@ -18,7 +18,6 @@ import email.utils
 import hashlib
 import re
 from dataclasses import dataclass, field
-from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.policy import EmailPolicy
 
@@ -27,6 +26,7 @@ from gateway.mail.automated import automated_reason
 from gateway.mail.charsets import Decoded, decode_text
 from gateway.mail.cleanup import clean_letter_text, forward_note, forwarded_subject, html_to_text
 from gateway.mail.documents import COVER_NOTE, Document, kind_of, read_document
+from gateway.mail.header_classes import HEADER_CLASSES
 from gateway.mail.senders import addresses_in, clean_header_text, decode_header_text, sender_of
 
 __all__ = [
@@ -100,25 +100,6 @@ _MSGID = re.compile(r"<([^<>\s\x00-\x1f\x7f]{1,500})>")  # one printable token, 
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}charset\s*=\s*[\"']?([A-Za-z0-9_.:\-]{1,40})", re.I)
 
 
-class _HeaderClasses(HeaderRegistry):
-    """The stdlib registry makes a new class with type() at every lookup; make each once
-    (one per header kind, however many header names a message invents)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._made: dict[type, type] = {}
-
-    def __getitem__(self, name: str) -> type:
-        kind = self.registry.get(name.lower(), self.default_class)
-        made = self._made.get(kind)
-        if made is None:
-            made = self._made[kind] = type("_" + kind.__name__, (kind, self.base_class), {})
-        return made
-
-
-_HEADER_CLASSES = _HeaderClasses()
-
-
 class _FetchOncePolicy(EmailPolicy):
     """policy.default, but each header value is parsed once per message rather than at every
     get(): a part's Content-Type is read a dozen times (type, charset, name, format...), and
@@ -173,7 +154,7 @@ def parse_message(raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
     check_raw_limits(raw, limits)
     try:
         msg = email.message_from_bytes(raw, policy=_FetchOncePolicy(
-            _parsed={}, header_factory=_HEADER_CLASSES))
+            _parsed={}, header_factory=HEADER_CLASSES))
         return _ParseRun(msg, own_addresses, limits).letter()
     except UnparseableMessage:
         raise

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -23,6 +22,7 @@ from functools import lru_cache
 from email_validator import EmailNotValidError, validate_email
 
 from gateway.mail.charsets import decode_header_bytes
+from gateway.mail.header_classes import HEADER_CLASSES
 
 # CR, LF, NUL, other C0/C1 controls, the Unicode line/paragraph separators and the bidi
 # overrides that can disguise a name or a file name.
@@ -105,7 +105,7 @@ def _sender(raw: str) -> Sender:
     # ValueError, and long encoded-word names are folded by Gmail and Python alike.
     raw = re.sub(r"\r?\n(?=[ \t])", "", raw)
     try:
-        header = policy.default.header_factory("From", raw)
+        header = HEADER_CLASSES("From", raw)
         addresses = header.addresses
         defects = header.defects
     except Exception as exc:  # the header parser has open crash bugs on hostile input
@@ -158,7 +158,7 @@ def _addresses_from_raw(name: str, raw: str) -> tuple[str, ...]:
     if _has_raw_8bit(raw):
         raw = decode_header_bytes(raw.encode("utf-8", "surrogateescape")).text
     try:
-        header = policy.default.header_factory(name, raw)
+        header = HEADER_CLASSES(name, raw)
         return tuple(a.addr_spec for a in header.addresses)
     except Exception:
         pass
