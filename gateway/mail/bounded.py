@@ -17,7 +17,7 @@ from gateway.mail.parse import (
     ParsedLetter,
     ParseLimits,
     UnparseableMessage,
-    check_raw_limits,
+    check_raw_size,
     parse_message,
 )
 
@@ -99,7 +99,9 @@ class BoundedParser:
         for i, raw in enumerate(raws):
             raw = bytes(raw)
             try:
-                check_raw_limits(raw, limits)  # cheap, and saves shipping a 40 MB message
+                # Saves shipping a 40 MB message; the worker checks lines and boundaries
+                # (parse_message), off the calling process's GIL.
+                check_raw_size(raw, limits)
             except UnparseableMessage as exc:
                 results[i] = exc
                 continue

@@ -168,7 +168,9 @@ def parse_message(raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
         ) from None
 
 
-def check_raw_limits(raw: bytes, limits: ParseLimits) -> None:
+def check_raw_size(raw: bytes, limits: ParseLimits) -> None:
+    """The message is not empty and not over the size limit: checked before a message is
+    shipped to a parse worker (the rest of check_raw_limits is the worker's to run)."""
     if not raw.strip():
         raise UnparseableMessage("the message is empty")
     if len(raw) > limits.max_bytes:
@@ -176,6 +178,10 @@ def check_raw_limits(raw: bytes, limits: ParseLimits) -> None:
             f"the message is {len(raw) // 1_000_000} MB, more than the "
             f"{limits.max_bytes // 1_000_000} MB limit"
         )
+
+
+def check_raw_limits(raw: bytes, limits: ParseLimits) -> None:
+    check_raw_size(raw, limits)
     end = _header_end(raw)
     header = raw[:end] if end >= 0 else raw
     if len(header) > limits.max_header_bytes:

@@ -93,6 +93,27 @@ def test_size_limit_is_checked_before_shipping(parser: BoundedParser) -> None:
     assert not parser.workers  # no worker was needed
 
 
+@pytest.mark.perf
+def test_line_and_header_limits_are_the_workers_to_check(parser: BoundedParser) -> None:
+    """Only the size is checked before shipping (off the caller's GIL the rest costs it
+    nothing): a message over a line or header limit is refused by the worker with the
+    reason it has in process, and the messages around it are read."""
+    long_line = GOOD + b"y" * 2000 + b"\n"
+    big_header = b"X-Pad: " + b"z" * 900 + b"\n" + GOOD
+    limits = ParseLimits(max_line_bytes=1024, max_header_line_bytes=1024, max_header_bytes=512)
+    results = parser.parse_many([GOOD, long_line, big_header, OTHER], limits=limits)
+    reasons = [r.reason if isinstance(r, UnparseableMessage) else r.sender for r in results]
+    expected = []
+    for raw in (long_line, big_header):
+        with pytest.raises(UnparseableMessage) as refused:
+            parse_message(raw, limits=limits)
+        expected.append(refused.value.reason)
+    assert reasons == ["nina@example.org", *expected, "olga@example.org"]
+    assert "line is longer" in expected[0] and "header block is larger" in expected[1]
+    (worker,) = list(parser.workers)
+    assert worker.used == 4  # the refused two were shipped and refused there
+
+
 def test_concurrent_callers_share_the_pool() -> None:
     pool = BoundedParser(workers=2)
     try:
