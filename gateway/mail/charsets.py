@@ -140,7 +140,7 @@ def garble_score(text: str) -> float:
             inverted / n_words * 2,
             odd / visible * 4,
             accented_latin / letters if accented_latin / letters > 0.3 else 0.0,
-            _few_vowels(text) * 2 if len(text) >= 40 else 0.0,
+            _few_vowels(text, counts) * 2 if len(text) >= 40 else 0.0,
         ),
     )
 
@@ -171,9 +171,14 @@ def _detect_cyrillic(payload: bytes) -> str | None:
     return best[2] if best else None
 
 
-def _few_vowels(text: str) -> float:
-    """Russian text is ~40% vowels; a wrong codec that keeps letters letters rarely is."""
-    cyrillic = [(c, n) for c, n in Counter(text.lower()).items() if "а" <= c <= "я" or c == "ё"]
+def _few_vowels(text: str, counts: Counter | None = None) -> float:
+    """Russian text is ~40% vowels; a wrong codec that keeps letters letters rarely is.
+    `counts`: the text's characters counted already (garble_score has them)."""
+    lowered: Counter = Counter()
+    for c, n in (counts if counts is not None else Counter(text)).items():
+        for low in c.lower():  # lower() of one character may give two ("İ")
+            lowered[low] += n
+    cyrillic = [(c, n) for c, n in lowered.items() if "а" <= c <= "я" or c == "ё"]
     total = sum(n for _, n in cyrillic)
     if total < 8:
         return 0.0

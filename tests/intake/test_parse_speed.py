@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.policy
 import random
 import unicodedata
+from collections import Counter
 
 import pytest
 
@@ -135,4 +136,5 @@ def test_charset_scores_equal_their_per_character_definitions() -> None:
     for text in texts:
         assert charsets.garble_score(text) == garble_reference(text), text
         assert charsets._few_vowels(text) == vowels_reference(text), text
+        assert charsets._few_vowels(text, Counter(text)) == vowels_reference(text), text
         assert charsets._foreign_letters(text) == foreign_reference(text), text
