@@ -502,6 +502,14 @@ def main(argv: list[str] | None = None) -> int:
                 before, after = results["naive"]["lps"], results["naive_after"]["lps"]
                 say(f"  ratio to the naive runs' mean {t['lps'] / naive_rate(results):.2f} "
                     f"(to the one before {t['lps'] / before:.2f}, after {t['lps'] / after:.2f})")
+                # worker_cpu_ms moves with this machine's speed (1.5x between sessions);
+                # against the naive script's own CPU in the same run, it moves much less.
+                own = [results[k]["cpu_ms_per_letter"].get("naive") for k in ("naive", "naive_after")]
+                worker = t["cpu_ms_per_letter"].get("worker")
+                if worker and all(own):
+                    t["worker_cpu_x_naive"] = round(worker / (sum(own) / 2), 2)
+                    say(f"  the worker's CPU a letter is {t['worker_cpu_x_naive']:.2f}x the naive "
+                        f"script's own ({worker:.2f} ms against {sum(own) / 2:.2f})")
         elif gateway_parts:
             sampler.watch("watch", gw.start("watch").pid)
             time.sleep(3)
