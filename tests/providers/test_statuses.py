@@ -19,8 +19,22 @@ pytestmark = [pytest.mark.providers, pytest.mark.timeout(60)]
 
 
 def submitted(sessions, http, settings, policy, letters, n=3, **kw) -> list[Letter]:
+    """The letters, submitted (the set-up of a status test, not its subject)."""
     ids = letters(n, **kw)
-    assert submit_many(sessions, http, ids, settings, policy).submitted == ids
+    done: set[int] = set()
+    for _ in range(5):
+        # A call can outlast the fixture's 1 s provider timeout on a busy machine (seen
+        # once in CI): the letter waits to be tried again, as the sweeper would, and is.
+        done.update(submit_many(sessions, http, [i for i in ids if i not in done],
+                                settings, policy).submitted)
+        if done == set(ids):
+            break
+        with sessions() as session:
+            for letter in session.scalars(select(Letter).where(Letter.id.in_(ids))):
+                if letter.id not in done:
+                    letter.next_attempt_at = utcnow() - timedelta(seconds=1)
+            session.commit()
+    assert done == set(ids)
     with sessions() as session:
         for letter in session.scalars(select(Letter).where(Letter.id.in_(ids))):
             letter.next_attempt_at = utcnow() - timedelta(seconds=1)  # due now
