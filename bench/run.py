@@ -507,9 +507,10 @@ def main(argv: list[str] | None = None) -> int:
                 own = [results[k]["cpu_ms_per_letter"].get("naive") for k in ("naive", "naive_after")]
                 worker = t["cpu_ms_per_letter"].get("worker")
                 if worker and all(own):
-                    t["worker_cpu_x_naive"] = round(worker / (sum(own) / 2), 2)
+                    naive_ms = sum(own) / len(own)
+                    t["worker_cpu_x_naive"] = round(worker / naive_ms, 2)
                     say(f"  the worker's CPU a letter is {t['worker_cpu_x_naive']:.2f}x the naive "
-                        f"script's own ({worker:.2f} ms against {sum(own) / 2:.2f})")
+                        f"script's own ({worker:.2f} ms against {naive_ms:.2f})")
         elif gateway_parts:
             sampler.watch("watch", gw.start("watch").pid)
             time.sleep(3)
